@@ -1,0 +1,273 @@
+"""Immutable values passed between stages: diagnostics, canonical endpoints, plans and results.
+
+No I/O and no behaviour beyond small predicates. Every stage hands the next one of these types.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Body = Mapping[str, Any]
+"""A canonical, JSON-like endpoint body; its shape is owned by normalize.py."""
+
+PathPart = str | int
+Path = tuple[PathPart, ...]
+
+OWNER_TAG = "servingops-owner"
+"""Tag that marks an endpoint as managed by one servingops project (its value is the owner)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Diagnostics
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceRef:
+    """Where a value came from: a file and a 1-based line and column (0 when unknown)."""
+
+    path: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.path}:{self.line}:{self.column}"
+        return self.path
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Diagnostic:
+    """One problem found in the input. `pointer` is the instance path, e.g. `config.routes[0]`."""
+
+    severity: Severity
+    summary: str
+    source: SourceRef | None = None
+    pointer: str = ""
+    detail: str = ""
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        src = self.source
+        return (src.path if src else "", src.line if src else 0, src.column if src else 0,
+                self.pointer, self.summary)
+
+
+# --------------------------------------------------------------------------------------------
+# Desired documents and canonical endpoints
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DesiredDocument:
+    """One validated endpoint document, in the REST API's create-body shape.
+
+    `body` has variables interpolated, `served_models` converted to `served_entities`, tags as
+    the API's `[{key, value}]` list, top-level `rate_limits` moved to `ai_gateway.rate_limits`,
+    and `permissions` as the API's `access_control_list` entries (absent when unmanaged).
+    `positions` maps instance paths inside `body` to where they were written.
+    """
+
+    name: str
+    body: Body
+    source: SourceRef
+    positions: Mapping[Path, SourceRef] = field(default_factory=dict)
+
+
+class ConfigUpdate(enum.StrEnum):
+    NOT_UPDATING = "NOT_UPDATING"
+    IN_PROGRESS = "IN_PROGRESS"
+    UPDATE_FAILED = "UPDATE_FAILED"
+    UPDATE_CANCELED = "UPDATE_CANCELED"
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fingerprint:
+    """What a saved plan remembers about one live endpoint, to refuse applying a stale plan."""
+
+    endpoint_id: str
+    config_version: int | None
+    last_updated_timestamp: int | None
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveStatus:
+    """Server-owned facts about a live endpoint that are not part of its canonical body."""
+
+    endpoint_id: str
+    owner: str | None
+    """Value of the ownership tag, or None when the endpoint carries none (unmanaged)."""
+    config_update: ConfigUpdate
+    ready: str
+    config_version: int | None = None
+    pending_config_version: int | None = None
+    last_updated_timestamp: int | None = None
+    creator: str | None = None
+    foundation_model: bool = False
+    """Pay-per-token / system endpoint: no permissions API, no config updates by users."""
+
+    @property
+    def updating(self) -> bool:
+        return self.config_update is ConfigUpdate.IN_PROGRESS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Endpoint:
+    """One endpoint in canonical form. Desired ones carry a source; live ones carry a status."""
+
+    name: str
+    body: Body
+    source: SourceRef | None = None
+    status: LiveStatus | None = None
+    fingerprint: Fingerprint | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Plans
+
+
+class ActionKind(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+
+    @property
+    def symbol(self) -> str:
+        return _SYMBOLS[self]
+
+
+_SYMBOLS = {
+    ActionKind.CREATE: "+",
+    ActionKind.UPDATE: "~",
+    ActionKind.REPLACE: "-/+",
+    ActionKind.DELETE: "-",
+}
+
+
+class Carrier(enum.StrEnum):
+    """The API call that carries a field change to the workspace."""
+
+    CONFIG = "config"  # PUT /serving-endpoints/{name}/config (asynchronous, versioned)
+    TAGS = "tags"  # PATCH .../tags
+    AI_GATEWAY = "ai_gateway"  # PUT .../ai-gateway (full replace)
+    NOTIFICATIONS = "notifications"  # PATCH .../notifications
+    PERMISSIONS = "permissions"  # PUT /permissions/serving-endpoints/{id}
+    RECREATE = "recreate"  # no in-place update exists: delete and create
+    NONE = "none"  # cannot be changed at all on an existing endpoint: a plan error
+
+
+class _Absent(enum.Enum):
+    ABSENT = "absent"
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT = _Absent.ABSENT
+"""The missing side of a FieldChange: distinct from a real None or empty value."""
+
+Absent = _Absent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldChange:
+    """One changed leaf or subtree. `before`/`after` are ABSENT when the field is added/removed."""
+
+    path: Path
+    before: Any
+    after: Any
+    carrier: Carrier
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    """
+    CREATE:  before is None, after is the desired endpoint, changes is empty.
+    UPDATE:  before is live, after is desired, changes is non-empty and none needs a recreate.
+    REPLACE: before is live, after is desired; `reasons` says which fields force it.
+    DELETE:  before is live, after is None (only planned with prune, only for owned endpoints).
+    `adopt` is true when the live endpoint lacks this project's ownership tag and gains it.
+    """
+
+    kind: ActionKind
+    name: str
+    before: Endpoint | None
+    after: Endpoint | None
+    changes: tuple[FieldChange, ...] = ()
+    reasons: tuple[str, ...] = ()
+    adopt: bool = False
+
+    @property
+    def carriers(self) -> tuple[Carrier, ...]:
+        seen = {c.carrier for c in self.changes}
+        return tuple(c for c in Carrier if c in seen)
+
+    @property
+    def fingerprint(self) -> Fingerprint | None:
+        return self.before.fingerprint if self.before else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """The full comparison of desired and live state; renderers and the applier read only this.
+
+    `unchanged` are desired endpoints that match live; `orphaned` are live endpoints owned by
+    this project but absent from the files (deleted only with prune); `unmanaged` are live
+    endpoints without this project's ownership tag (never touched); `updating` names endpoints
+    whose pending config is still rolling out (not drift); `problems` are changes with no API
+    path, which make the plan unappliable.
+    """
+
+    actions: tuple[Action, ...]
+    unchanged: tuple[str, ...] = ()
+    orphaned: tuple[str, ...] = ()
+    unmanaged: tuple[str, ...] = ()
+    updating: tuple[str, ...] = ()
+    problems: tuple[Diagnostic, ...] = ()
+    owner: str = ""
+    target: str = ""
+    prune: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.actions
+
+    @property
+    def applyable(self) -> bool:
+        return not any(p.is_error for p in self.problems)
+
+    def count(self, kind: ActionKind) -> int:
+        return sum(1 for a in self.actions if a.kind is kind)
+
+    @property
+    def summary(self) -> tuple[int, int, int]:
+        """(to add, to change, to destroy); a replace counts once in add and once in destroy."""
+        replace = self.count(ActionKind.REPLACE)
+        return (
+            self.count(ActionKind.CREATE) + replace,
+            self.count(ActionKind.UPDATE),
+            self.count(ActionKind.DELETE) + replace,
+        )
+
+
+def render_pointer(path: Path) -> str:
+    """`("config", "served_entities", 0, "name")` -> `config.served_entities[0].name`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
