@@ -59,8 +59,13 @@ class Diagnostic:
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         src = self.source
-        return (src.path if src else "", src.line if src else 0, src.column if src else 0,
-                self.pointer, self.summary)
+        return (
+            src.path if src else "",
+            src.line if src else 0,
+            src.column if src else 0,
+            self.pointer,
+            self.summary,
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,6 +136,8 @@ class Endpoint:
     source: SourceRef | None = None
     status: LiveStatus | None = None
     fingerprint: Fingerprint | None = None
+    write_only: Body = field(default_factory=dict)
+    """Input-only values the API accepts but never echoes (sent, never compared)."""
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,196 @@
+"""Compare desired with live endpoints and produce an ordered Plan. Pure: no I/O.
+
+Pairing by name (gitops-engine's Reconcile), then a field diff of the canonical bodies, then a
+total order. Which call carries each change, and which changes force a replacement, come from
+normalize.py's table; the planner never special-cases a field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from . import normalize
+from .model import (
+    ABSENT,
+    OWNER_TAG,
+    Action,
+    ActionKind,
+    Body,
+    Carrier,
+    Diagnostic,
+    Endpoint,
+    FieldChange,
+    Path,
+    Plan,
+    Severity,
+    render_pointer,
+)
+
+_RANK = {ActionKind.CREATE: 0, ActionKind.UPDATE: 1, ActionKind.REPLACE: 2, ActionKind.DELETE: 3}
+
+
+def plan(
+    desired: Sequence[Endpoint],
+    live: Sequence[Endpoint],
+    *,
+    owner: str,
+    prune: bool = False,
+    target: str = "",
+) -> Plan:
+    """Plan the actions that make `live` match `desired` for the project that owns `owner`."""
+    live_by_name = {e.name: e for e in live}
+    desired_names = {e.name for e in desired}
+    actions: list[Action] = []
+    unchanged: list[str] = []
+    updating: list[str] = []
+    problems: list[Diagnostic] = []
+
+    for want in desired:
+        have = live_by_name.get(want.name)
+        if have is None:
+            actions.append(Action(kind=ActionKind.CREATE, name=want.name, before=None, after=want))
+            continue
+        status = have.status
+        if status is not None and status.updating:
+            updating.append(want.name)
+        live_owner = status.owner if status else None
+        if live_owner is not None and live_owner != owner:
+            problems.append(
+                _problem(
+                    want,
+                    f'endpoint "{want.name}" is managed by another '
+                    f'servingops project (owner "{live_owner}"); remove it '
+                    "from this project or change its owner tag first",
+                )
+            )
+            continue
+        action = _compare(want, have, owner=owner, problems=problems)
+        if action is None:
+            unchanged.append(want.name)
+        else:
+            actions.append(action)
+
+    orphaned: list[str] = []
+    unmanaged: list[str] = []
+    for have in live:
+        if have.name in desired_names:
+            continue
+        if have.status is not None and have.status.owner == owner:
+            orphaned.append(have.name)
+            if prune:
+                actions.append(
+                    Action(kind=ActionKind.DELETE, name=have.name, before=have, after=None)
+                )
+        else:
+            unmanaged.append(have.name)
+
+    actions.sort(key=lambda a: (_RANK[a.kind], a.name))
+    return Plan(
+        actions=tuple(actions),
+        unchanged=tuple(sorted(unchanged)),
+        orphaned=tuple(sorted(orphaned)),
+        unmanaged=tuple(sorted(unmanaged)),
+        updating=tuple(sorted(updating)),
+        problems=tuple(sorted(problems, key=Diagnostic.sort_key)),
+        owner=owner,
+        target=target,
+        prune=prune,
+    )
+
+
+def _compare(
+    want: Endpoint, have: Endpoint, *, owner: str, problems: list[Diagnostic]
+) -> Action | None:
+    resolved = normalize.resolve_server_chosen(want, have)
+    changes = list(diff_bodies(have.body, resolved.body))
+    adopt = have.status is not None and have.status.owner is None
+    if adopt:
+        changes.append(
+            FieldChange(path=("tags", OWNER_TAG), before=ABSENT, after=owner, carrier=Carrier.TAGS)
+        )
+    if not changes:
+        return None
+    reasons: list[str] = []
+    for change in changes:
+        carrier, reason = normalize.carrier_for(change.path)
+        if carrier is Carrier.RECREATE and reason not in reasons:
+            reasons.append(reason)
+        elif carrier is Carrier.NONE:
+            problems.append(
+                _problem(
+                    want,
+                    f'endpoint "{want.name}": {render_pointer(change.path)} cannot change on an '
+                    f"existing endpoint ({reason}); restore the live value or replace the "
+                    "endpoint by giving it a new name",
+                )
+            )
+        elif carrier is Carrier.PERMISSIONS and have.status and not have.status.endpoint_id:
+            problems.append(
+                _problem(
+                    want,
+                    f'endpoint "{want.name}" has no id (a system or pay-per-token endpoint), so '
+                    "its permissions cannot be managed; remove its permissions block",
+                )
+            )
+    kind = ActionKind.REPLACE if reasons else ActionKind.UPDATE
+    return Action(
+        kind=kind,
+        name=want.name,
+        before=have,
+        after=resolved,
+        changes=tuple(sorted(changes, key=lambda c: _path_key(c.path))),
+        reasons=tuple(reasons),
+        adopt=adopt,
+    )
+
+
+def diff_bodies(before: Body, after: Body) -> tuple[FieldChange, ...]:
+    """Field-level differences between two canonical bodies, ordered by path.
+
+    Keyed lists are mappings in canonical form, so only plain value lists (e-mail addresses,
+    keywords) remain; a change anywhere in one is reported as a change of the whole list.
+    """
+    tree = DeepDiff(before, after, view="tree", threshold_to_diff_deeper=0)
+    seen: dict[Path, FieldChange] = {}
+    for levels in tree.values():
+        for level in levels:
+            raw_path = level.path(output_format="list")
+            path = _leaf_path(raw_path)
+            if path in seen:
+                continue
+            before_value = _lookup(before, path)
+            after_value = _lookup(after, path)
+            carrier, _ = normalize.carrier_for(path)
+            seen[path] = FieldChange(
+                path=path, before=before_value, after=after_value, carrier=carrier
+            )
+    return tuple(sorted(seen.values(), key=lambda c: _path_key(c.path)))
+
+
+def _leaf_path(raw: list[Any]) -> Path:
+    out: list[str | int] = []
+    for part in raw:
+        if isinstance(part, int):
+            break  # the whole list is the unit of change
+        out.append(str(part))
+    return tuple(out)
+
+
+def _lookup(body: Mapping[str, Any], path: Path) -> Any:
+    node: Any = body
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return ABSENT
+        node = node[part]
+    return node
+
+
+def _path_key(path: Path) -> tuple[str, ...]:
+    return tuple(str(p) for p in path)
+
+
+def _problem(endpoint: Endpoint, summary: str) -> Diagnostic:
+    return Diagnostic(severity=Severity.ERROR, summary=summary, source=endpoint.source)
