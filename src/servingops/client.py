@@ -1,0 +1,303 @@
+"""Async client for the serving-endpoints and permissions REST APIs: raw dicts in and out.
+
+One method per REST call. Retries 429/500/502/503/504 and connection errors with capped
+exponential backoff, jitter and integer Retry-After, within a total time budget; maps other
+failures to the errors.py tree. Tokens live in headers only and never reach a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from . import __version__
+from .auth import Credentials
+from .errors import (
+    ApiError,
+    AuthError,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    TransportError,
+)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+USER_AGENT = f"servingops/{__version__}"
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """Backoff for retryable answers: min(cap, base * 2**attempt) with full jitter, or the
+    server's integer Retry-After; gives up once `budget` seconds have passed."""
+
+    base: float = 0.5
+    cap: float = 20.0
+    budget: float = 300.0
+    sleep: Sleep = asyncio.sleep
+    clock: Clock = time.monotonic
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after + self.rng.uniform(0, 0.25)
+        return self.rng.uniform(0, min(self.cap, self.base * 2**attempt))
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+class _TokenSource:
+    """Bearer tokens: a static PAT, or OAuth M2M client credentials cached until near expiry."""
+
+    def __init__(self, creds: Credentials, http: httpx.AsyncClient, clock: Clock) -> None:
+        self._creds = creds
+        self._http = http
+        self._clock = clock
+        self._token: str | None = creds.token
+        self._expires_at = float("inf") if creds.token else 0.0
+        self._lock = asyncio.Lock()
+
+    async def header(self) -> str:
+        if self._token is None or self._clock() >= self._expires_at:
+            async with self._lock:
+                if self._token is None or self._clock() >= self._expires_at:
+                    await self._refresh()
+        return f"Bearer {self._token}"
+
+    def invalidate(self) -> None:
+        if self._creds.client_id:
+            self._token = None
+
+    async def _refresh(self) -> None:
+        creds = self._creds
+        if not (creds.client_id and creds.client_secret):
+            raise AuthError(f"no token and no OAuth client credentials for {creds.host}")
+        endpoint = await self._token_endpoint()
+        try:
+            response = await self._http.post(
+                endpoint,
+                data={"grant_type": "client_credentials", "scope": "all-apis"},
+                auth=httpx.BasicAuth(creds.client_id, creds.client_secret),
+            )
+        except httpx.HTTPError as e:
+            raise TransportError(
+                f"could not reach the OAuth token endpoint of {creds.host} ({type(e).__name__})"
+            ) from None
+        if response.status_code != 200:
+            raise AuthError(
+                f"OAuth token request to {creds.host} was refused (HTTP {response.status_code}); "
+                "check DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET"
+            )
+        payload = _json(response)
+        token = payload.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise AuthError(f"OAuth token response from {creds.host} has no access_token")
+        lifetime = float(payload.get("expires_in") or 3600)
+        self._token = token
+        # Refresh a minute early (or at half-life for very short tokens).
+        self._expires_at = self._clock() + max(lifetime - 60.0, lifetime / 2)
+
+    async def _token_endpoint(self) -> str:
+        url = f"{self._creds.host}/oidc/.well-known/oauth-authorization-server"
+        try:
+            response = await self._http.get(url)
+            if response.status_code == 200:
+                endpoint = _json(response).get("token_endpoint")
+                if isinstance(endpoint, str) and endpoint:
+                    return endpoint
+        except httpx.HTTPError:
+            pass
+        return f"{self._creds.host}/oidc/v1/token"
+
+
+class Client:
+    """The workspace's serving API. Use as `async with Client(...) as client:`."""
+
+    def __init__(
+        self,
+        creds: Credentials,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        timeout: float = 60.0,
+    ) -> None:
+        self.host = creds.host
+        self._retry = retry
+        self._http = httpx.AsyncClient(
+            base_url=creds.host,
+            transport=transport,
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        )
+        self._tokens = _TokenSource(creds, self._http, retry.clock)
+        self.requests = 0
+        """How many HTTP requests were sent (retries included); for benchmarks and tests."""
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- serving endpoints -------------------------------------------------------------------
+
+    async def list_endpoints(self) -> list[dict[str, Any]]:
+        payload = await self._call("GET", "/api/2.0/serving-endpoints")
+        endpoints = payload.get("endpoints") or []
+        return [e for e in endpoints if isinstance(e, dict)]
+
+    async def get_endpoint(self, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._call("GET", f"/api/2.0/serving-endpoints/{_seg(name)}")
+        except NotFound:
+            return None
+
+    async def create_endpoint(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._call("POST", "/api/2.0/serving-endpoints", json=body)
+
+    async def update_config(self, name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._call(
+            "PUT", f"/api/2.0/serving-endpoints/{_seg(name)}/config", json=config
+        )
+
+    async def delete_endpoint(self, name: str) -> None:
+        with contextlib.suppress(NotFound):  # already gone is the goal of a delete
+            await self._call("DELETE", f"/api/2.0/serving-endpoints/{_seg(name)}")
+
+    async def patch_tags(
+        self, name: str, *, add: Sequence[Mapping[str, str]], delete: Sequence[str]
+    ) -> dict[str, Any]:
+        body = {"add_tags": list(add), "delete_tags": list(delete)}
+        return await self._call("PATCH", f"/api/2.0/serving-endpoints/{_seg(name)}/tags", json=body)
+
+    async def put_ai_gateway(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        path = f"/api/2.0/serving-endpoints/{_seg(name)}/ai-gateway"
+        return await self._call("PUT", path, json=body)
+
+    async def patch_notifications(
+        self, name: str, email_notifications: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        path = f"/api/2.0/serving-endpoints/{_seg(name)}/notifications"
+        return await self._call("PATCH", path, json={"email_notifications": email_notifications})
+
+    async def build_logs(self, name: str, served_entity: str) -> str:
+        path = f"/api/2.0/serving-endpoints/{_seg(name)}/served-models/{_seg(served_entity)}"
+        payload = await self._call("GET", f"{path}/build-logs")
+        return str(payload.get("logs") or "")
+
+    # -- permissions and identity -------------------------------------------------------------
+
+    async def get_permissions(self, endpoint_id: str) -> dict[str, Any]:
+        return await self._call(
+            "GET", f"/api/2.0/permissions/serving-endpoints/{_seg(endpoint_id)}"
+        )
+
+    async def set_permissions(
+        self, endpoint_id: str, acl: Sequence[Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        path = f"/api/2.0/permissions/serving-endpoints/{_seg(endpoint_id)}"
+        return await self._call("PUT", path, json={"access_control_list": list(acl)})
+
+    async def me(self) -> dict[str, Any]:
+        return await self._call("GET", "/api/2.0/preview/scim/v2/Me")
+
+    # -- transport -----------------------------------------------------------------------------
+
+    async def _call(
+        self, method: str, path: str, *, json: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        retry = self._retry
+        started = retry.clock()
+        attempt = 0
+        reauthenticated = False
+        while True:
+            headers = {"Authorization": await self._tokens.header()}
+            self.requests += 1
+            try:
+                response = await self._http.request(method, path, json=json, headers=headers)
+            except httpx.TransportError as e:
+                failure: Exception = TransportError(
+                    f"{method} {path}: could not reach {self.host} ({type(e).__name__})"
+                )
+                retry_after = None
+            else:
+                if response.status_code < 400:
+                    return _json(response)
+                failure = _api_error(method, path, response)
+                retry_after = getattr(failure, "retry_after", None)
+                if response.status_code == 401 and not reauthenticated:
+                    # An OAuth token may have been revoked early: fetch a fresh one once.
+                    reauthenticated = True
+                    self._tokens.invalidate()
+                    continue
+                if response.status_code not in RETRY_STATUSES:
+                    raise failure
+            wait = retry.delay(attempt, retry_after)
+            if retry.clock() - started + wait > retry.budget:
+                raise failure
+            attempt += 1
+            await retry.sleep(wait)
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    if not response.content:
+        return {}
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {"value": payload}
+
+
+def _api_error(method: str, path: str, response: httpx.Response) -> ApiError:
+    payload = _json(response)
+    code = str(payload.get("error_code") or "")
+    message = str(payload.get("message") or payload.get("error") or response.reason_phrase)
+    retry_after = _retry_after(response.headers.get("Retry-After"))
+    status = response.status_code
+    cls: type[ApiError] = ApiError
+    if status == 404:
+        cls = NotFound
+    elif status == 409:
+        cls = Conflict
+    elif status == 429:
+        cls = RateLimited
+    elif status in (401, 403):
+        cls = PermissionDenied
+    return cls(
+        status=status,
+        method=method,
+        path=path,
+        error_code=code,
+        message=message,
+        retry_after=retry_after,
+    )
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = int(value.strip())
+    except ValueError:
+        return None  # HTTP-date forms are not used by the serving API
+    return float(max(seconds, 0))
