@@ -284,6 +284,59 @@ def default_entity_name(entity: Mapping[str, Any]) -> str:
     return f"{base}-{version}"
 
 
+def to_document(endpoint: Endpoint) -> dict[str, Any]:
+    """Canonical endpoint -> the REST API's create-body shape (the inverse of normalization).
+
+    Input-only values kept aside are merged back. The applier slices requests out of this, and
+    export writes it as YAML; `permissions` is the access-control request list when managed.
+    """
+    body = endpoint.body
+    doc: dict[str, Any] = {"name": endpoint.name}
+    for key in ("description", "route_optimized", "budget_policy_id"):
+        if key in body:
+            doc[key] = body[key]
+    config = body.get("config")
+    if isinstance(config, Mapping):
+        doc["config"] = config_request(config, write_only=endpoint.write_only)
+    if body.get("tags"):
+        doc["tags"] = [{"key": k, "value": v} for k, v in body["tags"].items()]
+    if body.get("ai_gateway"):
+        doc["ai_gateway"] = ai_gateway_request(body["ai_gateway"])
+    if body.get("email_notifications"):
+        doc["email_notifications"] = _copy(body["email_notifications"])
+    if "permissions" in body:
+        doc["permissions"] = [principal_entry(k, v) for k, v in body["permissions"].items()]
+    return doc
+
+
+def config_request(config: Mapping[str, Any], *, write_only: Body | None = None) -> dict[str, Any]:
+    """Canonical config -> the body of PUT /config (and `config` of a create)."""
+    extras = (write_only or {}).get("served_entities", {})
+    entities = []
+    for name, entity in config.get("served_entities", {}).items():
+        entities.append({"name": name, **_copy(entity), **extras.get(name, {})})
+    out: dict[str, Any] = {"served_entities": entities}
+    traffic = config.get("traffic") or {}
+    if traffic:
+        out["traffic_config"] = {
+            "routes": [
+                {"served_entity_name": n, "traffic_percentage": p} for n, p in traffic.items()
+            ]
+        }
+    if config.get("auto_capture_config"):
+        out["auto_capture_config"] = _copy(config["auto_capture_config"])
+    return out
+
+
+def ai_gateway_request(gateway: Mapping[str, Any]) -> dict[str, Any]:
+    """Canonical ai_gateway -> the body of PUT /ai-gateway. PUT replaces the whole gateway, so
+    every block to keep is sent (the fallback_config omission of TF #4798 is not possible)."""
+    out = {k: _copy(v) for k, v in gateway.items() if k != "rate_limits"}
+    if gateway.get("rate_limits"):
+        out["rate_limits"] = [_copy(v) for v in gateway["rate_limits"].values()]
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Canonicalization (pure; shared by both sides)
 

@@ -1,0 +1,126 @@
+"""Where the desired and live branches meet: read live state concurrently, normalize, plan.
+
+Reads are bounded by `parallelism`: one list call, then a GET for every endpoint this project
+cares about (desired, or carrying its ownership tag) and its permissions where they are managed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from . import normalize, planner
+from .model import OWNER_TAG, DesiredDocument, Endpoint, Plan
+
+T = TypeVar("T")
+
+
+class LiveReader(Protocol):
+    """The read side of the client (client.Client satisfies it; tests may pass a fake)."""
+
+    async def list_endpoints(self) -> list[dict[str, Any]]: ...
+    async def get_endpoint(self, name: str) -> dict[str, Any] | None: ...
+    async def get_permissions(self, endpoint_id: str) -> dict[str, Any]: ...
+    async def me(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveState:
+    """What was read: canonical live endpoints of interest, every live name, and the caller."""
+
+    endpoints: tuple[Endpoint, ...]
+    caller: str | None
+    raw: Mapping[str, Mapping[str, Any]]
+    """The GET responses by name, for export and for messages that need server fields."""
+
+
+async def read_live(
+    reader: LiveReader,
+    *,
+    desired: Sequence[DesiredDocument],
+    owner: str,
+    parallelism: int = 16,
+    all_endpoints: bool = False,
+    need_caller: bool | None = None,
+) -> LiveState:
+    """Read the live endpoints that `desired` names or that `owner` owns (or all of them).
+
+    Unmanaged endpoints are not fetched one by one unless `all_endpoints`; their list entries
+    are enough to name them.
+    """
+    gate = asyncio.Semaphore(max(1, parallelism))
+    managed_acl = {d.name for d in desired if "permissions" in d.body}
+    if need_caller is None:
+        need_caller = bool(managed_acl)
+
+    async def bounded(call: Awaitable[T]) -> T:
+        async with gate:
+            return await call
+
+    listing_task = asyncio.ensure_future(bounded(reader.list_endpoints()))
+    me_task = asyncio.ensure_future(bounded(reader.me())) if need_caller else None
+    listing = await listing_task
+    wanted = {d.name for d in desired}
+    interesting = [
+        e for e in listing if all_endpoints or e.get("name") in wanted or _owner(e) == owner
+    ]
+
+    async def fetch(
+        entry: Mapping[str, Any],
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        name = str(entry.get("name"))
+        endpoint_id = str(entry.get("id") or "")
+        get = bounded(reader.get_endpoint(name))
+        if name in managed_acl and endpoint_id:
+            raw, acl = await asyncio.gather(get, bounded(reader.get_permissions(endpoint_id)))
+            return raw, acl
+        return await get, None
+
+    fetched = await asyncio.gather(*(fetch(e) for e in interesting))
+    caller = normalize.caller_key(await me_task) if me_task else None
+
+    endpoints: list[Endpoint] = []
+    raw_by_name: dict[str, Mapping[str, Any]] = {}
+    for raw, acl in fetched:
+        if raw is None:
+            continue  # deleted between the list and the get
+        endpoints.append(normalize.normalize_live(raw, permissions=acl, caller=caller))
+        raw_by_name[str(raw.get("name"))] = raw
+    # Unmanaged endpoints that were not fetched still take part, by name and owner only.
+    fetched_names = {str(e.get("name")) for e in interesting}
+    for entry in listing:
+        if str(entry.get("name")) not in fetched_names:
+            endpoints.append(normalize.normalize_live(entry, caller=caller))
+    endpoints.sort(key=lambda e: e.name)
+    return LiveState(endpoints=tuple(endpoints), caller=caller, raw=raw_by_name)
+
+
+def desired_endpoints(
+    documents: Sequence[DesiredDocument], *, caller: str | None
+) -> tuple[Endpoint, ...]:
+    return tuple(normalize.normalize_desired(d, caller=caller) for d in documents)
+
+
+async def compute_plan(
+    reader: LiveReader,
+    documents: Sequence[DesiredDocument],
+    *,
+    owner: str,
+    prune: bool = False,
+    target: str = "",
+    parallelism: int = 16,
+) -> tuple[Plan, LiveState]:
+    """Read live state and plan it against `documents`."""
+    live = await read_live(reader, desired=documents, owner=owner, parallelism=parallelism)
+    desired = desired_endpoints(documents, caller=live.caller)
+    result = planner.plan(desired, live.endpoints, owner=owner, prune=prune, target=target)
+    return result, live
+
+
+def _owner(entry: Mapping[str, Any]) -> str | None:
+    for tag in entry.get("tags") or []:
+        if isinstance(tag, Mapping) and tag.get("key") == OWNER_TAG:
+            return str(tag.get("value") or "")
+    return None

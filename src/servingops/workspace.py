@@ -1,0 +1,104 @@
+"""Open the workspace a target points at: a real host with unified auth, or the embedded one.
+
+The embedded `local` workspace is the emulator running in-process over SQLite in
+`.servingops/local.db` under the project root, so separate CLI runs share its state and its
+updates finish on the wall clock. Nothing here prints; the CLI shows `notice` when set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from .auth import Credentials, resolve_credentials
+from .client import DEFAULT_RETRY, Client, RetryPolicy
+from .errors import ConfigError
+from .model import Diagnostic, Severity, SourceRef
+from .project import Project, Target
+
+LOCAL_HOST = "http://local.servingops"
+LOCAL_DB = Path(".servingops") / "local.db"
+LOCAL_UPDATE_SECONDS = 3.0
+"""How long a rollout takes in the embedded workspace: long enough to watch apply wait."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Workspace:
+    """Where the commands talk to. `label` is safe to print (no credentials)."""
+
+    label: str
+    creds: Credentials = field(repr=False)
+    transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
+    local: bool = False
+    notice: str = ""
+
+    def client(self, *, retry: RetryPolicy = DEFAULT_RETRY) -> Client:
+        return Client(self.creds, transport=self.transport, retry=retry)
+
+
+def resolve_workspace(
+    project: Project,
+    target: Target | None,
+    *,
+    env: Mapping[str, str],
+    home: Path,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Workspace:
+    """The workspace for `target`; `transport` (tests) replaces the network for any host."""
+    if transport is not None:
+        creds = Credentials(host=LOCAL_HOST, token="test", source="test transport")
+        return Workspace(label="test workspace", creds=creds, transport=transport)
+    if target is not None and target.workspace == "local":
+        return open_local(project.root)
+    creds = resolve_credentials(
+        host=target.host if target else None,
+        profile=target.profile if target else None,
+        env=env,
+        home=home,
+    )
+    if creds is None:
+        if target is not None and (target.host or target.profile):
+            raise ConfigError(
+                [
+                    Diagnostic(
+                        severity=Severity.ERROR,
+                        summary=f'target "{target.name}" has no usable workspace host',
+                        source=SourceRef(path=str(project.path or "servingops.yaml")),
+                    )
+                ]
+            )
+        ws = open_local(project.root)
+        return Workspace(
+            label=ws.label,
+            creds=ws.creds,
+            transport=ws.transport,
+            local=True,
+            notice=(
+                "notice: no Databricks host configured (target, DATABRICKS_HOST or "
+                f"~/.databrickscfg); using the embedded local workspace in {LOCAL_DB}"
+            ),
+        )
+    return Workspace(label=creds.host, creds=creds)
+
+
+def open_local(root: Path) -> Workspace:
+    """The embedded emulator over `<root>/.servingops/local.db` (created on first use)."""
+    from serving_emulator import Emulator, EmulatorConfig, SystemClock
+
+    db = root / LOCAL_DB
+    db.parent.mkdir(parents=True, exist_ok=True)
+    emulator = Emulator(
+        EmulatorConfig(update_seconds=LOCAL_UPDATE_SECONDS),
+        db_path=str(db),
+        clock=SystemClock(),
+    )
+    creds = Credentials(host=LOCAL_HOST, token="local", source="embedded local workspace")
+    return Workspace(
+        label=f"local ({LOCAL_DB})",
+        creds=creds,
+        transport=httpx.ASGITransport(app=emulator.app),
+        local=True,
+    )
