@@ -128,7 +128,8 @@ def _read_profile(path: Path, profile: str | None) -> tuple[Mapping[str, str], s
         if profile:
             raise AuthError(f'profile "{profile}" was requested but {path} does not exist')
         return {}, ""
-    parser = configparser.ConfigParser(interpolation=None)
+    # DEFAULT is an ordinary profile here: its keys must not leak into the other profiles.
+    parser = configparser.ConfigParser(interpolation=None, default_section="\x00none")
     try:
         parser.read(path, encoding="utf-8")
     except (configparser.Error, UnicodeDecodeError) as e:
@@ -137,12 +138,9 @@ def _read_profile(path: Path, profile: str | None) -> tuple[Mapping[str, str], s
     if name is None:
         default = parser.get("__settings__", "default_profile", fallback=None)
         name = default or "DEFAULT"
-    if name == "DEFAULT":
-        section = dict(parser.defaults())
-        return section, (name if section else "")
     if not parser.has_section(name):
         if profile:
-            known = ", ".join(parser.sections()) or "none"
+            known = ", ".join(s for s in parser.sections() if s != "__settings__") or "none"
             raise AuthError(f'profile "{name}" not found in {path} (profiles: {known})')
         return {}, ""
     return dict(parser.items(name)), name

@@ -1,0 +1,102 @@
+"""Credential resolution follows Databricks unified auth; plain http only on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from servingops.auth import normalize_host, resolve_credentials
+from servingops.errors import AuthError
+
+CFG = """\
+[DEFAULT]
+host = https://default.example.net
+token = dapi-default
+
+[prod]
+host = prod.example.net
+client_id = cid
+client_secret = csecret
+"""
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    (tmp_path / ".databrickscfg").write_text(CFG)
+    return tmp_path
+
+
+def test_no_host_anywhere_is_none(tmp_path: Path) -> None:
+    assert resolve_credentials(host=None, profile=None, env={}, home=tmp_path) is None
+
+
+def test_environment_token(home: Path) -> None:
+    env = {"DATABRICKS_HOST": "env.example.net/", "DATABRICKS_TOKEN": "dapi-env"}
+    creds = resolve_credentials(host=None, profile=None, env=env, home=home)
+    assert creds is not None
+    assert (creds.host, creds.token, creds.kind) == ("https://env.example.net", "dapi-env", "pat")
+
+
+def test_default_profile_from_file(home: Path) -> None:
+    creds = resolve_credentials(host=None, profile=None, env={}, home=home)
+    assert creds is not None
+    assert (creds.host, creds.token) == ("https://default.example.net", "dapi-default")
+
+
+def test_target_profile_is_oauth_m2m(home: Path) -> None:
+    creds = resolve_credentials(host=None, profile="prod", env={}, home=home)
+    assert creds is not None
+    assert (creds.host, creds.kind, creds.client_id) == (
+        "https://prod.example.net",
+        "oauth-m2m",
+        "cid",
+    )
+    assert "csecret" not in repr(creds)
+
+
+def test_env_profile_selects_section(home: Path) -> None:
+    creds = resolve_credentials(
+        host=None, profile=None, env={"DATABRICKS_CONFIG_PROFILE": "prod"}, home=home
+    )
+    assert creds is not None
+    assert creds.host == "https://prod.example.net"
+
+
+def test_missing_profile_names_the_known_ones(home: Path) -> None:
+    with pytest.raises(AuthError, match=r'profile "nope" not found .*\(profiles: DEFAULT, prod\)'):
+        resolve_credentials(host=None, profile="nope", env={}, home=home)
+
+
+def test_host_without_credentials_says_what_to_set(tmp_path: Path) -> None:
+    with pytest.raises(AuthError, match="set DATABRICKS_TOKEN"):
+        resolve_credentials(host="https://x.example.net", profile=None, env={}, home=tmp_path)
+
+
+def test_client_credentials_from_env(tmp_path: Path) -> None:
+    env = {"DATABRICKS_CLIENT_ID": "id", "DATABRICKS_CLIENT_SECRET": "s"}
+    creds = resolve_credentials(host="https://x.example.net", profile=None, env=env, home=tmp_path)
+    assert creds is not None
+    assert creds.kind == "oauth-m2m"
+
+
+def test_token_and_client_secret_together_is_ambiguous(tmp_path: Path) -> None:
+    env = {"DATABRICKS_TOKEN": "t", "DATABRICKS_CLIENT_ID": "i", "DATABRICKS_CLIENT_SECRET": "s"}
+    with pytest.raises(AuthError, match="DATABRICKS_AUTH_TYPE"):
+        resolve_credentials(host="https://x.example.net", profile=None, env=env, home=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("raw", "url"),
+    [("adb-1.azuredatabricks.net", "https://adb-1.azuredatabricks.net"),
+     ("https://h.example.net:443/", "https://h.example.net"),
+     ("http://127.0.0.1:8765", "http://127.0.0.1:8765"),
+     ("http://localhost:1", "http://localhost:1")],
+)  # fmt: skip
+def test_normalize_host(raw: str, url: str) -> None:
+    assert normalize_host(raw) == url
+
+
+def test_plain_http_refused_off_loopback() -> None:
+    with pytest.raises(AuthError, match="uses plain http"):
+        normalize_host("http://workspace.example.net")

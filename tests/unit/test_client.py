@@ -1,0 +1,179 @@
+"""The async client against respx routes: errors, retries, Retry-After, OAuth, no token leaks."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from servingops.auth import Credentials
+from servingops.client import Client, RetryPolicy
+from servingops.errors import ApiError, AuthError, Conflict, NotFound, RateLimited, TransportError
+
+HOST = "https://adb-1.example.net"
+SECRET = "dapi-SUPERSECRET-123"
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def make_client(t: FakeTime, *, creds: Credentials | None = None, budget: float = 60) -> Client:
+    retry = RetryPolicy(sleep=t.sleep, clock=t.clock, budget=budget, rng=random.Random(1))
+    return Client(creds or Credentials(host=HOST, token=SECRET), retry=retry)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def error(status: int, code: str, message: str, **headers: str) -> httpx.Response:
+    return httpx.Response(status, json={"error_code": code, "message": message}, headers=headers)
+
+
+@respx.mock
+def test_sends_bearer_token_and_user_agent() -> None:
+    route = respx.get(f"{HOST}/api/2.0/serving-endpoints").respond(
+        json={"endpoints": [{"name": "a"}]}
+    )
+    t = FakeTime()
+    assert run(make_client(t).list_endpoints()) == [{"name": "a"}]
+    request = route.calls.last.request
+    assert request.headers["Authorization"] == f"Bearer {SECRET}"
+    assert request.headers["User-Agent"].startswith("servingops/")
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cls"),
+    [(404, "RESOURCE_DOES_NOT_EXIST", NotFound), (409, "RESOURCE_CONFLICT", Conflict),
+     (400, "INVALID_PARAMETER_VALUE", ApiError)],
+)  # fmt: skip
+@respx.mock
+def test_status_maps_to_exception(status: int, code: str, cls: type[ApiError]) -> None:
+    respx.put(f"{HOST}/api/2.0/serving-endpoints/x/config").mock(
+        return_value=error(status, code, f"bad things, token was {SECRET[:0]}")
+    )
+    with pytest.raises(cls) as info:
+        run(make_client(FakeTime()).update_config("x", {"served_entities": []}))
+    assert info.value.error_code == code
+    assert str(info.value).startswith(
+        f"PUT /api/2.0/serving-endpoints/x/config failed with HTTP {status}"
+    )
+    assert SECRET not in str(info.value)
+
+
+@respx.mock
+def test_get_of_missing_endpoint_is_none() -> None:
+    respx.get(f"{HOST}/api/2.0/serving-endpoints/nope").mock(
+        return_value=error(
+            404, "RESOURCE_DOES_NOT_EXIST", "Endpoint with name 'nope' does not exist."
+        )
+    )
+    assert run(make_client(FakeTime()).get_endpoint("nope")) is None
+
+
+@respx.mock
+def test_retry_after_is_honoured_then_succeeds() -> None:
+    route = respx.get(f"{HOST}/api/2.0/serving-endpoints/a").mock(
+        side_effect=[
+            error(429, "REQUEST_LIMIT_EXCEEDED", "slow down", **{"Retry-After": "7"}),
+            error(503, "TEMPORARILY_UNAVAILABLE", "busy"),
+            httpx.Response(200, json={"name": "a"}),
+        ]
+    )
+    t = FakeTime()
+    assert run(make_client(t).get_endpoint("a")) == {"name": "a"}
+    assert route.call_count == 3
+    assert 7 <= t.sleeps[0] < 7.3  # Retry-After plus a little jitter
+    assert t.sleeps[1] <= 1.0  # capped exponential backoff, attempt 1
+
+
+@respx.mock
+def test_retries_stop_at_the_budget() -> None:
+    respx.get(f"{HOST}/api/2.0/serving-endpoints/a").mock(
+        return_value=error(429, "REQUEST_LIMIT_EXCEEDED", "slow down", **{"Retry-After": "30"})
+    )
+    t = FakeTime()
+    with pytest.raises(RateLimited):
+        run(make_client(t, budget=100).get_endpoint("a"))
+    assert t.now <= 100
+
+
+@respx.mock
+def test_connection_errors_become_one_line_transport_error() -> None:
+    respx.get(f"{HOST}/api/2.0/serving-endpoints").mock(side_effect=httpx.ConnectError("boom"))
+    with pytest.raises(TransportError, match=r"could not reach https://adb-1\.example\.net"):
+        run(make_client(FakeTime(), budget=5).list_endpoints())
+
+
+@respx.mock
+def test_oauth_token_is_cached_and_refreshed_before_expiry() -> None:
+    respx.get(f"{HOST}/oidc/.well-known/oauth-authorization-server").respond(
+        json={"token_endpoint": f"{HOST}/oidc/v1/token"}
+    )
+    tokens = iter(["tok-1", "tok-2"])
+    token_route = respx.post(f"{HOST}/oidc/v1/token").mock(
+        side_effect=lambda request: httpx.Response(
+            200, json={"access_token": next(tokens), "token_type": "Bearer", "expires_in": 3600}
+        )
+    )
+    api = respx.get(f"{HOST}/api/2.0/preview/scim/v2/Me").respond(json={"userName": "sp"})
+    t = FakeTime()
+    creds = Credentials(host=HOST, client_id="cid", client_secret="csecret")
+    client = make_client(t, creds=creds)
+
+    async def scenario() -> None:
+        await client.me()
+        await client.me()
+        t.now += 3600 - 30  # inside the refresh margin
+        await client.me()
+
+    run(scenario())
+    assert token_route.call_count == 2
+    form = token_route.calls[0].request.content.decode()
+    assert "grant_type=client_credentials" in form
+    assert "scope=all-apis" in form
+    assert [c.request.headers["Authorization"] for c in api.calls] == [
+        "Bearer tok-1", "Bearer tok-1", "Bearer tok-2"
+    ]  # fmt: skip
+
+
+@respx.mock
+def test_refused_oauth_credentials_say_what_to_check_without_the_secret() -> None:
+    respx.get(f"{HOST}/oidc/.well-known/oauth-authorization-server").respond(404)
+    respx.post(f"{HOST}/oidc/v1/token").respond(401, json={"error": "invalid_client"})
+    creds = Credentials(host=HOST, client_id="cid", client_secret=SECRET)
+    with pytest.raises(AuthError) as info:
+        run(make_client(FakeTime(), creds=creds).me())
+    assert "DATABRICKS_CLIENT_SECRET" in str(info.value)
+    assert SECRET not in str(info.value)
+    assert SECRET not in repr(creds)
+
+
+@respx.mock
+def test_patch_tags_body_uses_delete_tags() -> None:
+    route = respx.patch(f"{HOST}/api/2.0/serving-endpoints/a/tags").respond(json={"tags": []})
+    run(make_client(FakeTime()).patch_tags("a", add=[{"key": "k", "value": "v"}], delete=["old"]))
+    assert route.calls.last.request.read() == (
+        b'{"add_tags":[{"key":"k","value":"v"}],"delete_tags":["old"]}'
+    )
+
+
+@respx.mock
+def test_names_are_escaped_in_paths() -> None:
+    route = respx.get(f"{HOST}/api/2.0/serving-endpoints/a%2Fb").respond(json={"name": "a/b"})
+    run(make_client(FakeTime()).get_endpoint("a/b"))
+    assert route.called

@@ -1,0 +1,197 @@
+"""Normalization: live GET responses and desired documents meet in one canonical form."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from servingops import normalize
+from servingops.model import Carrier, ConfigUpdate, DesiredDocument, SourceRef
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "live"
+
+
+def live(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def desired(body: dict[str, Any]) -> DesiredDocument:
+    return DesiredDocument(name=body["name"], body=body, source=SourceRef(path="e.yaml", line=1))
+
+
+def test_live_drops_server_fields_and_keys_lists_by_name() -> None:
+    endpoint = normalize.normalize_live(live("external_chat"))
+    assert endpoint.body == {
+        "budget_policy_id": "bp-1",
+        "config": {
+            "entity_kind": "external",
+            "served_entities": {
+                "gpt-4o-mini": {
+                    "external_model": {
+                        "name": "gpt-4o-mini",
+                        "openai_config": {"openai_api_key": "{{secrets/llm/openai}}"},
+                        "provider": "openai",
+                        "task": "llm/v1/chat",
+                    }
+                }
+            },
+            "traffic": {"gpt-4o-mini": 100},
+        },
+        "description": "",
+        "route_optimized": False,
+        "tags": {},
+        "ai_gateway": {
+            "usage_tracking_config": {"enabled": True},
+            "guardrails": {"input": {"pii": {"behavior": "BLOCK"}}},
+            "rate_limits": {
+                "user/calls/minute": {"calls": 100, "key": "user", "renewal_period": "minute"},
+                "user_group:analysts/tokens/minute": {
+                    "key": "user_group",
+                    "principal": "analysts",
+                    "renewal_period": "minute",
+                    "tokens": 5000,
+                },
+            },
+        },
+        "email_notifications": {"on_update_failure": ["a@example.com", "b@example.com"]},
+    }
+    assert endpoint.status is not None
+    assert endpoint.status.owner is None
+    assert endpoint.status.config_version == 3
+
+
+def test_in_flight_update_compares_the_pending_config() -> None:
+    endpoint = normalize.normalize_live(live("fraud_scorer_updating"))
+    status = endpoint.status
+    assert status is not None
+    assert status.config_update is ConfigUpdate.IN_PROGRESS
+    assert status.owner == "ml-platform/serving"
+    assert status.pending_config_version == 2
+    assert endpoint.body["config"]["traffic"] == {"challenger": 10, "champion": 90}
+    assert endpoint.body["tags"] == {"team": "risk"}  # ownership tag hidden
+
+
+def test_desired_matches_live_once_server_defaults_are_adopted() -> None:
+    doc = desired(
+        {
+            "name": "fraud-scorer",
+            "description": "Fraud model",
+            "config": {
+                "served_entities": [
+                    {"name": "champion", "entity_name": "main.risk.fraud", "entity_version": 7,
+                     "scale_to_zero_enabled": True},
+                    {"name": "challenger", "entity_name": "main.risk.fraud",
+                     "entity_version": "8", "workload_size": "Small"},
+                ],
+                "traffic_config": {"routes": [
+                    {"served_entity_name": "champion", "traffic_percentage": "90"},
+                    {"served_entity_name": "challenger", "traffic_percentage": 10},
+                ]},
+            },
+            "tags": [{"key": "team", "value": "risk"}],
+        }
+    )  # fmt: skip
+    want = normalize.normalize_desired(doc)
+    have = normalize.normalize_live(live("fraud_scorer_updating"))
+    assert normalize.resolve_server_chosen(want, have).body == have.body
+
+
+def test_default_route_and_entity_name_for_a_lone_entity() -> None:
+    doc = desired(
+        {
+            "name": "x",
+            "config": {"served_entities": [{"entity_name": "main.a.model", "entity_version": "3"}]},
+        }
+    )
+    body = normalize.normalize_desired(doc).body
+    assert list(body["config"]["served_entities"]) == ["model-3"]
+    assert body["config"]["traffic"] == {"model-3": 100}
+
+
+def test_legacy_served_models_read_as_entities() -> None:
+    raw = {
+        "name": "x",
+        "config": {"served_models": [{"model_name": "m", "model_version": "1", "name": "m-1"}]},
+    }
+    body = normalize.normalize_live(raw).body
+    assert body["config"]["served_entities"] == {"m-1": {"entity_name": "m", "entity_version": "1"}}
+
+
+def test_permissions_drop_inherited_entries_and_the_callers_own_manage() -> None:
+    acl = {
+        "access_control_list": [
+            {"user_name": "me@example.com",
+             "all_permissions": [{"permission_level": "CAN_MANAGE", "inherited": False}]},
+            {"group_name": "admins",
+             "all_permissions": [{"permission_level": "CAN_MANAGE", "inherited": True}]},
+            {"group_name": "analysts",
+             "all_permissions": [{"permission_level": "CAN_QUERY", "inherited": False}]},
+        ]
+    }  # fmt: skip
+    endpoint = normalize.normalize_live(
+        live("external_chat"), permissions=acl, caller="user:me@example.com"
+    )
+    assert endpoint.body["permissions"] == {"group:analysts": "CAN_QUERY"}
+
+
+def test_input_only_values_are_kept_aside_and_sent_back() -> None:
+    doc = desired(
+        {
+            "name": "x",
+            "config": {"served_entities": [
+                {"name": "a", "entity_name": "m", "entity_version": "1",
+                 "workload_size": "Small", "burst_scaling_enabled": False},
+            ]},
+        }
+    )  # fmt: skip
+    endpoint = normalize.normalize_desired(doc)
+    assert "burst_scaling_enabled" not in endpoint.body["config"]["served_entities"]["a"]
+    sent = normalize.to_document(endpoint)["config"]["served_entities"][0]
+    assert sent["burst_scaling_enabled"] is False
+
+
+def test_to_document_round_trips_through_normalization() -> None:
+    have = normalize.normalize_live(live("external_chat"))
+    doc = normalize.to_document(have)
+    again = normalize.normalize_desired(desired(doc))
+    assert again.body == have.body
+
+
+@pytest.mark.parametrize(
+    ("path", "carrier"),
+    [
+        (("config", "traffic", "a"), Carrier.CONFIG),
+        (("config", "served_entities", "a", "entity_version"), Carrier.CONFIG),
+        (("config", "entity_kind"), Carrier.RECREATE),
+        (("description",), Carrier.RECREATE),
+        (("route_optimized",), Carrier.RECREATE),
+        (("tags", "team"), Carrier.TAGS),
+        (("ai_gateway", "rate_limits", "user/calls/minute", "calls"), Carrier.AI_GATEWAY),
+        (("ai_gateway", "inference_table_config", "catalog_name"), Carrier.RECREATE),
+        (("email_notifications", "on_update_failure"), Carrier.NOTIFICATIONS),
+        (("permissions", "group:x"), Carrier.PERMISSIONS),
+        (("budget_policy_id",), Carrier.NONE),
+    ],
+)
+def test_each_field_has_one_carrier(path: tuple[str, ...], carrier: Carrier) -> None:
+    assert normalize.carrier_for(path)[0] is carrier
+
+
+def test_secret_fields_are_sensitive() -> None:
+    key = ("config", "served_entities", "gpt", "external_model", "openai_config", "openai_api_key")
+    assert normalize.is_sensitive(key)
+    assert normalize.is_sensitive(("config", "served_entities", "a", "environment_vars", "TOKEN"))
+    assert not normalize.is_sensitive(("config", "served_entities", "a", "entity_version"))
+
+
+def test_fingerprint_changes_with_tags() -> None:
+    raw = live("external_chat")
+    before = normalize.normalize_live(raw).fingerprint
+    raw["tags"] = [{"key": "team", "value": "x"}]
+    after = normalize.normalize_live(raw).fingerprint
+    assert before is not None
+    assert after is not None
+    assert before.sha256 != after.sha256
