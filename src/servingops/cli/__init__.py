@@ -76,7 +76,7 @@ def cli(ctx: click.Context, no_color: bool) -> None:
 def echo_diagnostics_error(err: ConfigError) -> None:
     from ..render import diagnostics as diag_view
 
-    text = diag_view.render_text(err.diagnostics)
+    text = diag_view.render_text(err.diagnostics, summary=False)  # main() prints the count
     if text:
         click.echo(text, err=True)
 

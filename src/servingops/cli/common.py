@@ -1,0 +1,115 @@
+"""Options and input loading shared by the commands that read desired state.
+
+validate, plan, apply and drift all take `--project`, `--target` and `--var`, and all load the
+project, pick the target and read the endpoint files the same way: through `load_inputs`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..desired import load_desired
+from ..errors import ConfigError
+from ..model import DesiredDocument, Diagnostic
+from ..project import Project, Target, load_project, select_target
+from . import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inputs:
+    """A loaded project, the selected target, and its valid desired documents (plus warnings)."""
+
+    project: Project
+    target: Target | None
+    documents: tuple[DesiredDocument, ...]
+    warnings: tuple[Diagnostic, ...]
+
+    @property
+    def file_count(self) -> int:
+        return len({d.source.path for d in self.documents})
+
+
+def parse_var_assignments(values: Sequence[str]) -> dict[str, str]:
+    """`["a=1", "b=x=y"]` -> `{"a": "1", "b": "x=y"}`; a bad item raises click.BadParameter."""
+    out: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not _VAR_NAME.fullmatch(name):
+            raise click.BadParameter(
+                f"expected NAME=VALUE (NAME of letters, digits and '_'), got {item!r}",
+                param_hint="'--var'",
+            )
+        out[name] = value
+    return out
+
+
+def _parse_vars(_ctx: click.Context, _param: click.Parameter, value: Sequence[str]) -> Any:
+    return parse_var_assignments(value or ())
+
+
+def project_option(f: F) -> F:
+    """`--project FILE`: the project file (default: ./servingops.yaml when present)."""
+    return click.option(
+        "--project",
+        "project",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Project file (default: ./servingops.yaml if present).",
+    )(f)
+
+
+def target_option(f: F) -> F:
+    """`--target NAME`: a target of the project file (default: its default_target)."""
+    return click.option(
+        "--target",
+        "-t",
+        "target",
+        default=None,
+        metavar="NAME",
+        help="Target from the project file (default: its default_target).",
+    )(f)
+
+
+def var_option(f: F) -> F:
+    """`--var NAME=VALUE` (repeatable): overrides the target's variables; parsed to a dict."""
+    return click.option(
+        "--var",
+        "variables",
+        multiple=True,
+        metavar="NAME=VALUE",
+        callback=_parse_vars,
+        help="Set ${var.NAME}; overrides the target's variables. Repeatable.",
+    )(f)
+
+
+def input_options(f: F) -> F:
+    """All three: --project, --target and --var."""
+    return project_option(target_option(var_option(f)))
+
+
+def load_inputs(
+    settings: Settings,
+    *,
+    project: Path | None,
+    target: str | None,
+    variables: Mapping[str, str],
+    paths: Sequence[Path],
+) -> Inputs:
+    """Load the project, select the target and read desired state; ConfigError on any error."""
+    loaded = load_project(settings.cwd, project)
+    selected = select_target(loaded, target)
+    absolute = [p if p.is_absolute() else settings.cwd / p for p in paths]
+    documents, diagnostics = load_desired(loaded, selected, overrides=variables, paths=absolute)
+    if any(d.is_error for d in diagnostics):
+        raise ConfigError(diagnostics)
+    return Inputs(project=loaded, target=selected, documents=documents, warnings=diagnostics)

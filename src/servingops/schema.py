@@ -1,0 +1,153 @@
+"""Validate documents against the packaged JSON Schemas and say every problem in plain words.
+
+The schemas in `schemas/` are the published contract; this module loads those same files through
+importlib.resources. Each jsonschema error becomes one Diagnostic at the offending key or value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from .loader import LoadedDocument
+from .model import Diagnostic, Path, Severity, render_pointer
+
+ENDPOINT_SCHEMA = "endpoint.schema.json"
+PROJECT_SCHEMA = "project.schema.json"
+
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "nothing",
+}
+
+_PATTERN_WORDS = {
+    "^[0-9]+$": "a whole number",
+    "^https?://": "a URL starting with https://",
+    "^[A-Za-z_][A-Za-z0-9_]*$": "letters, digits and '_', not starting with a digit",
+    "^[A-Za-z0-9_.-]+$": "a name of letters, digits, '.', '-' and '_'",
+}
+
+
+@functools.cache
+def load_schema(name: str) -> Mapping[str, Any]:
+    """The packaged schema file `name` (e.g. ENDPOINT_SCHEMA), parsed."""
+    text = resources.files("servingops").joinpath("schemas", name).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@functools.cache
+def _validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator(load_schema(name))
+
+
+def validate(document: LoadedDocument, *, schema: str = ENDPOINT_SCHEMA) -> tuple[Diagnostic, ...]:
+    """Every schema problem in `document`, each located at the key or value it concerns."""
+    validator = _validator(schema)
+    out: list[Diagnostic] = []
+    for error in validator.iter_errors(document.data):
+        for path, is_key, message in _explain(error):
+            out.append(
+                Diagnostic(
+                    severity=Severity.ERROR,
+                    summary=message,
+                    source=document.locate(path, key=is_key),
+                    pointer=render_pointer(path),
+                )
+            )
+    return tuple(sorted(out, key=Diagnostic.sort_key))
+
+
+def _explain(error: ValidationError) -> Iterator[tuple[Path, bool, str]]:
+    path: Path = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    kind = error.validator
+    if kind == "additionalProperties" and isinstance(error.instance, Mapping):
+        allowed = sorted(schema.get("properties", {}))
+        for key in error.instance:
+            if key not in allowed:
+                yield (*path, key), True, _unknown_key(str(key), allowed)
+    elif kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        yield path, False, f"missing required key '{missing}'"
+    elif kind == "type":
+        yield path, False, _type_message(schema.get("type"), schema, error.instance)
+    elif kind == "enum":
+        yield path, False, _enum_message(error.instance, list(schema.get("enum", [])))
+    elif kind == "pattern":
+        words = _PATTERN_WORDS.get(
+            str(error.validator_value), f"text matching {error.validator_value}"
+        )
+        yield path, False, f"expected {words}, got {error.instance!r}"
+    elif kind == "minimum":
+        yield path, False, f"must be at least {error.validator_value}, got {error.instance!r}"
+    elif kind == "maximum":
+        yield path, False, f"must be at most {error.validator_value}, got {error.instance!r}"
+    elif kind == "propertyNames":
+        for sub in error.context or []:
+            words = _PATTERN_WORDS.get(str(sub.validator_value), "a valid name")
+            yield (*path, str(sub.instance)), True, f"invalid name {sub.instance!r}: use {words}"
+    else:
+        yield path, False, error.message
+
+
+def _unknown_key(key: str, allowed: list[str]) -> str:
+    if key.endswith("_plaintext"):
+        return f"unknown key '{key}'; plaintext secrets are not accepted"
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key '{key}'; did you mean '{close[0]}'?"
+    if len(allowed) <= 8:
+        return f"unknown key '{key}'; allowed keys: {', '.join(allowed)}"
+    return f"unknown key '{key}'; see the schema for the allowed keys"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return f"the number {value!r}"
+
+
+def _type_message(expected: Any, schema: Mapping[str, Any], value: Any) -> str:
+    types = [expected] if isinstance(expected, str) else list(expected or [])
+    if set(types) == {"integer", "string"} and schema.get("pattern") == "^[0-9]+$":
+        words = "a whole number"
+    elif set(types) == {"string", "integer"}:
+        words = "a string"
+    else:
+        words = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+    hint = ""
+    if "string" in types and isinstance(value, bool | int | float):
+        hint = f' (quote it: "{_describe(value).removeprefix("the number ")}")'
+    return f"expected {words}, got {_describe(value)}{hint}"
+
+
+def _enum_message(value: Any, options: list[Any]) -> str:
+    listed = ", ".join(repr(o) for o in options)
+    message = f"{value!r} is not one of {listed}"
+    if isinstance(value, str):
+        lowered = {str(o).lower(): str(o) for o in options}
+        close = difflib.get_close_matches(value.lower(), list(lowered), n=1, cutoff=0.6)
+        if close:
+            message += f"; did you mean {lowered[close[0]]!r}?"
+    return message
