@@ -1,0 +1,681 @@
+"""Plan -> terminal text: Terraform-like symbols, `old -> new`, serving-impact notes, summary line.
+
+Pure: reads only the Plan. Secret values (normalize.is_sensitive, and any `{{secrets/...}}`
+reference) are never printed. The redaction and impact-note helpers are shared with the JSON
+and markdown renderers so every format says the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import normalize
+from ..model import ABSENT, OWNER_TAG, Action, ActionKind, Carrier, Diagnostic, Path, Plan
+from ..model import render_pointer as _pointer
+from . import color
+
+SENSITIVE = "(sensitive)"
+LEGEND = (
+    "Endpoint actions are shown with these symbols:\n"
+    "  + create   ~ update in place   -/+ replace   - delete"
+)
+NO_CHANGES = "No changes. Live endpoints match the configuration."
+
+_ENTITIES: Path = ("config", "served_entities")
+_TRAFFIC: Path = ("config", "traffic")
+_FLAT = frozenset({("config",), _ENTITIES})  # shown flattened into the endpoint block
+_HIDDEN = frozenset({("config", "entity_kind")})  # derived by normalize, never written by users
+_SIZES = {"Small": (4, 4), "Medium": (8, 16), "Large": (16, 64)}
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_HEADERS = {
+    ActionKind.CREATE: "will be created",
+    ActionKind.UPDATE: "will be updated in place",
+    ActionKind.REPLACE: "must be replaced",
+    ActionKind.DELETE: "will be destroyed",
+}
+_VIA = {
+    Carrier.CONFIG: "via PUT config (rolling update; old config keeps serving)",
+    Carrier.TAGS: "via PATCH tags",
+    Carrier.AI_GATEWAY: "via PUT ai-gateway",
+    Carrier.NOTIFICATIONS: "via PATCH notifications",
+    Carrier.PERMISSIONS: "via PUT permissions",
+}
+
+
+class _Masked:
+    """Stands in for a secret value; rendered as `(sensitive)`, never as the value."""
+
+    def __repr__(self) -> str:
+        return SENSITIVE
+
+
+MASKED = _Masked()
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def render_plan(plan: Plan, *, color: bool = False) -> str:
+    """The plan as reviewable text; ends with the summary line (or the no-changes line)."""
+    blocks: list[str] = []
+    if plan.actions:
+        blocks.append(LEGEND)
+    blocks.extend(_render_action(a, plan, color=color) for a in plan.actions)
+    blocks.extend(_sections(plan))
+    blocks.append(summary_line(plan))
+    return "\n\n".join(blocks) + "\n"
+
+
+def render_drift(plan: Plan, *, color: bool = False) -> str:
+    """The plan framed as drift: live (before) versus desired (after), per endpoint."""
+    lines: list[str] = []
+    drifted = drift_count(plan)
+    if drifted:
+        lines.append(f"Drift detected in {_plural(drifted, 'endpoint')}:")
+        lines.append("")
+    for action in plan.actions:
+        lines.extend(_drift_action(action, plan, color=color))
+    for name in plan.orphaned:
+        sym = color_symbol("-", color)
+        lines.append(
+            f'{sym} endpoint "{name}" is owned by this project ({_owner(plan)}) '
+            "but no longer in the configuration"
+        )
+    info = _unmanaged_line(plan)
+    problems = _problem_lines(plan.problems)
+    if info or problems:
+        lines.extend(["", *([info] if info else []), *problems])
+    if not drifted:
+        if lines:
+            lines.append("")
+        lines.append(
+            f"No drift. {_plural(len(plan.unchanged), 'endpoint')} match the configuration."
+        )
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def summary_line(plan: Plan) -> str:
+    """`Plan: X to add, Y to change, Z to destroy. N unchanged.` or the no-changes line."""
+    if plan.is_empty and not plan.problems:
+        return NO_CHANGES
+    add, change, destroy = plan.summary
+    return (
+        f"Plan: {add} to add, {change} to change, {destroy} to destroy. "
+        f"{len(plan.unchanged)} unchanged."
+    )
+
+
+def drift_count(plan: Plan) -> int:
+    """Endpoints that drifted: changed or missing live, plus owned ones no longer in git."""
+    kinds = (ActionKind.CREATE, ActionKind.UPDATE, ActionKind.REPLACE)
+    return sum(1 for a in plan.actions if a.kind in kinds) + len(plan.orphaned)
+
+
+def is_secret(path: Path, value: Any) -> bool:
+    """True for a sensitive field (normalize's table) or any secret reference string."""
+    if isinstance(value, str) and "{{secrets/" in value:
+        return True
+    return normalize.is_sensitive(path)
+
+
+def redact(path: Path, value: Any, *, mask: Any = MASKED) -> Any:
+    """A copy of `value` (found at `path`) with every secret leaf replaced by `mask`."""
+    if value is ABSENT:
+        return value
+    if isinstance(value, Mapping):
+        if normalize.is_sensitive(path):
+            return mask
+        return {k: redact((*path, k), v, mask=mask) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact((*path, i), v, mask=mask) for i, v in enumerate(value)]
+    return mask if is_secret(path, value) else value
+
+
+def literal(value: Any) -> str:
+    """A JSON-ish literal: strings quoted, `(sensitive)` for masked values, `null` for absent."""
+    if value is MASKED:
+        return SENSITIVE
+    if value is ABSENT or value is None:
+        return "null"
+    if isinstance(value, str | int | float | bool):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_key(k)} = {literal(v)}" for k, v in value.items()) + "}"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def color_symbol(sym: str, enabled: bool) -> str:
+    return color.symbol(sym, enabled=enabled)
+
+
+# --------------------------------------------------------------------------------------------
+# Impact notes (shared with markdown.py)
+
+
+def impact_notes(action: Action, plan: Plan, *, arrow: str = "->") -> list[str]:
+    """Serving impact of one action: traffic, version bumps, URL, cold starts, capacity."""
+    if action.kind is ActionKind.DELETE:
+        return ["the endpoint URL stops working"]
+    notes: list[str] = []
+    traffic = traffic_note(action, arrow=arrow)
+    if traffic:
+        notes.append(traffic)
+    notes.extend(version_notes(action, arrow=arrow))
+    if action.kind is ActionKind.REPLACE:
+        notes.append("URL changes; traffic is interrupted until the new endpoint is ready")
+    cold = _cold_starts(action)
+    if cold:
+        notes.append(f"scale-to-zero: cold starts ({', '.join(cold)})")
+    notes.extend(capacity_notes(action, arrow=arrow))
+    if action.name in plan.updating:
+        notes.append("update in progress: apply waits for it to finish first")
+    return notes
+
+
+def traffic_note(action: Action, *, arrow: str = "->") -> str | None:
+    """`traffic champion/challenger 100/0 -> 90/10`, or None when the split does not change."""
+    before = _lookup_map(_live_body(action), _TRAFFIC)
+    after = _lookup_map(action.after.body, _TRAFFIC) if action.after else {}
+    if before == after or not after:
+        return None
+    names = sorted(set(before) | set(after), key=lambda n: (-before.get(n, 0), -after.get(n, 0), n))
+    share_after = "/".join(str(after.get(n, 0)) for n in names)
+    if not before:
+        return f"traffic {'/'.join(names)} {share_after}"
+    share_before = "/".join(str(before.get(n, 0)) for n in names)
+    return f"traffic {'/'.join(names)} {share_before} {arrow} {share_after}"
+
+
+def version_notes(action: Action, *, arrow: str = "->") -> list[str]:
+    """Version bumps, in place (`champion: version 7 -> 8`) or by a renamed entity."""
+    before, after = _entity_pair(action)
+    notes = []
+    for name in sorted(set(before) & set(after)):
+        old, new = before[name].get("entity_version"), after[name].get("entity_version")
+        if old is not None and new is not None and old != new:
+            notes.append(f"{name}: version {old} {arrow} {new}")
+    added = [n for n in sorted(after) if n not in before]
+    for gone in sorted(n for n in before if n not in after):
+        model = before[gone].get("entity_name")
+        match = next((n for n in added if model and after[n].get("entity_name") == model), None)
+        if match is None:
+            continue
+        added.remove(match)
+        old, new = before[gone].get("entity_version"), after[match].get("entity_version")
+        notes.append(f"{gone} {arrow} {match}: version {old} {arrow} {new} (version bump)")
+    return notes
+
+
+def capacity_notes(action: Action, *, arrow: str = "->") -> list[str]:
+    """Provisioned-concurrency change per served entity, from workload sizes or explicit bounds."""
+    before, after = _entity_pair(action)
+    if action.kind is ActionKind.REPLACE and action.before:
+        before = _entities(action.before.body)
+    notes = []
+    for name in sorted(set(before) | set(after)):
+        old = _capacity(before[name]) if name in before else None
+        new = _capacity(after[name]) if name in after else None
+        if old == new:
+            continue
+        if name not in before:
+            notes.append(f"capacity {name}: new, {_fmt_cap(new)} concurrency{_size(after[name])}")
+        elif name not in after:
+            notes.append(f"capacity {name}: removed (was {_fmt_cap(old)} concurrency)")
+        else:
+            sizes = _size_change(before[name], after[name], arrow)
+            notes.append(
+                f"capacity {name}: {_fmt_cap(old)} {arrow} {_fmt_cap(new)} concurrency{sizes}"
+            )
+    return notes
+
+
+def carrier_notes(action: Action) -> list[str]:
+    """Which API call carries each group of changes."""
+    if action.kind is ActionKind.CREATE:
+        perms = action.after is not None and "permissions" in action.after.body
+        return ["via POST serving-endpoints" + (", then PUT permissions" if perms else "")]
+    if action.kind is ActionKind.DELETE:
+        return ["via DELETE serving-endpoints"]
+    if action.kind is ActionKind.REPLACE:
+        return ["via DELETE then POST serving-endpoints (no in-place update for this change)"]
+    notes = []
+    for carrier in action.carriers:
+        groups = _groups(c.path for c in action.changes if c.carrier is carrier)
+        if carrier in _VIA:
+            notes.append(f"{_VIA[carrier]}: {groups}")
+        elif carrier is Carrier.NONE:
+            notes.append(f"no API call can change {groups} on an existing endpoint (see errors)")
+    return notes
+
+
+def group_name(path: Path) -> str:
+    """The user-facing group a change belongs to: `served_entity "x"`, `traffic`, `tags`, ..."""
+    if path[:2] == _ENTITIES and len(path) > 2:
+        return f'served_entity "{path[2]}"'
+    if path[:1] == ("config",) and len(path) > 1:
+        return str(path[1])
+    return str(path[0]) if path else "endpoint"
+
+
+# --------------------------------------------------------------------------------------------
+# One action as a Terraform-like block
+
+
+@dataclass(slots=True)
+class _Leaf:
+    path: Path
+    before: Any
+    after: Any
+    carrier: Carrier | None = None
+
+
+@dataclass(slots=True)
+class _Block:
+    path: Path
+    containers: tuple[Path, ...]
+    children: dict[str, _Block | _Leaf] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ctx:
+    before: Any
+    after: Any
+    color: bool
+
+
+def _render_action(action: Action, plan: Plan, *, color: bool) -> str:
+    sym = action.kind.symbol
+    lines = [f'# endpoint "{action.name}" {_HEADERS[action.kind]}']
+    lines.extend(f"# ({r})" for r in _reasons(action, plan))
+    lines.append(f'{_sym(sym, 0, color)} endpoint "{action.name}" {{')
+    before = _live_body(action)
+    after = action.after.body if action.after else {}
+    ctx = _Ctx(before=before, after=after, color=color)
+    if action.kind is ActionKind.DELETE:
+        lines.extend(_delete_body(before, ctx))
+    else:
+        root = _tree(_leaves(action))
+        lines.extend(_block_body(root, 1, ctx))
+    lines.append("    }")
+    notes = impact_notes(action, plan) + carrier_notes(action)
+    lines.extend(f"    # {n}" for n in notes)
+    return "\n".join(lines)
+
+
+def _reasons(action: Action, plan: Plan) -> list[str]:
+    reasons = list(action.reasons)
+    if action.kind is ActionKind.REPLACE:
+        reasons.append("the endpoint URL changes and traffic is interrupted during the replace")
+    if action.kind is ActionKind.DELETE:
+        reasons.append(f"not in the configuration; owned by this project ({_owner(plan)}); --prune")
+    if action.adopt:
+        reasons.append(
+            f"adopted: the live endpoint has no {OWNER_TAG} tag and gains "
+            f"{OWNER_TAG} = {literal(plan.owner)}"
+        )
+    if action.name in plan.updating:
+        reasons.append("update in progress: its pending config is what is compared")
+    return reasons
+
+
+def _leaves(action: Action) -> list[_Leaf]:
+    if action.kind is ActionKind.CREATE:
+        body = action.after.body if action.after else {}
+        return _explode(_Leaf(path=(), before=ABSENT, after=body))
+    out: list[_Leaf] = []
+    for c in action.changes:
+        out.extend(_explode(_Leaf(path=c.path, before=c.before, after=c.after, carrier=c.carrier)))
+    return out
+
+
+def _explode(leaf: _Leaf) -> list[_Leaf]:
+    """Split an added/removed endpoint, config or entity map into per-key leaves."""
+    side = leaf.after if leaf.before is ABSENT else leaf.before
+    if (
+        (leaf.path == () or leaf.path in _FLAT)
+        and isinstance(side, Mapping)
+        and (leaf.before is ABSENT or leaf.after is ABSENT)
+    ):
+        out: list[_Leaf] = []
+        for key, value in side.items():
+            path = (*leaf.path, key)
+            if path in _HIDDEN or _empty(value):
+                continue
+            before, after = (ABSENT, value) if leaf.before is ABSENT else (value, ABSENT)
+            out.extend(_explode(_Leaf(path=path, before=before, after=after, carrier=leaf.carrier)))
+        return out
+    return [leaf]
+
+
+def _tree(leaves: list[_Leaf]) -> _Block:
+    root = _Block(path=(), containers=((), ("config",), _ENTITIES))
+    for leaf in leaves:
+        parts = list(_display_parts(leaf.path)) or [(_pointer(leaf.path) or "endpoint", leaf.path)]
+        node = root
+        for label, prefix in parts[:-1]:
+            child = node.children.get(label)
+            if not isinstance(child, _Block):
+                child = _Block(path=prefix, containers=(prefix,))
+                node.children[label] = child
+            node = child
+        node.children[parts[-1][0]] = leaf
+    return root
+
+
+def _display_parts(path: Path) -> Iterator[tuple[str, Path]]:
+    for i, part in enumerate(path):
+        prefix = path[: i + 1]
+        if prefix in _FLAT:
+            continue
+        if path[:i] == _ENTITIES:
+            yield f'served_entity "{part}"', prefix
+        else:
+            yield _key(part), prefix
+
+
+def _block_body(block: _Block, depth: int, ctx: _Ctx) -> list[str]:
+    attrs = [(k, c) for k, c in block.children.items() if isinstance(c, _Leaf) and not _sub(c)]
+    flat = {k for k, _ in attrs}
+    nested = [(k, c) for k, c in block.children.items() if k not in flat]
+    width = max((len(k) for k, _ in attrs), default=0)
+    lines = [_attr_line(k, leaf, depth, width, ctx) for k, leaf in attrs]
+    for label, child in nested:
+        if isinstance(child, _Block):
+            lines.append(f"{_sym('~', depth, ctx.color)} {label} {{")
+            lines.extend(_block_body(child, depth + 1, ctx))
+            lines.append(" " * (4 * depth + 4) + "}")
+        else:
+            lines.extend(_subtree(label, child, depth, ctx))
+    lines.extend(_hidden_lines(block, depth, ctx))
+    return lines
+
+
+def _attr_line(label: str, leaf: _Leaf, depth: int, width: int, ctx: _Ctx) -> str:
+    before = redact(leaf.path, leaf.before)
+    after = redact(leaf.path, leaf.after)
+    name = label.ljust(width)
+    if leaf.before is ABSENT:
+        text = f"{name} = {literal(after)}"
+        sym = "+"
+    elif leaf.after is ABSENT:
+        text = f"{name} = {literal(before)} -> null"
+        sym = "-"
+    else:
+        text = f"{name} = {literal(before)} -> {literal(after)}"
+        sym = "~"
+    note = _leaf_note(leaf)
+    return f"{_sym(sym, depth, ctx.color)} {text}" + (f"   # {note}" if note else "")
+
+
+def _leaf_note(leaf: _Leaf) -> str:
+    if leaf.carrier is Carrier.RECREATE:
+        return "forces replacement"
+    if leaf.carrier is Carrier.NONE:
+        return "cannot change on an existing endpoint (see errors)"
+    if leaf.path[-1:] == ("workload_size",):
+        sizes = [_SIZES.get(v) if isinstance(v, str) else None for v in (leaf.before, leaf.after)]
+        shown = [f"{s[0]}" if s[0] == s[1] else f"{s[0]}..{s[1]}" for s in sizes if s]
+        return " -> ".join(shown) + " concurrency" if shown else ""
+    return ""
+
+
+def _subtree(label: str, leaf: _Leaf, depth: int, ctx: _Ctx) -> list[str]:
+    """An added (+) or removed (-) map, shown in full with the symbol on every line."""
+    adding = leaf.before is ABSENT
+    sym = "+" if adding else "-"
+    value = leaf.after if adding else leaf.before
+    lines = [f"{_sym(sym, depth, ctx.color)} {label} {{"]
+    items = [
+        (k, (*leaf.path, k), v)
+        for k, v in value.items()
+        if (*leaf.path, k) not in _HIDDEN and not _empty(v)
+    ]
+    width = max((len(_key(k)) for k, _, v in items if not _is_map(v)), default=0)
+    for key, path, v in items:
+        if _is_map(v) and not normalize.is_sensitive(path):
+            child = _Leaf(path=path, before=ABSENT if adding else v, after=v if adding else ABSENT)
+            sub_label = f'served_entity "{key}"' if leaf.path == _ENTITIES else _key(key)
+            lines.extend(_subtree(sub_label, child, depth + 1, ctx))
+        else:
+            shown = literal(redact(path, v))
+            tail = "" if adding else " -> null"
+            lines.append(
+                f"{_sym(sym, depth + 1, ctx.color)} {_key(key).ljust(width)} = {shown}{tail}"
+            )
+    lines.append(" " * (4 * depth + 4) + "}")
+    return lines
+
+
+def _hidden_lines(block: _Block, depth: int, ctx: _Ctx) -> list[str]:
+    changed = {c.path for c in block.children.values()}
+    attrs = blocks = 0
+    for container in block.containers:
+        old, new = _lookup(ctx.before, container), _lookup(ctx.after, container)
+        if not (isinstance(old, Mapping) and isinstance(new, Mapping)):
+            continue
+        for key in dict.fromkeys([*old, *new]):
+            path = (*container, key)
+            if path in _FLAT or path in _HIDDEN or path in changed:
+                continue
+            if _is_map(new.get(key, old.get(key))):
+                blocks += 1
+            else:
+                attrs += 1
+    pad = " " * (4 * depth + 4)
+    out = []
+    if attrs:
+        out.append(f"{pad}# ({_plural(attrs, 'unchanged attribute')} hidden)")
+    if blocks:
+        out.append(f"{pad}# ({_plural(blocks, 'unchanged block')} hidden)")
+    return out
+
+
+def _delete_body(before: Any, ctx: _Ctx) -> list[str]:
+    entities = _entities(before)
+    lines = [f'{_sym("-", 1, ctx.color)} served_entity "{name}"' for name in entities]
+    others = sum(1 for k in before if k != "config") if isinstance(before, Mapping) else 0
+    if others:
+        lines.append(f"        # ({_plural(others, 'other attribute')} hidden)")
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+# Sections after the actions
+
+
+def _sections(plan: Plan) -> list[str]:
+    out: list[str] = []
+    acted = {a.name for a in plan.actions}
+    quiet = [n for n in plan.updating if n not in acted]
+    if quiet:
+        out.append(
+            "\n".join(
+                f'# endpoint "{n}" has an update in progress; its pending config already '
+                "matches the configuration"
+                for n in quiet
+            )
+        )
+    if plan.orphaned and not plan.prune:
+        out.append(
+            f"# {_plural(len(plan.orphaned), 'endpoint')} owned by this project ({_owner(plan)}) "
+            f"no longer in the configuration, will be deleted with --prune: "
+            + ", ".join(plan.orphaned)
+        )
+    info = _unmanaged_line(plan)
+    if info:
+        out.append(info)
+    problems = _problem_lines(plan.problems)
+    if problems:
+        if not plan.applyable:
+            problems.append("This plan cannot be applied until the errors above are fixed.")
+        out.append("\n".join(problems))
+    return out
+
+
+def _unmanaged_line(plan: Plan) -> str:
+    if not plan.unmanaged:
+        return ""
+    n = len(plan.unmanaged)
+    return f"{_plural(n, 'unmanaged endpoint')} (no {OWNER_TAG} tag) left untouched: " + ", ".join(
+        plan.unmanaged
+    )
+
+
+def _problem_lines(problems: tuple[Diagnostic, ...]) -> list[str]:
+    return [problem_line(p) for p in problems]
+
+
+def problem_line(problem: Diagnostic) -> str:
+    """`file:line:col: error: summary` (or `error: summary` without a source)."""
+    where = f"{problem.source}: " if problem.source else ""
+    return f"{where}{problem.severity.value}: {problem.summary}"
+
+
+# --------------------------------------------------------------------------------------------
+# Drift
+
+
+def _drift_action(action: Action, plan: Plan, *, color: bool) -> list[str]:
+    if action.kind is ActionKind.DELETE:
+        return []  # listed with plan.orphaned
+    if action.kind is ActionKind.CREATE:
+        sym = color_symbol("+", color)
+        return [f'{sym} endpoint "{action.name}" is in the configuration but missing live']
+    sym = color_symbol("~", color)
+    lines = [f'{sym} endpoint "{action.name}" differs from the configuration:']
+    for change in action.changes:
+        live = _drift_value(change.path, change.before)
+        desired = _drift_value(change.path, change.after)
+        lines.append(f"    {_pointer(change.path)}: live {live}, desired {desired}")
+    if action.kind is ActionKind.REPLACE:
+        lines.append("    # healing it replaces the endpoint: " + "; ".join(action.reasons))
+    if action.name in plan.updating:
+        lines.append("    # update in progress: its pending config is compared (not drift)")
+    return lines
+
+
+def _drift_value(path: Path, value: Any) -> str:
+    return "(not set)" if value is ABSENT else literal(redact(path, value))
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def _sym(sym: str, depth: int, enabled: bool) -> str:
+    return " " * (4 * depth + 3 - len(sym)) + color.symbol(sym, enabled=enabled)
+
+
+def _key(key: Any) -> str:
+    text = str(key)
+    return text if _IDENT.match(text) else json.dumps(text, ensure_ascii=False)
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _owner(plan: Plan) -> str:
+    return f"{OWNER_TAG} = {literal(plan.owner)}"
+
+
+def _empty(value: Any) -> bool:
+    return value == {} or value == [] or value is None
+
+
+def _is_map(value: Any) -> bool:
+    return isinstance(value, Mapping) and bool(value)
+
+
+def _sub(leaf: _Leaf) -> bool:
+    """An added or removed non-empty map (shown as a nested block), not an attribute line."""
+    if normalize.is_sensitive(leaf.path):
+        return False
+    if leaf.before is ABSENT:
+        return _is_map(leaf.after)
+    return leaf.after is ABSENT and _is_map(leaf.before)
+
+
+def _lookup(body: Any, path: Path) -> Any:
+    node = body
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return ABSENT
+        node = node[part]
+    return node
+
+
+def _lookup_map(body: Any, path: Path) -> dict[str, Any]:
+    node = _lookup(body, path)
+    return dict(node) if isinstance(node, Mapping) else {}
+
+
+def _entities(body: Any) -> dict[str, Mapping[str, Any]]:
+    return _lookup_map(body, _ENTITIES)
+
+
+def _has_live(action: Action) -> bool:
+    return action.before is not None and action.kind is not ActionKind.CREATE
+
+
+def _live_body(action: Action) -> Mapping[str, Any]:
+    return action.before.body if action.before and _has_live(action) else {}
+
+
+def _entity_pair(action: Action) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Entities before and after; a replace starts from nothing (all entities are new)."""
+    after = _entities(action.after.body) if action.after else {}
+    if action.kind is ActionKind.REPLACE or not _has_live(action) or action.before is None:
+        return {}, after
+    return _entities(action.before.body), after
+
+
+def _cold_starts(action: Action) -> list[str]:
+    before, after = _entity_pair(action)
+    return [
+        name
+        for name, entity in after.items()
+        if entity.get("scale_to_zero_enabled") is True
+        and (before.get(name) or {}).get("scale_to_zero_enabled") is not True
+    ]
+
+
+def _capacity(entity: Mapping[str, Any]) -> tuple[int, int] | None:
+    bounds = ("min_provisioned_concurrency", "max_provisioned_concurrency")
+    if any(k in entity for k in bounds):
+        low = int(entity.get(bounds[0], 0))
+        high = int(entity.get(bounds[1], low))
+    elif entity.get("workload_size") in _SIZES:
+        low, high = _SIZES[entity["workload_size"]]
+    else:
+        return None
+    return (0 if entity.get("scale_to_zero_enabled") is True else low), high
+
+
+def _fmt_cap(cap: tuple[int, int] | None) -> str:
+    if cap is None:
+        return "unknown"
+    return str(cap[0]) if cap[0] == cap[1] else f"{cap[0]}-{cap[1]}"
+
+
+def _size(entity: Mapping[str, Any]) -> str:
+    parts = [str(entity["workload_size"])] if "workload_size" in entity else []
+    if entity.get("scale_to_zero_enabled") is True:
+        parts.append("scale-to-zero")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _size_change(old: Mapping[str, Any], new: Mapping[str, Any], arrow: str) -> str:
+    a, b = old.get("workload_size"), new.get("workload_size")
+    return f" ({a} {arrow} {b})" if a and b and a != b else ""
+
+
+def _groups(paths: Any) -> str:
+    return ", ".join(dict.fromkeys(group_name(p) for p in paths))
