@@ -1,0 +1,295 @@
+"""HTTP plumbing: the Starlette routes of the emulated workspace.
+
+Each handler authenticates, applies the injected latency and faults, parses the JSON body and
+hands the work to `Workspace` in a worker thread (SQLite calls block). `ApiError` becomes the
+Databricks error body; unknown paths and methods get JSON 404/405 answers too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import random
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .errors import ApiError, malformed
+from .principals import Principal
+from .service import OAuthError, Workspace
+
+Handler = Callable[[Request], Awaitable[Response]]
+_FAULTS = (
+    (429, "REQUEST_LIMIT_EXCEEDED", "Injected fault: too many requests."),
+    (500, "INTERNAL_ERROR", "Injected fault: internal server error."),
+    (503, "TEMPORARILY_UNAVAILABLE", "Injected fault: service temporarily unavailable."),
+)
+
+
+class _Api:
+    def __init__(self, workspace: Workspace) -> None:
+        self.ws = workspace
+        self.config = workspace.config
+        self._faults = random.Random(self.config.fault_seed)
+        self._faults_lock = threading.Lock()
+
+    # -- request pipeline ----------------------------------------------------------------------
+
+    async def _prelude(self, request: Request) -> Principal:
+        if self.config.latency_ms > 0:
+            await asyncio.sleep(self.config.latency_ms / 1000)
+        if self.config.fault_rate > 0:
+            with self._faults_lock:
+                hit = self._faults.random() < self.config.fault_rate
+                fault = self._faults.choice(_FAULTS)
+            if hit:
+                status, code, message = fault
+                headers = {"Retry-After": "1"} if status in (429, 503) else None
+                raise ApiError(status, code, message, headers=headers)
+        return await run_in_threadpool(self.ws.authenticate, request.headers.get("authorization"))
+
+    @staticmethod
+    async def _json(request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except ValueError as e:
+            raise malformed(f"Request body is not valid JSON: {e}.") from e
+        if not isinstance(body, dict):
+            raise malformed("Request body must be a JSON object.")
+        return body
+
+    @staticmethod
+    def _base(request: Request) -> str:
+        return str(request.base_url).rstrip("/")
+
+    # -- discovery and OAuth -------------------------------------------------------------------
+
+    async def databricks_config(self, request: Request) -> Response:
+        base = self._base(request)
+        return JSONResponse(
+            {"oidc_endpoint": f"{base}/oidc", "workspace_id": self.config.workspace_id}
+        )
+
+    async def oauth_metadata(self, request: Request) -> Response:
+        base = self._base(request)
+        return JSONResponse(
+            {
+                "issuer": f"{base}/oidc",
+                "authorization_endpoint": f"{base}/oidc/v1/authorize",
+                "token_endpoint": f"{base}/oidc/v1/token",
+                "grant_types_supported": ["client_credentials"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_basic",
+                    "client_secret_post",
+                ],
+            }
+        )
+
+    async def token(self, request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8")).items()}
+        if form.get("grant_type") != "client_credentials":
+            return _oauth_error(
+                OAuthError(400, "unsupported_grant_type", "Only client_credentials is supported.")
+            )
+        client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                decoded = ""
+            client_id, _, client_secret = decoded.partition(":")
+        try:
+            token = await run_in_threadpool(
+                self.ws.issue_token, client_id, client_secret, form.get("scope")
+            )
+        except OAuthError as e:
+            return _oauth_error(e)
+        return JSONResponse(token)
+
+    async def me(self, request: Request) -> Response:
+        caller = await self._prelude(request)
+        return JSONResponse(self.ws.me(caller))
+
+    # -- serving endpoints ---------------------------------------------------------------------
+
+    async def list_or_create(self, request: Request) -> Response:
+        caller = await self._prelude(request)
+        if request.method == "GET":
+            return JSONResponse(await run_in_threadpool(self.ws.list_endpoints, caller))
+        body = await self._json(request)
+        return JSONResponse(
+            await run_in_threadpool(self.ws.create_endpoint, caller, body, self._base(request))
+        )
+
+    async def get_or_delete(self, request: Request) -> Response:
+        caller = await self._prelude(request)
+        name = request.path_params["name"]
+        if request.method == "GET":
+            return JSONResponse(
+                await run_in_threadpool(self.ws.get_endpoint, caller, name, self._base(request))
+            )
+        return JSONResponse(await run_in_threadpool(self.ws.delete_endpoint, caller, name))
+
+    def _with_body(self, method: Callable[..., Any], *, base_url: bool = False) -> Handler:
+        async def handler(request: Request) -> Response:
+            caller = await self._prelude(request)
+            body = await self._json(request)
+            args: list[Any] = [caller, request.path_params["name"], body]
+            if base_url:
+                args.append(self._base(request))
+            return JSONResponse(await run_in_threadpool(method, *args))
+
+        return handler
+
+    def _lifecycle(self, method: Callable[[Principal, str, str], Any]) -> Handler:
+        async def handler(request: Request) -> Response:
+            caller = await self._prelude(request)
+            return JSONResponse(
+                await run_in_threadpool(
+                    method, caller, request.path_params["name"], self._base(request)
+                )
+            )
+
+        return handler
+
+    def _served_logs(self, method: Callable[[Principal, str, str], Any]) -> Handler:
+        async def handler(request: Request) -> Response:
+            caller = await self._prelude(request)
+            params = request.path_params
+            return JSONResponse(
+                await run_in_threadpool(method, caller, params["name"], params["served"])
+            )
+
+        return handler
+
+    async def openapi(self, request: Request) -> Response:
+        caller = await self._prelude(request)
+        text = await run_in_threadpool(
+            self.ws.openapi, caller, request.path_params["name"], self._base(request)
+        )
+        return PlainTextResponse(text)
+
+    async def metrics(self, request: Request) -> Response:
+        caller = await self._prelude(request)
+        text = await run_in_threadpool(self.ws.metrics, caller, request.path_params["name"])
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+    async def invocations(self, request: Request) -> Response:
+        caller = await self._prelude(request)
+        body = await self._json(request)
+        result = await run_in_threadpool(self.ws.invoke, caller, request.path_params["name"], body)
+        return JSONResponse(result.body, headers={"served-model-name": result.served_model_name})
+
+    # -- permissions ---------------------------------------------------------------------------
+
+    async def permissions(self, request: Request) -> Response:
+        caller = await self._prelude(request)
+        endpoint_id = request.path_params["endpoint_id"]
+        if request.method == "GET":
+            result = await run_in_threadpool(self.ws.get_permissions, caller, endpoint_id)
+        else:
+            body = await self._json(request)
+            result = await run_in_threadpool(
+                lambda: self.ws.set_permissions(
+                    caller, endpoint_id, body, replace=request.method == "PUT"
+                )
+            )
+        return JSONResponse(result)
+
+    async def permission_levels(self, request: Request) -> Response:
+        caller = await self._prelude(request)
+        return JSONResponse(
+            await run_in_threadpool(
+                self.ws.permission_levels, caller, request.path_params["endpoint_id"]
+            )
+        )
+
+
+def _oauth_error(error: OAuthError) -> Response:
+    return JSONResponse(
+        {"error": error.error, "error_description": error.description}, status_code=error.status
+    )
+
+
+async def _api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        error = ApiError(
+            405, "NOT_IMPLEMENTED", f"Method {request.method} is not allowed on {request.url.path}."
+        )
+    else:
+        error = ApiError(
+            exc.status_code,
+            "ENDPOINT_NOT_FOUND",
+            f"No API found for '{request.method} {request.url.path}'.",
+        )
+    return JSONResponse(error.body(), status_code=error.status, headers=exc.headers)
+
+
+def build_app(workspace: Workspace) -> Starlette:
+    """The ASGI application serving `workspace` (control plane, data plane, OAuth)."""
+    api = _Api(workspace)
+    ws = workspace
+    se = "/api/2.0/serving-endpoints/{name}"
+    perms = "/api/2.0/permissions/serving-endpoints/{endpoint_id}"
+    routes = [
+        Route("/.well-known/databricks-config", api.databricks_config, methods=["GET"]),
+        Route("/oidc/.well-known/oauth-authorization-server", api.oauth_metadata, methods=["GET"]),
+        Route("/oidc/v1/token", api.token, methods=["POST"]),
+        Route("/api/2.0/preview/scim/v2/Me", api.me, methods=["GET"]),
+        Route("/api/2.0/serving-endpoints", api.list_or_create, methods=["GET", "POST"]),
+        Route(se, api.get_or_delete, methods=["GET", "DELETE"]),
+        Route(f"{se}/config", api._with_body(ws.update_config, base_url=True), methods=["PUT"]),
+        Route(f"{se}/config:stop", api._lifecycle(ws.stop), methods=["POST"]),
+        Route(f"{se}/config:start", api._lifecycle(ws.start), methods=["POST"]),
+        Route(f"{se}/tags", api._with_body(ws.patch_tags), methods=["PATCH"]),
+        Route(f"{se}/rate-limits", api._with_body(ws.put_rate_limits), methods=["PUT"]),
+        Route(f"{se}/ai-gateway", api._with_body(ws.put_ai_gateway), methods=["PUT"]),
+        Route(f"{se}/notifications", api._with_body(ws.patch_notifications), methods=["PATCH"]),
+        Route(
+            f"{se}/telemetry-config",
+            api._with_body(ws.patch_telemetry, base_url=True),
+            methods=["PATCH"],
+        ),
+        Route(
+            f"{se}/system-metrics-export-state",
+            api._with_body(ws.patch_metrics_export, base_url=True),
+            methods=["PATCH"],
+        ),
+        Route(
+            f"{se}/served-models/{{served}}/build-logs",
+            api._served_logs(ws.build_logs),
+            methods=["GET"],
+        ),
+        Route(
+            f"{se}/served-models/{{served}}/logs", api._served_logs(ws.server_logs), methods=["GET"]
+        ),
+        Route(f"{se}/openapi", api.openapi, methods=["GET"]),
+        Route(f"{se}/metrics", api.metrics, methods=["GET"]),
+        Route(perms, api.permissions, methods=["GET", "PUT", "PATCH"]),
+        Route(f"{perms}/permissionLevels", api.permission_levels, methods=["GET"]),
+        Route("/serving-endpoints/{name}/invocations", api.invocations, methods=["POST"]),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+    )

@@ -1,0 +1,107 @@
+"""`Emulator`: one emulated workspace (config, clock, SQLite store, identities) and its ASGI app."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Generic, TypeVar, overload
+
+from starlette.applications import Starlette
+
+from .app import build_app
+from .clock import Clock, ManualClock, SystemClock
+from .config import EmulatorConfig
+from .principals import Directory
+from .service import Workspace
+from .store import Store
+
+ClockT = TypeVar("ClockT", bound=Clock)
+
+SEED_BASE_URL = "http://emulator.local"
+
+
+class Emulator(Generic[ClockT]):
+    """An emulated Databricks workspace serving the Model Serving API.
+
+    `app` is the ASGI application (use it with `httpx.ASGITransport`, or serve it with
+    `serve_in_thread` / uvicorn). `db_path` is `":memory:"` or a SQLite file; instances on the
+    same file share state and see the same state progression. `clock` defaults to the system
+    clock; pass a `ManualClock` to drive time from tests.
+    """
+
+    @overload
+    def __init__(
+        self: Emulator[SystemClock],
+        config: EmulatorConfig | None = None,
+        *,
+        db_path: str | Path = ":memory:",
+        clock: None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        db_path: str | Path = ":memory:",
+        clock: ClockT,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        db_path: str | Path = ":memory:",
+        clock: Any = None,
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self.clock: ClockT = clock if clock is not None else SystemClock()  # type: ignore[assignment]
+        if self.config.users_file is not None:
+            directory = Directory.from_file(self.config.users_file)
+        else:
+            directory = Directory.single_admin(self.config.admin_user)
+        self._store = Store(str(db_path))
+        self._workspace = Workspace(self.config, self.clock, self._store, directory)
+        self.app: Starlette = build_app(self._workspace)
+
+    def advance(self, seconds: float) -> None:
+        """Move a `ManualClock` forward; rollouts whose deadline passed now appear finished."""
+        if not isinstance(self.clock, ManualClock):
+            raise TypeError("advance() needs an Emulator built with a ManualClock")
+        self.clock.advance(seconds)
+
+    def seed_endpoint(
+        self,
+        body: Mapping[str, Any],
+        *,
+        creator: str | None = None,
+        ready: bool = True,
+    ) -> dict[str, Any]:
+        """Create an endpoint out of band, as another tool would (no auth, no write budget).
+
+        `body` is a create request. With `ready` (default) its config is active at once
+        (READY / NOT_UPDATING, config_version 1); otherwise it rolls out like a normal create.
+        `creator` (default: the admin user) gets CAN_MANAGE. Returns the GET shape.
+        """
+        return self._workspace.seed_endpoint(
+            body,
+            creator=creator or self.config.admin_user,
+            ready=ready,
+            base_url=SEED_BASE_URL,
+        )
+
+    def close(self) -> None:
+        """Close the database connection (the file, if any, keeps the state)."""
+        self._store.close()
+
+    def __enter__(self) -> Emulator[ClockT]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

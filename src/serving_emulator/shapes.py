@@ -1,0 +1,201 @@
+"""Read-side shapes: stored endpoints rendered as the API returns them (pure functions).
+
+Adds the output-only fields (timestamps in ms, state, config_version, served-entity state,
+`served_models` mirror, both route name keys, task, endpoint_url, permission_level), leaves out
+what the real API never echoes (legacy rate limits, budget_policy_id, plaintext secrets, which are
+not even stored), and orders keyed lists by a seeded shuffle so clients must compare them as sets.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import TypeVar
+
+from . import lifecycle
+from .lifecycle import Doc
+
+T = TypeVar("T")
+
+_MIRRORED_FIELDS = (
+    "workload_size",
+    "workload_type",
+    "scale_to_zero_enabled",
+    "min_provisioned_concurrency",
+    "max_provisioned_concurrency",
+    "provisioned_model_units",
+    "environment_vars",
+    "instance_profile_arn",
+)
+
+
+class Shuffler:
+    """Deterministic reordering of keyed lists; the same seed and key give the same order."""
+
+    def __init__(self, seed: int | None) -> None:
+        self._seed = seed
+
+    def order(self, items: Sequence[T], key: str) -> list[T]:
+        out = list(items)
+        if self._seed is not None and len(out) > 1:
+            random.Random(f"{self._seed}:{key}").shuffle(out)
+        return out
+
+
+def _entity_state(doc: Doc, block: str, entity: Doc, now_ms: int) -> tuple[str, str]:
+    if block == "config":
+        if doc.get("stopped"):
+            return "DEPLOYMENT_ABORTED", "The endpoint is stopped."
+        return "DEPLOYMENT_READY", ""
+    if lifecycle.is_updating(doc, now_ms):
+        return "DEPLOYMENT_CREATING", "The served entity is being deployed."
+    failure = doc["pending"]["failure"]
+    if failure["entity"] == entity["name"]:
+        return "DEPLOYMENT_FAILED", failure["message"]
+    return "DEPLOYMENT_ABORTED", f"Deployment aborted because '{failure['entity']}' failed."
+
+
+def _config_out(doc: Doc, block: str, now_ms: int, shuffler: Shuffler) -> Doc:
+    src = doc[block]
+    key = f"{doc['id']}:{block}:{src['config_version']}"
+    entities: list[Doc] = []
+    models: list[Doc] = []
+    for entity in src["served_entities"]:
+        deployment, message = _entity_state(doc, block, entity, now_ms)
+        state = {"deployment": deployment, "deployment_state_message": message}
+        out = {k: v for k, v in entity.items() if k != "creation_ms"}
+        out["creation_timestamp"] = entity["creation_ms"]
+        out["state"] = state
+        entities.append(out)
+        if "external_model" not in entity:
+            # External models have no legacy served_models representation.
+            model = {
+                "name": entity["name"],
+                "model_name": entity["entity_name"],
+                "model_version": entity["entity_version"],
+            }
+            model.update({k: entity[k] for k in _MIRRORED_FIELDS if k in entity})
+            model.update(
+                creator=entity["creator"],
+                creation_timestamp=entity["creation_ms"],
+                state=dict(state),
+            )
+            models.append(model)
+    routes = [
+        {
+            "served_entity_name": r["served_entity_name"],
+            "served_model_name": r["served_entity_name"],
+            "traffic_percentage": r["traffic_percentage"],
+        }
+        for r in src["traffic_config"]["routes"]
+    ]
+    config: Doc = {
+        "config_version": src["config_version"],
+        "served_entities": shuffler.order(entities, f"{key}:entities"),
+    }
+    if models:
+        config["served_models"] = shuffler.order(models, f"{key}:entities")
+    config["traffic_config"] = {"routes": shuffler.order(routes, f"{key}:routes")}
+    if src.get("auto_capture_config"):
+        config["auto_capture_config"] = dict(src["auto_capture_config"])
+    if block == "pending":
+        config["start_time"] = src["start_ms"]
+    return config
+
+
+def endpoint_task(doc: Doc) -> str | None:
+    for block in ("config", "pending"):
+        for entity in (doc.get(block) or {}).get("served_entities", []):
+            if "external_model" in entity:
+                return str(entity["external_model"]["task"])
+    return None
+
+
+def tags_out(doc: Doc, shuffler: Shuffler) -> list[Doc]:
+    return shuffler.order([dict(t) for t in doc["tags"]], f"{doc['id']}:tags")
+
+
+def detailed(
+    doc: Doc,
+    *,
+    now_ms: int,
+    permission_level: str,
+    base_url: str,
+    shuffler: Shuffler,
+) -> Doc:
+    """ServingEndpointDetailed for a settled stored endpoint."""
+    out: Doc = {
+        "name": doc["name"],
+        "id": doc["id"],
+        "creator": doc["creator"],
+        "creation_timestamp": doc["creation_ms"],
+        "last_updated_timestamp": lifecycle.last_updated_ms(doc, now_ms),
+        "state": lifecycle.status(doc, now_ms),
+    }
+    if doc.get("config"):
+        out["config"] = _config_out(doc, "config", now_ms, shuffler)
+    if doc.get("pending"):
+        out["pending_config"] = _config_out(doc, "pending", now_ms, shuffler)
+    out["permission_level"] = permission_level
+    out["route_optimized"] = bool(doc.get("route_optimized"))
+    if doc.get("route_optimized"):
+        out["endpoint_url"] = f"{base_url.rstrip('/')}/serving-endpoints/{doc['name']}/invocations"
+    out["description"] = doc.get("description") or ""
+    if doc["tags"]:
+        out["tags"] = tags_out(doc, shuffler)
+    for key in ("ai_gateway", "email_notifications", "telemetry_config"):
+        if doc.get(key):
+            out[key] = doc[key]
+    if doc.get("uc_system_metrics_export_state"):
+        out["uc_system_metrics_export_state"] = doc["uc_system_metrics_export_state"]
+    if doc.get("budget_policy_id"):
+        out["effective_budget_policy_id"] = doc["budget_policy_id"]
+    task = endpoint_task(doc)
+    if task:
+        out["task"] = task
+    return out
+
+
+def summary(doc: Doc, *, now_ms: int, shuffler: Shuffler) -> Doc:
+    """ServingEndpoint as it appears in the list response (no scaling, traffic or pending)."""
+    out: Doc = {
+        "name": doc["name"],
+        "id": doc["id"],
+        "creator": doc["creator"],
+        "creation_timestamp": doc["creation_ms"],
+        "last_updated_timestamp": lifecycle.last_updated_ms(doc, now_ms),
+        "state": lifecycle.status(doc, now_ms),
+        "description": doc.get("description") or "",
+    }
+    active = doc.get("config")
+    if active:
+        key = f"{doc['id']}:config:{active['config_version']}:entities"
+        specs: list[Doc] = []
+        models: list[Doc] = []
+        for entity in active["served_entities"]:
+            spec = {"name": entity["name"]}
+            for k in ("entity_name", "entity_version", "external_model"):
+                if k in entity:
+                    spec[k] = entity[k]
+            specs.append(spec)
+            if "external_model" not in entity:
+                models.append(
+                    {
+                        "name": entity["name"],
+                        "model_name": entity["entity_name"],
+                        "model_version": entity["entity_version"],
+                    }
+                )
+        out["config"] = {"served_entities": shuffler.order(specs, key)}
+        if models:
+            out["config"]["served_models"] = shuffler.order(models, key)
+    if doc["tags"]:
+        out["tags"] = tags_out(doc, shuffler)
+    if doc.get("ai_gateway"):
+        out["ai_gateway"] = doc["ai_gateway"]
+    if doc.get("telemetry_config"):
+        out["telemetry_config"] = doc["telemetry_config"]
+    task = endpoint_task(doc)
+    if task:
+        out["task"] = task
+    return out
