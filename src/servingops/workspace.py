@@ -49,8 +49,8 @@ def resolve_workspace(
 ) -> Workspace:
     """The workspace for `target`; `transport` (tests) replaces the network for any host."""
     if transport is not None:
-        creds = Credentials(host=LOCAL_HOST, token="test", source="test transport")
-        return Workspace(label="test workspace", creds=creds, transport=transport)
+        fake = Credentials(host=LOCAL_HOST, token="test", source="test transport")
+        return Workspace(label="test workspace", creds=fake, transport=transport)
     if target is not None and target.workspace == "local":
         return open_local(project.root)
     creds = resolve_credentials(

@@ -113,7 +113,8 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
     if tags:
         body["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
     gw = draw(gateway())
-    if gw and draw(st.booleans()):
+    use_gateway = draw(st.booleans())
+    if gw and use_gateway:
         body["ai_gateway"] = gw
     success, failure = draw(EMAILS), draw(EMAILS)
     if success or failure:
