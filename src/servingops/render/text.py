@@ -217,7 +217,7 @@ def capacity_notes(action: Action, *, arrow: str = "->") -> list[str]:
     """Provisioned-concurrency change per served entity, from workload sizes or explicit bounds."""
     before, after = _entity_pair(action)
     if action.kind is ActionKind.REPLACE and action.before:
-        before = _entities(action.before.body)
+        before = served_entities(action.before.body)
     notes = []
     for name in sorted(set(before) | set(after)):
         old = _capacity(before[name]) if name in before else None
@@ -478,7 +478,7 @@ def _hidden_lines(block: _Block, depth: int, ctx: _Ctx) -> list[str]:
 
 
 def _delete_body(before: Any, ctx: _Ctx) -> list[str]:
-    entities = _entities(before)
+    entities = served_entities(before)
     lines = [f'{_sym("-", 1, ctx.color)} served_entity "{name}"' for name in entities]
     others = sum(1 for k in before if k != "config") if isinstance(before, Mapping) else 0
     if others:
@@ -617,7 +617,8 @@ def _lookup_map(body: Any, path: Path) -> dict[str, Any]:
     return dict(node) if isinstance(node, Mapping) else {}
 
 
-def _entities(body: Any) -> dict[str, Mapping[str, Any]]:
+def served_entities(body: Any) -> dict[str, Mapping[str, Any]]:
+    """The served entities of a canonical body, by name (empty when it has no config)."""
     return _lookup_map(body, _ENTITIES)
 
 
@@ -631,10 +632,10 @@ def _live_body(action: Action) -> Mapping[str, Any]:
 
 def _entity_pair(action: Action) -> tuple[dict[str, Any], dict[str, Any]]:
     """Entities before and after; a replace starts from nothing (all entities are new)."""
-    after = _entities(action.after.body) if action.after else {}
+    after = served_entities(action.after.body) if action.after else {}
     if action.kind is ActionKind.REPLACE or not _has_live(action) or action.before is None:
         return {}, after
-    return _entities(action.before.body), after
+    return served_entities(action.before.body), after
 
 
 def _cold_starts(action: Action) -> list[str]:

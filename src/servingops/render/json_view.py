@@ -1,0 +1,216 @@
+"""Plan -> versioned JSON shaped like `terraform show -json` (the machine contract).
+
+Pure. Secret values are replaced by the string "(sensitive)" everywhere and flagged in the
+`before_sensitive`/`after_sensitive` mask trees; the value itself is never output.
+Semver: a minor version adds keys, a major version changes or removes them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ..model import (
+    ABSENT,
+    Action,
+    ActionKind,
+    Carrier,
+    Diagnostic,
+    Endpoint,
+    FieldChange,
+    Path,
+    Plan,
+    render_pointer,
+)
+from . import text
+
+FORMAT_VERSION = "1.0"
+SENSITIVE = text.SENSITIVE
+
+_ACTIONS = {
+    ActionKind.CREATE: ["create"],
+    ActionKind.UPDATE: ["update"],
+    ActionKind.REPLACE: ["delete", "create"],
+    ActionKind.DELETE: ["delete"],
+}
+
+
+def plan_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str, Any]:
+    """The plan as a JSON-ready dict (see module docstring for the secret rules)."""
+    add, change, destroy = plan.summary
+    return {
+        "format_version": FORMAT_VERSION,
+        "tool_version": tool_version,
+        "workspace": workspace,
+        "target": plan.target,
+        "owner": plan.owner,
+        "resource_changes": [_resource_change(a) for a in plan.actions],
+        "unchanged": list(plan.unchanged),
+        "orphaned": list(plan.orphaned),
+        "unmanaged": list(plan.unmanaged),
+        "updating": list(plan.updating),
+        "problems": [_problem(p) for p in plan.problems],
+        "summary": {
+            "add": add,
+            "change": change,
+            "destroy": destroy,
+            "unchanged": len(plan.unchanged),
+        },
+    }
+
+
+def render_plan(plan: Plan, *, tool_version: str, workspace: str) -> str:
+    """`plan_to_dict` as indented JSON text (key order fixed by construction)."""
+    return _dumps(plan_to_dict(plan, tool_version=tool_version, workspace=workspace))
+
+
+def drift_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str, Any]:
+    """The plan framed as drift: changed fields (live vs desired), missing, orphaned, unmanaged."""
+    changed = [
+        {
+            "name": a.name,
+            "address": f"endpoint.{a.name}",
+            "replace": a.kind is ActionKind.REPLACE,
+            "updating": a.name in plan.updating,
+            "fields": [_drift_field(c) for c in a.changes],
+        }
+        for a in plan.actions
+        if a.kind in (ActionKind.UPDATE, ActionKind.REPLACE)
+    ]
+    return {
+        "format_version": FORMAT_VERSION,
+        "tool_version": tool_version,
+        "workspace": workspace,
+        "target": plan.target,
+        "drift": text.drift_count(plan) > 0,
+        "changed": changed,
+        "missing": [a.name for a in plan.actions if a.kind is ActionKind.CREATE],
+        "orphaned": list(plan.orphaned),
+        "unmanaged": list(plan.unmanaged),
+        "unchanged": list(plan.unchanged),
+        "problems": [_problem(p) for p in plan.problems],
+    }
+
+
+def render_drift_json(plan: Plan, *, tool_version: str, workspace: str) -> str:
+    """`drift_to_dict` as indented JSON text."""
+    return _dumps(drift_to_dict(plan, tool_version=tool_version, workspace=workspace))
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _resource_change(action: Action) -> dict[str, Any]:
+    before = action.before.body if action.before and action.kind is not ActionKind.CREATE else None
+    after = action.after.body if action.after else None
+    source = action.after.source if action.after else None
+    replace = action.kind is ActionKind.REPLACE
+    return {
+        "address": f"endpoint.{action.name}",
+        "name": action.name,
+        "source": {"file": source.path, "line": source.line} if source else None,
+        "change": {
+            "actions": list(_ACTIONS[action.kind]),
+            "before": _body(before),
+            "after": _body(after),
+            "fields": [_field(c) for c in action.changes],
+            "before_sensitive": _mask_tree(before, ()),
+            "after_sensitive": _mask_tree(after, ()),
+            "replace_paths": [
+                list(c.path) for c in action.changes if c.carrier is Carrier.RECREATE
+            ],
+        },
+        "action_reason": "replace_because_cannot_update" if replace else None,
+        "reasons": list(action.reasons),
+        "adopt": action.adopt,
+        "live_fingerprint": _fingerprint(action.before),
+        "live_state": _live_state(action.before),
+    }
+
+
+def _body(body: Mapping[str, Any] | None) -> Any:
+    return None if body is None else _plain(text.redact((), body, mask=SENSITIVE))
+
+
+def _field(change: FieldChange) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": render_pointer(change.path)}
+    out.update(_side("before", change.path, change.before))
+    out.update(_side("after", change.path, change.after))
+    out["via"] = change.carrier.value
+    return out
+
+
+def _drift_field(change: FieldChange) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": render_pointer(change.path)}
+    out.update(_side("live", change.path, change.before))
+    out.update(_side("desired", change.path, change.after))
+    out["via"] = change.carrier.value
+    return out
+
+
+def _side(name: str, path: Path, value: Any) -> dict[str, Any]:
+    if value is ABSENT:
+        return {name: None, f"{name}_absent": True}
+    return {name: _plain(text.redact(path, value, mask=SENSITIVE))}
+
+
+def _mask_tree(value: Any, path: Path) -> Any:
+    """Terraform's *_sensitive: the body's shape with `true` at secret leaves, pruned."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        if text.redact(path, value) is text.MASKED:
+            return True
+        out = {}
+        for key, child in value.items():
+            sub = _mask_tree(child, (*path, key))
+            if sub is True or sub:
+                out[str(key)] = sub
+        return out
+    if isinstance(value, list):
+        items = [_mask_tree(v, (*path, i)) for i, v in enumerate(value)]
+        return items if any(i is True or i for i in items) else {}
+    return True if text.is_secret(path, value) else {}
+
+
+def _fingerprint(live: Endpoint | None) -> dict[str, Any] | None:
+    fp = live.fingerprint if live else None
+    if fp is None:
+        return None
+    return {
+        "endpoint_id": fp.endpoint_id,
+        "config_version": fp.config_version,
+        "last_updated_timestamp": fp.last_updated_timestamp,
+        "sha256": fp.sha256,
+    }
+
+
+def _live_state(live: Endpoint | None) -> dict[str, Any] | None:
+    status = live.status if live else None
+    if status is None:
+        return None
+    return {"config_update": status.config_update.value, "ready": status.ready}
+
+
+def _problem(problem: Diagnostic) -> dict[str, Any]:
+    src = problem.source
+    return {
+        "severity": problem.severity.value,
+        "summary": problem.summary,
+        "file": src.path if src else None,
+        "line": src.line if src and src.line else None,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Mappings and tuples as plain dicts and lists, so json.dumps accepts any canonical body."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _dumps(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

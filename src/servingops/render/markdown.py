@@ -1,0 +1,342 @@
+"""Plan -> a GitHub PR comment (or drift issue body), always under a size limit.
+
+Pure. A hidden marker lets CI update one comment in place; the summary, warnings and table stay
+outside `<details>`, the full text plan goes inside a ```diff fence. When the comment would be
+too long, the middle of the diff is cut (never the summary, a fence or the details block).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ..model import ABSENT, OWNER_TAG, Action, ActionKind, Plan, render_pointer
+from . import text
+
+LIMIT = 60_000
+_SYMBOL_LINE = re.compile(r"^( *)([+~-]) (.*)$")
+_LEGEND = frozenset(text.LEGEND.splitlines())
+_ARROW = "→"
+_MAX_NAMES = 20  # endpoint names listed in one warning before "and N more"
+_LABELS = {
+    ActionKind.CREATE: "+ create",
+    ActionKind.UPDATE: "~ update",
+    ActionKind.REPLACE: "-/+ replace",
+    ActionKind.DELETE: "- delete",
+}
+_GROUPS = {
+    "tags": "tags",
+    "ai_gateway": "AI gateway",
+    "email_notifications": "notifications",
+    "permissions": "permissions",
+    "description": "description",
+    "route_optimized": "route_optimized",
+    "budget_policy_id": "budget_policy_id",
+    "auto_capture_config": "inference table (auto capture)",
+    "entity_kind": "entity kind",
+}
+
+
+def render_plan(plan: Plan, *, target: str, limit: int = LIMIT) -> str:
+    """A PR comment for `plan` on `target`, at most `limit` characters."""
+    add, change, destroy = plan.summary
+    counts = f"{add} to add, {change} to change, {destroy} to destroy"
+    page = _Page(
+        top=[
+            f"<!-- servingops:plan target={target} -->",
+            f"## servingops plan: {target} — {counts}",
+            *_warnings(plan),
+        ],
+        table=_table(plan.actions, plan) if plan.actions else [],
+        bottom=[_info(plan)],
+        summary=f"Full plan ({_plural(len(plan.actions), 'endpoint')})",
+        body=_diff_lines(text.render_plan(plan, color=False)),
+        fence_lang="diff",
+        command="plan",
+    )
+    return page.render(limit)
+
+
+def render_drift(plan: Plan, *, target: str, limit: int = LIMIT) -> str:
+    """A drift issue body for `plan` on `target`, at most `limit` characters."""
+    drifted = text.drift_count(plan)
+    title = f"drift in {_plural(drifted, 'endpoint')}" if drifted else "no drift"
+    top = [
+        f"<!-- servingops:drift target={target} -->",
+        f"## servingops drift: {target} — {title}",
+    ]
+    if plan.problems:
+        top.append(_warning(["Problems found while comparing:", *_problems(plan)]))
+    rows = [a for a in plan.actions if a.kind is not ActionKind.DELETE]
+    table = []
+    if rows or plan.orphaned:
+        table = ["| endpoint | drift | fields |", "|---|---|---|"]
+        for action in rows:
+            table.append(f"| `{action.name}` | {_drift_kind(action)} | {_drift_fields(action)} |")
+        table.extend(f"| `{n}` | owned, no longer in git | — |" for n in plan.orphaned)
+    page = _Page(
+        top=top,
+        table=table,
+        bottom=[_info(plan, drift=True)],
+        summary="Drift report",
+        body=text.render_drift(plan, color=False).splitlines(),
+        fence_lang="text",
+        command="drift",
+    )
+    return page.render(limit)
+
+
+# --------------------------------------------------------------------------------------------
+# Head: warnings, table, counts
+
+
+def _warnings(plan: Plan) -> list[str]:
+    out = []
+    by_kind = {k: [a for a in plan.actions if a.kind is k] for k in ActionKind}
+    deletes = by_kind[ActionKind.DELETE]
+    if deletes:
+        out.append(
+            _warning(
+                [
+                    f"{_plural(len(deletes), 'endpoint')} will be **destroyed**: "
+                    f"{_names(a.name for a in deletes)}. Their URLs stop working at apply."
+                ]
+            )
+        )
+    replaces = by_kind[ActionKind.REPLACE]
+    if replaces:
+        lines = [
+            f"{_plural(len(replaces), 'endpoint')} will be **replaced** "
+            "(deleted and created again: URL changes, traffic interrupted):"
+        ]
+        lines.extend(f"- `{a.name}`: {'; '.join(a.reasons)}" for a in replaces[:_MAX_NAMES])
+        lines.extend(_more(len(replaces)))
+        out.append(_warning(lines))
+    adopted = [a for a in plan.actions if a.adopt]
+    if adopted:
+        out.append(
+            _warning(
+                [
+                    f"{_plural(len(adopted), 'existing endpoint')} will be **adopted** "
+                    f"(gains the `{OWNER_TAG}: {plan.owner}` tag and is managed from now on): "
+                    f"{_names(a.name for a in adopted)}."
+                ]
+            )
+        )
+    if plan.problems:
+        head = "**This plan cannot be applied**" if not plan.applyable else "Problems found"
+        out.append(_warning([f"{head}:", *_problems(plan)]))
+    return out
+
+
+def _warning(lines: Sequence[str]) -> str:
+    return "> [!WARNING]\n" + "\n".join(f"> {line}" for line in lines)
+
+
+def _problems(plan: Plan) -> list[str]:
+    shown = [f"- {_cell(text.problem_line(p))}" for p in plan.problems[:_MAX_NAMES]]
+    return shown + _more(len(plan.problems))
+
+
+def _more(n: int) -> list[str]:
+    return [f"- … and {n - _MAX_NAMES} more (see the full plan)"] if n > _MAX_NAMES else []
+
+
+def _table(actions: Sequence[Action], plan: Plan) -> list[str]:
+    rows = ["| endpoint | action | what changes |", "|---|---|---|"]
+    for action in actions:
+        rows.append(f"| `{action.name}` | {_LABELS[action.kind]} | {_what(action, plan)} |")
+    return rows
+
+
+def _what(action: Action, plan: Plan) -> str:
+    """Short description of one action for the summary table."""
+    if action.kind is ActionKind.DELETE:
+        entities = text.served_entities(action.before.body if action.before else {})
+        return _cell(f"{_plural(len(entities), 'served entity', 'served entities')} removed")
+    parts: list[str] = []
+    if action.kind is ActionKind.CREATE:
+        entities = text.served_entities(action.after.body if action.after else {})
+        parts.append(_plural(len(entities), "served entity", "served entities"))
+    if action.kind is ActionKind.REPLACE:
+        parts.append("replaced: " + "; ".join(action.reasons))
+    parts.extend(_entity_changes(action))
+    parts.extend(text.impact_notes(action, plan, arrow=_ARROW))
+    groups = [_GROUPS[g] for g in _changed_groups(action) if g in _GROUPS]
+    if action.adopt:
+        parts.append("adopted (ownership tag added)")
+    if groups:
+        parts.append(", ".join(dict.fromkeys(groups)) + " changed")
+    return _cell("; ".join(parts)) or "—"
+
+
+def _entity_changes(action: Action) -> list[str]:
+    if action.kind is not ActionKind.UPDATE:
+        return []
+    out = []
+    for change in action.changes:
+        if change.path[:2] == ("config", "served_entities") and len(change.path) == 3:
+            sign = "+" if change.before is ABSENT else "-"
+            out.append(f"{sign} entity `{change.path[2]}`")
+    return out
+
+
+def _changed_groups(action: Action) -> list[str]:
+    out = []
+    for change in action.changes:
+        if change.path == ("tags", OWNER_TAG):
+            continue
+        key = change.path[1] if change.path[:1] == ("config",) else change.path[0]
+        out.append(str(key))
+    return out
+
+
+def _info(plan: Plan, *, drift: bool = False) -> str:
+    lines = [f"{_plural(len(plan.unchanged), 'endpoint')} unchanged."]
+    if plan.updating:
+        lines.append(f"Update in progress (pending config compared): {_names(plan.updating)}.")
+    if plan.orphaned and not plan.prune and not drift:
+        lines.append(
+            f"Owned by this project but no longer in the configuration (deleted only with "
+            f"`--prune`): {_names(plan.orphaned)}."
+        )
+    if plan.unmanaged:
+        lines.append(
+            f"{_plural(len(plan.unmanaged), 'unmanaged endpoint')} (no `{OWNER_TAG}` tag) "
+            f"left untouched: {_names(plan.unmanaged)}."
+        )
+    return "\n\n".join(lines)
+
+
+def _drift_kind(action: Action) -> str:
+    if action.kind is ActionKind.CREATE:
+        return "missing live"
+    return "changed (heals by replace)" if action.kind is ActionKind.REPLACE else "changed"
+
+
+def _drift_fields(action: Action) -> str:
+    if action.kind is ActionKind.CREATE:
+        return "—"
+    paths = [f"`{render_pointer(c.path)}`" for c in action.changes[:_MAX_NAMES]]
+    more = len(action.changes) - _MAX_NAMES
+    return _cell(", ".join(paths) + (f" and {more} more" if more > 0 else ""))
+
+
+# --------------------------------------------------------------------------------------------
+# Diff block and size budget
+
+
+def _diff_lines(plain: str) -> list[str]:
+    """Move each action symbol to column 0 so GitHub's diff highlighting colours the line.
+
+    `~` becomes `!` (GitHub colours `!` lines as changed, as Atlantis does); `-/+` stays.
+    """
+    out = []
+    for line in plain.splitlines():
+        match = _SYMBOL_LINE.match(line)
+        if match and line not in _LEGEND:
+            indent, sym, rest = match.groups()
+            mark = "!" if sym == "~" else sym
+            out.append(f"{mark}{indent} {rest}")
+        else:
+            out.append(line)
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Page:
+    """A comment in parts, so the budget can cut the diff first and the table rows second."""
+
+    top: list[str]
+    table: list[str]
+    bottom: list[str]
+    summary: str
+    body: list[str]
+    fence_lang: str
+    command: str
+
+    def render(self, limit: int) -> str:
+        fence = "`" * max(3, _longest_backtick_run(self.body) + 1)
+        open_ = f"<details><summary>{self.summary}</summary>\n\n{fence}{self.fence_lang}\n"
+        close = f"{fence}\n\n</details>\n"
+        top = self._head(len(self.table))
+        full = top + open_ + "".join(f"{line}\n" for line in self.body) + close
+        if len(full) <= limit:
+            return full
+        rows = len(self.table)
+        while True:
+            top = self._head(rows)
+            budget = limit - len(top) - len(open_) - len(close)
+            cut = _cut_middle(self.body, budget, command=self.command)
+            if cut is not None:
+                return top + open_ + cut + close
+            if rows <= 3:
+                break
+            rows = max(3, rows - max(1, (rows - 2) // 4))
+        # Not even the warnings and a cut diff fit: keep what fits, point at the full output.
+        note = (
+            f"Full {self.command} omitted to fit the size limit: run `servingops {self.command}`."
+        )
+        out = "\n\n".join([*self.top, note]) + "\n"
+        return out if len(out) <= limit else out[: max(0, limit)]
+
+    def _head(self, rows: int) -> str:
+        table = self.table
+        if rows < len(table):
+            hidden = len(table) - rows
+            table = [*table[:rows], f"| … | | {hidden} more rows: see the full {self.command} |"]
+        parts = [*self.top, "\n".join(table), *self.bottom]
+        return "\n\n".join(p for p in parts if p) + "\n\n"
+
+
+def _cut_middle(lines: list[str], budget: int, *, command: str) -> str | None:
+    total = sum(len(line) + 1 for line in lines)
+
+    def notice(cut_lines: int, cut_chars: int) -> str:
+        return (
+            f"... {cut_lines} lines ({cut_chars:,} characters) cut to fit the comment; "
+            f"see the CI artifact or `servingops {command}` output for the full {command} ...\n"
+        )
+
+    room = budget - len(notice(len(lines), total))
+    if room < 0:
+        return None
+    head: list[str] = []
+    used = 0
+    head_room = room * 2 // 3
+    for line in lines:
+        if used + len(line) + 1 > head_room:
+            break
+        head.append(line)
+        used += len(line) + 1
+    tail: list[str] = []
+    for line in reversed(lines[len(head) :]):
+        if used + len(line) + 1 > room:
+            break
+        tail.append(line)
+        used += len(line) + 1
+    tail.reverse()
+    cut_lines = len(lines) - len(head) - len(tail)
+    cut_chars = total - used
+    kept = "".join(f"{line}\n" for line in head)
+    return kept + notice(cut_lines, cut_chars) + "".join(f"{line}\n" for line in tail)
+
+
+def _longest_backtick_run(lines: list[str]) -> int:
+    return max((len(m) for line in lines for m in re.findall(r"`+", line)), default=0)
+
+
+def _names(names: Iterable[str]) -> str:
+    items = list(names)
+    shown = ", ".join(f"`{n}`" for n in items[:_MAX_NAMES])
+    more = len(items) - _MAX_NAMES
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _cell(value: str) -> str:
+    return value.replace("|", "\\|").replace("\n", " ")
+
+
+def _plural(n: int, noun: str, plural: str = "") -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
