@@ -57,6 +57,15 @@ def load_desired(
     for path, display in files:
         result = loader.load_file(path, display=display)
         diagnostics += result.diagnostics
+        if not result.documents and not result.diagnostics:
+            diagnostics.append(
+                Diagnostic(
+                    severity=Severity.ERROR,
+                    summary="file holds no endpoint document; write one (a mapping with a "
+                    "name) or delete the file",
+                    source=SourceRef(path=display, line=1, column=1),
+                )
+            )
         for document in result.documents:
             document, problems = interpolate(document, variables, target=target)
             diagnostics += problems

@@ -25,7 +25,7 @@ MAX_VALUES = 100_000
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
 _SAFE_SCALAR_TAGS = frozenset(
-    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "merge")
 )
 
 
@@ -106,9 +106,10 @@ def load_bytes(data: bytes, *, path: str) -> LoadResult:
 
 def load_text(text: str, *, path: str) -> LoadResult:
     """Parse YAML text. Empty documents (only comments, or nothing between `---`) are skipped."""
-    loader = _Loader(text)
+    loader: _Loader | None = None
     documents: list[LoadedDocument] = []
     try:
+        loader = _Loader(text)
         index = 0
         while loader.check_node():
             node = loader.get_node()
@@ -135,7 +136,8 @@ def load_text(text: str, *, path: str) -> LoadResult:
     except RecursionError:
         return _fail(path, "the YAML is nested too deeply to read")
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return LoadResult(tuple(documents), ())
 
 
@@ -245,7 +247,7 @@ class _Builder:
     def _scalar(self, node: ScalarNode) -> Any:
         if node.tag not in _SAFE_SCALAR_TAGS:
             raise _Problem(f"unsupported YAML tag {node.tag}; remove it", node)
-        if node.tag == "tag:yaml.org,2002:timestamp":
+        if node.tag in ("tag:yaml.org,2002:timestamp", _MERGE_TAG):
             return node.value  # dates stay as written: JSON has no date type
         try:
             value = self.constructor.construct_object(node, deep=True)

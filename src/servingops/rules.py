@@ -206,6 +206,7 @@ def _check_config(ctx: _Context, config: Mapping[str, Any]) -> None:
     external: list[int] = []
     custom: list[int] = []
     tasks: dict[str, int] = {}
+    defaulted: set[int] = set()
     for i, entity in entities:
         path: Path = (*list_path, i)
         _check_entity(ctx, path, entity)
@@ -230,6 +231,8 @@ def _check_config(ctx: _Context, config: Mapping[str, Any]) -> None:
             continue
         if name in names:
             other = render_pointer((*list_path, names[name]))
+            if names[name] in defaulted:
+                other += " (its default name)"
             if isinstance(explicit, str):
                 ctx.error(
                     (*path, "name"),
@@ -244,6 +247,8 @@ def _check_config(ctx: _Context, config: Mapping[str, Any]) -> None:
                 )
         else:
             names[name] = i
+            if not isinstance(explicit, str):
+                defaulted.add(i)
     if external and custom:
         ctx.error(
             list_path,
@@ -295,7 +300,7 @@ def _check_entity(ctx: _Context, path: Path, entity: Mapping[str, Any]) -> None:
     if size is not None and bounds:
         ctx.error(
             (*path, "workload_size"),
-            f"workload_size and {' and '.join(bounds)} are mutually exclusive; "
+            f"workload_size and {'/'.join(bounds)} are mutually exclusive; "
             "set workload_size or provisioned concurrency, not both",
             key=True,
         )

@@ -86,6 +86,9 @@ def _explain(error: ValidationError) -> Iterator[tuple[Path, bool, str]]:
         yield path, False, _type_message(schema.get("type"), schema, error.instance)
     elif kind == "enum":
         yield path, False, _enum_message(error.instance, list(schema.get("enum", [])))
+    elif kind == "pattern" and "propertyNames" in error.absolute_schema_path:
+        words = _PATTERN_WORDS.get(str(error.validator_value), "a valid name")
+        yield (*path, str(error.instance)), True, f"invalid name {error.instance!r}: use {words}"
     elif kind == "pattern":
         words = _PATTERN_WORDS.get(
             str(error.validator_value), f"text matching {error.validator_value}"
@@ -95,10 +98,6 @@ def _explain(error: ValidationError) -> Iterator[tuple[Path, bool, str]]:
         yield path, False, f"must be at least {error.validator_value}, got {error.instance!r}"
     elif kind == "maximum":
         yield path, False, f"must be at most {error.validator_value}, got {error.instance!r}"
-    elif kind == "propertyNames":
-        for sub in error.context or []:
-            words = _PATTERN_WORDS.get(str(sub.validator_value), "a valid name")
-            yield (*path, str(sub.instance)), True, f"invalid name {sub.instance!r}: use {words}"
     else:
         yield path, False, error.message
 

@@ -1,0 +1,177 @@
+"""The packaged schemas: valid draft 2020-12, strict, documented, and worded messages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from servingops import loader, schema
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMAS = (schema.ENDPOINT_SCHEMA, schema.PROJECT_SCHEMA)
+
+
+def walk_schemas(node: Any, where: str = "#") -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(node, dict):
+        yield where, node
+        for key, value in node.items():
+            yield from walk_schemas(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from walk_schemas(value, f"{where}/{i}")
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_schema_is_valid_draft_2020_12(name: str) -> None:
+    document = schema.load_schema(name)
+    assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert document["$id"].endswith(name)
+    Draft202012Validator.check_schema(document)
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_published_file_is_the_packaged_file(name: str) -> None:
+    assert json.loads((REPO / "schemas" / name).read_text()) == schema.load_schema(name)
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_every_object_is_closed_and_every_property_described(name: str) -> None:
+    for where, node in walk_schemas(schema.load_schema(name)):
+        types = node.get("type")
+        types = [types] if isinstance(types, str) else types or []
+        if "object" in types and "properties" in node:
+            assert node.get("additionalProperties") is False, where
+        for prop, sub in node.get("properties", {}).items():
+            assert sub.get("description"), f"{where}/properties/{prop}"
+
+
+def test_endpoint_schema_covers_every_provider_block() -> None:
+    defs = schema.load_schema(schema.ENDPOINT_SCHEMA)["$defs"]
+    providers = defs["external_model"]["properties"]["provider"]["enum"]
+    blocks = [k for k in defs["external_model"]["properties"] if k.endswith("_config")]
+    assert len(providers) == len(blocks) == 9
+    plaintext = [
+        p
+        for _, node in walk_schemas(defs)
+        for p in node.get("properties", {})
+        if p.endswith("_plaintext")
+    ]
+    assert len(plaintext) == 12
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "endpoints").glob("*.yaml")), ids=lambda p: p.name)
+def test_example_endpoint_files_are_schema_valid(path: Path) -> None:
+    assert path.read_text().startswith(
+        "# yaml-language-server: $schema=../schemas/endpoint.schema.json\n"
+    )
+    result = loader.load_file(path)
+    assert result.diagnostics == ()
+    assert result.documents
+    for document in result.documents:
+        assert schema.validate(document) == ()
+
+
+def test_example_project_file_is_schema_valid() -> None:
+    path = REPO / "servingops.yaml"
+    assert path.read_text().startswith(
+        "# yaml-language-server: $schema=schemas/project.schema.json\n"
+    )
+    (document,) = loader.load_file(path).documents
+    assert schema.validate(document, schema=schema.PROJECT_SCHEMA) == ()
+
+
+def messages(text: str, name: str = schema.ENDPOINT_SCHEMA) -> list[str]:
+    (document,) = loader.load_text(text, path="e.yaml").documents
+    return [f"{d.source}: {d.pointer}: {d.summary}" for d in schema.validate(document, schema=name)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "name: x\nfoo: 1\nbar: 2\n",
+            [
+                "e.yaml:2:1: foo: unknown key 'foo'; see the schema for the allowed keys",
+                "e.yaml:3:1: bar: unknown key 'bar'; see the schema for the allowed keys",
+            ],
+        ),
+        (
+            "name: x\nemail_notifications: {on_update_failur: []}\n",
+            [
+                "e.yaml:2:23: email_notifications.on_update_failur: unknown key "
+                "'on_update_failur'; did you mean 'on_update_failure'?",
+            ],
+        ),
+        (
+            "name: x\nemail_notifications: {zzz: []}\n",
+            [
+                "e.yaml:2:23: email_notifications.zzz: unknown key 'zzz'; allowed keys: "
+                "on_update_failure, on_update_success",
+            ],
+        ),
+        ("name: 5\n", ['e.yaml:1:7: name: expected a string, got the number 5 (quote it: "5")']),
+        ("name: true\n", ['e.yaml:1:7: name: expected a string, got true (quote it: "true")']),
+        (
+            "name: x\nconfig: {served_entities: {}}\n",
+            [
+                "e.yaml:2:27: config.served_entities: expected a list, got a mapping",
+            ],
+        ),
+        (
+            "name: x\nconfig: {served_entities: [{entity_version: [1]}]}\n",
+            [
+                "e.yaml:2:45: config.served_entities[0].entity_version: expected a string, "
+                "got a list",
+            ],
+        ),
+        (
+            "name: x\nconfig: {served_entities: [{max_provisioned_concurrency: -1}]}\n",
+            [
+                "e.yaml:2:58: config.served_entities[0].max_provisioned_concurrency: must be at "
+                "least 0, got -1",
+            ],
+        ),
+        (
+            "name: x\nconfig: {served_entities: [{max_provisioned_concurrency: null}]}\n",
+            [
+                "e.yaml:2:58: config.served_entities[0].max_provisioned_concurrency: expected a "
+                "whole number, got nothing",
+            ],
+        ),
+        (
+            "name: x\nai_gateway: {guardrails: {input: {pii: {behavior: mask}}}}\n",
+            [
+                "e.yaml:2:51: ai_gateway.guardrails.input.pii.behavior: 'mask' is not one of "
+                "'BLOCK', 'MASK', 'NONE'; did you mean 'MASK'?",
+            ],
+        ),
+        (
+            "name: x\nai_gateway: {fallback_config: {}}\n",
+            [
+                "e.yaml:2:31: ai_gateway.fallback_config: missing required key 'enabled'",
+            ],
+        ),
+        ("- 1\n", ["e.yaml:1:1: : expected a mapping, got a list"]),
+    ],
+)
+def test_endpoint_messages(text: str, expected: list[str]) -> None:
+    assert messages(text) == expected
+
+
+def test_project_messages() -> None:
+    text = (
+        "owner: x\ntargets:\n  prod:\n    host: adb-1.azuredatabricks.net\n"
+        "    variables: {1bad: x}\n  dev: {workspace: remote}\n"
+    )
+    assert messages(text, schema.PROJECT_SCHEMA) == [
+        "e.yaml:4:11: targets.prod.host: expected a URL starting with https://, got "
+        "'adb-1.azuredatabricks.net'",
+        "e.yaml:5:17: targets.prod.variables.1bad: invalid name '1bad': use letters, digits "
+        "and '_', not starting with a digit",
+        "e.yaml:6:20: targets.dev.workspace: 'remote' is not one of 'local'",
+    ]
