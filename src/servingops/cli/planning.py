@@ -1,0 +1,213 @@
+"""`servingops plan` and `servingops drift`: read-only comparisons of files with the workspace.
+
+Both load the inputs, open the target's workspace, read live state concurrently and render the
+Plan. `drift` is read-only by construction: it never builds a client that writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from .. import __version__, engine, planfile
+from ..engine import LiveState
+from ..model import Plan
+from ..render import json_view, markdown, text
+from ..workspace import Workspace, resolve_workspace
+from . import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Settings, cli
+from .common import Inputs, input_options, load_inputs
+
+FORMATS = click.Choice(["text", "json", "markdown"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanRun:
+    """A computed plan with what it was computed from."""
+
+    inputs: Inputs
+    workspace: Workspace
+    plan: Plan
+    live: LiveState
+    target_name: str
+
+
+def open_workspace(settings: Settings, inputs: Inputs) -> Workspace:
+    workspace = resolve_workspace(
+        inputs.project,
+        inputs.target,
+        env=settings.env,
+        home=settings.home,
+        transport=settings.transport,
+    )
+    if workspace.notice:
+        click.echo(workspace.notice, err=True)
+    return workspace
+
+
+def run_plan(
+    settings: Settings,
+    *,
+    project: Path | None,
+    target: str | None,
+    variables: dict[str, str],
+    paths: Sequence[Path],
+    prune: bool,
+    parallelism: int,
+) -> PlanRun:
+    """Load, read live, plan. Warnings from the files go to stderr."""
+    inputs = load_inputs(settings, project=project, target=target, variables=variables, paths=paths)
+    echo_warnings(inputs)
+    workspace = open_workspace(settings, inputs)
+    owner = inputs.project.owner_for(inputs.target)
+    target_name = inputs.target.name if inputs.target else "default"
+
+    async def compute() -> tuple[Plan, LiveState]:
+        async with workspace.client() as client:
+            return await engine.compute_plan(
+                client,
+                inputs.documents,
+                owner=owner,
+                prune=prune,
+                target=target_name,
+                parallelism=parallelism,
+            )
+
+    result, live = asyncio.run(compute())
+    return PlanRun(
+        inputs=inputs, workspace=workspace, plan=result, live=live, target_name=target_name
+    )
+
+
+def echo_warnings(inputs: Inputs) -> None:
+    from ..render import diagnostics
+
+    if inputs.warnings:
+        click.echo(diagnostics.render_text(inputs.warnings), err=True)
+
+
+@cli.command("plan")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@input_options
+@click.option("--prune", is_flag=True, help="Plan deletion of owned endpoints no longer in files.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan for `servingops apply FILE` (no secrets are written).",
+)
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
+)
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 256),
+    default=16,
+    show_default=True,
+    help="How many API reads run at once.",
+)
+@click.pass_obj
+def plan_command(
+    settings: Settings,
+    paths: tuple[Path, ...],
+    project: Path | None,
+    target: str | None,
+    variables: dict[str, str],
+    prune: bool,
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    parallelism: int,
+) -> int:
+    """Show what apply would change in the workspace."""
+    run = run_plan(
+        settings,
+        project=project,
+        target=target,
+        variables=variables,
+        paths=paths,
+        prune=prune,
+        parallelism=parallelism,
+    )
+    result = run.plan
+    if fmt == "json":
+        output = json_view.render_plan(
+            result, tool_version=__version__, workspace=run.workspace.label
+        )
+    elif fmt == "markdown":
+        output = markdown.render_plan(result, target=run.target_name)
+    else:
+        output = text.render_plan(result, color=settings.use_color())
+    click.echo(output)
+    if not result.applyable:
+        click.echo("error: the plan cannot be applied; fix the problems listed above", err=True)
+        return EXIT_ERROR
+    if out is not None:
+        path = out if out.is_absolute() else settings.cwd / out
+        path.write_text(
+            planfile.dump(
+                result, run.inputs.documents, run.live.endpoints, workspace=run.workspace.label
+            )
+        )
+        click.echo(
+            f"Saved the plan to {out}. Apply exactly it with: servingops apply {out}", err=True
+        )
+    if detailed_exitcode and not result.is_empty:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+@cli.command("drift")
+@input_options
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 256),
+    default=16,
+    show_default=True,
+    help="How many API reads run at once.",
+)
+@click.pass_obj
+def drift_command(
+    settings: Settings,
+    project: Path | None,
+    target: str | None,
+    variables: dict[str, str],
+    fmt: str,
+    parallelism: int,
+) -> int:
+    """Report out-of-band changes. Exit 0 in sync, 2 drift found, 1 error."""
+    run = run_plan(
+        settings,
+        project=project,
+        target=target,
+        variables=variables,
+        paths=(),
+        prune=False,
+        parallelism=parallelism,
+    )
+    result = run.plan
+    if fmt == "json":
+        output = json_view.render_drift_json(
+            result, tool_version=__version__, workspace=run.workspace.label
+        )
+    elif fmt == "markdown":
+        output = markdown.render_drift(result, target=run.target_name)
+    else:
+        output = text.render_drift(result, color=settings.use_color())
+    click.echo(output)
+    if not result.applyable:
+        return EXIT_ERROR
+    return EXIT_CHANGES if has_drift(result) else EXIT_OK
+
+
+def has_drift(plan: Plan) -> bool:
+    """Drift: a desired endpoint differs or is missing, or an owned one is no longer in files.
+    An update still rolling out is not drift."""
+    return bool(plan.actions or plan.orphaned)
