@@ -186,7 +186,8 @@ def report(r: dict[str, float], parallelism: int) -> str:
         f"planning CPU per endpoint       {r['plan_cpu_ms_per_endpoint']:.3f} ms",
         f"databricks-sdk one by one       {r['sdk_sequential_s_extrapolated']:.1f} s "
         f"(measured on {r['sdk_sample']:.0f} GETs, extrapolated)",
-        f"speed-up of plan over the SDK   {r['sdk_sequential_s_extrapolated'] / r['cli_wall_s']:.1f}x",
+        f"speed-up of plan over the SDK   "
+        f"{r['sdk_sequential_s_extrapolated'] / r['cli_wall_s']:.1f}x",
     ]
     return "\n".join(lines)
 
