@@ -178,7 +178,11 @@ class Workspace:
 
     def _detailed(self, doc: Doc, now: int, level: str, base_url: str) -> Doc:
         return shapes.detailed(
-            doc, now_ms=now, permission_level=level, base_url=base_url, shuffler=self._shuffler
+            lifecycle.settle(doc, now),
+            now_ms=now,
+            permission_level=level,
+            base_url=base_url,
+            shuffler=self._shuffler,
         )
 
     # -- write budget and failures -------------------------------------------------------------

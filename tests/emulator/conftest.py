@@ -70,7 +70,9 @@ def api(emu: Emulator[ManualClock]) -> Iterator[Api]:
     client.close()
 
 
-def entity(name: str, model: str = "main.risk.fraud", version: str = "7", **extra: Any) -> dict:
+def entity(
+    name: str, model: str = "main.risk.fraud", version: str = "7", **extra: Any
+) -> dict[str, Any]:
     return {
         "name": name,
         "entity_name": model,
@@ -81,7 +83,7 @@ def entity(name: str, model: str = "main.risk.fraud", version: str = "7", **extr
     }
 
 
-def create_body(name: str = "fraud-scorer", **extra: Any) -> dict:
+def create_body(name: str = "fraud-scorer", **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "name": name,
         "config": {

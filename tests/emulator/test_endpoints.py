@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from serving_emulator import Emulator, ManualClock
 
@@ -11,7 +12,7 @@ from .conftest import Api, create_body, entity, error_code, make_emulator
 EP = "/api/2.0/serving-endpoints"
 
 
-def ready(api: Api, emu: Emulator[ManualClock], body: dict) -> dict:
+def ready(api: Api, emu: Emulator[ManualClock], body: dict[str, Any]) -> dict[str, Any]:
     created = api.post(EP, json=body)
     assert created.status_code == 200, created.text
     emu.advance(31)
@@ -188,7 +189,7 @@ def test_duplicate_create_and_delete_then_recreate_gets_a_new_id(api: Api) -> No
 
 
 def test_missing_endpoint_is_404_on_every_route(api: Api) -> None:
-    calls = [
+    calls: list[tuple[str, str, dict[str, Any] | None]] = [
         ("GET", f"{EP}/nope", None),
         ("DELETE", f"{EP}/nope", None),
         ("PUT", f"{EP}/nope/config", {"served_entities": [entity("a")]}),

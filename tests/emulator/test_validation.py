@@ -1,0 +1,192 @@
+"""400 INVALID_PARAMETER_VALUE for each validation rule of the real API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .conftest import Api, entity, error_code
+
+EP = "/api/2.0/serving-endpoints"
+
+
+def config_with(
+    *entities: dict[str, Any], routes: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    config: dict[str, Any] = {"served_entities": list(entities)}
+    if routes is not None:
+        config["traffic_config"] = {"routes": routes}
+    return config
+
+
+def ext(name: str, task: str = "llm/v1/chat", **extra: Any) -> dict[str, Any]:
+    return {"external_model": {"provider": "openai", "name": name, "task": task, **extra}}
+
+
+def route(name: str, pct: Any) -> dict[str, Any]:
+    return {"served_entity_name": name, "traffic_percentage": pct}
+
+
+CASES: list[tuple[str, dict[str, Any]]] = [
+    ("missing name", {"config": config_with(entity("a"))}),
+    ("bad name chars", {"name": "bad.name"}),
+    ("name too long", {"name": "x" * 64}),
+    ("empty name", {"name": ""}),
+    (
+        "too many entities",
+        {
+            "name": "e",
+            "config": config_with(
+                *[entity(f"m{i}", version=str(i)) for i in range(16)], routes=[route("m0", 100)]
+            ),
+        },
+    ),
+    (
+        "mixed external and custom",
+        {
+            "name": "e",
+            "config": config_with(
+                entity("a"), ext("gpt"), routes=[route("a", 50), route("gpt", 50)]
+            ),
+        },
+    ),
+    (
+        "mixed external tasks",
+        {
+            "name": "e",
+            "config": config_with(
+                ext("a"),
+                ext("b", task="llm/v1/embeddings"),
+                routes=[route("a", 50), route("b", 50)],
+            ),
+        },
+    ),
+    (
+        "workload_size with concurrency",
+        {
+            "name": "e",
+            "config": config_with(
+                entity("a", min_provisioned_concurrency=0, max_provisioned_concurrency=4)
+            ),
+        },
+    ),
+    (
+        "route to unknown entity",
+        {"name": "e", "config": config_with(entity("a"), routes=[route("ghost", 100)])},
+    ),
+    (
+        "percentages not 100",
+        {
+            "name": "e",
+            "config": config_with(
+                entity("a"), entity("b", version="8"), routes=[route("a", 60), route("b", 30)]
+            ),
+        },
+    ),
+    (
+        "percentage not a number",
+        {"name": "e", "config": config_with(entity("a"), routes=[route("a", "lots")])},
+    ),
+    (
+        "duplicate entity names",
+        {
+            "name": "e",
+            "config": config_with(entity("a"), entity("a", version="8"), routes=[route("a", 100)]),
+        },
+    ),
+    (
+        "duplicate default names",
+        {
+            "name": "e",
+            "config": config_with(
+                {"entity_name": "m", "entity_version": "1"},
+                {"entity_name": "x.m", "entity_version": "1"},
+                routes=[route("m-1", 100)],
+            ),
+        },
+    ),
+    ("bad entity name", {"name": "e", "config": config_with(entity("a b"))}),
+    (
+        "too many env vars",
+        {
+            "name": "e",
+            "config": config_with(entity("a", environment_vars={f"V{i}": "x" for i in range(31)})),
+        },
+    ),
+    (
+        "external with workload_size",
+        {"name": "e", "config": config_with({**ext("gpt"), "workload_size": "Small"})},
+    ),
+    (
+        "unknown provider",
+        {
+            "name": "e",
+            "config": config_with(
+                {"external_model": {"provider": "acme", "name": "x", "task": "llm/v1/chat"}}
+            ),
+        },
+    ),
+    (
+        "wrong provider block",
+        {
+            "name": "e",
+            "config": config_with(
+                ext("gpt", anthropic_config={"anthropic_api_key": "{{secrets/a/b}}"})
+            ),
+        },
+    ),
+    ("no entity_name or external", {"name": "e", "config": config_with({"name": "a"})}),
+    (
+        "several entities without traffic",
+        {"name": "e", "config": config_with(entity("a"), entity("b", version="8"))},
+    ),
+    (
+        "both served_models and served_entities",
+        {
+            "name": "e",
+            "config": {
+                "served_entities": [entity("a")],
+                "served_models": [{"model_name": "m", "model_version": "1"}],
+            },
+        },
+    ),
+    ("bad workload type", {"name": "e", "config": config_with(entity("a", workload_type="TPU"))}),
+    ("duplicate tag keys", {"name": "e", "tags": [{"key": "a"}, {"key": "a"}]}),
+]
+
+
+@pytest.mark.parametrize(("label", "body"), CASES, ids=[c[0] for c in CASES])
+def test_create_rejects(api: Api, label: str, body: dict[str, Any]) -> None:
+    r = api.post(EP, json=body)
+    assert r.status_code == 400, (label, r.text)
+    assert error_code(r) == "INVALID_PARAMETER_VALUE"
+    assert r.json()["message"]
+
+
+def test_update_rejects_the_same_rules(api: Api) -> None:
+    api.post(EP, json={"name": "e"})
+    r = api.put(f"{EP}/e/config", json=config_with(entity("a"), routes=[route("a", 99)]))
+    assert (r.status_code, error_code(r)) == (400, "INVALID_PARAMETER_VALUE")
+    r = api.put(f"{EP}/e/config", json={})
+    assert (r.status_code, error_code(r)) == (400, "INVALID_PARAMETER_VALUE")
+
+
+def test_legacy_served_models_are_accepted(api: Api) -> None:
+    body = {
+        "name": "legacy",
+        "config": {
+            "served_models": [
+                {
+                    "model_name": "ads",
+                    "model_version": "3",
+                    "workload_size": "Small",
+                    "scale_to_zero_enabled": False,
+                }
+            ]
+        },
+    }
+    ep = api.post(EP, json=body).json()
+    (served,) = ep["pending_config"]["served_entities"]
+    assert (served["name"], served["entity_name"]) == ("ads-3", "ads")
+    assert ep["pending_config"]["served_models"][0]["model_name"] == "ads"
