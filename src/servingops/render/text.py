@@ -297,7 +297,10 @@ def _render_action(action: Action, plan: Plan, *, color: bool) -> str:
     lines.append(f'{_sym(sym, 0, color)} endpoint "{action.name}" {{')
     before = _live_body(action)
     after = action.after.body if action.after else {}
-    ctx = _Ctx(before=before, after=after, color=color)
+    # A create has no live side: nothing is "unchanged", so no hidden-attribute counts.
+    ctx = _Ctx(
+        before=None if action.kind is ActionKind.CREATE else before, after=after, color=color
+    )
     if action.kind is ActionKind.DELETE:
         lines.extend(_delete_body(before, ctx))
     else:
@@ -557,7 +560,10 @@ def _drift_action(action: Action, plan: Plan, *, color: bool) -> list[str]:
     if action.kind is ActionKind.REPLACE:
         lines.append("    # healing it replaces the endpoint: " + "; ".join(action.reasons))
     if action.name in plan.updating:
-        lines.append("    # update in progress: its pending config is compared (not drift)")
+        lines.append(
+            "    # update in progress: compared with its pending config, "
+            "so the rollout itself is not drift"
+        )
     return lines
 
 
