@@ -1,0 +1,448 @@
+"""One endpoint's part of apply: the ordered, idempotent calls for each kind of action.
+
+Update: wait out an update already in progress; tags, AI gateway, notifications and permissions;
+then PUT config and wait until it settles. Create: POST with the ownership tag, permissions as
+soon as the id exists, then wait. Replace: delete, wait until gone, create (only when allowed).
+Delete: only when the live endpoint carries this project's ownership tag. 409 RESOURCE_CONFLICT
+is waited out and retried; 429 holds writes back; the deadline turns waiting into TIMED_OUT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar, assert_never
+
+from . import normalize
+from .apply_model import ActionOutcome, EndpointAPI, Observer, Phase, Progress, Status
+from .errors import Conflict, RateLimited, ReconcilerError, WaitTimeout
+from .model import OWNER_TAG, Action, ActionKind, Carrier, Endpoint
+from .waiting import WaitPolicy, WriteScheduler, format_duration
+
+T = TypeVar("T")
+Raw = dict[str, Any]
+
+UPDATING = "IN_PROGRESS"
+FAILED_STATES = frozenset({"UPDATE_FAILED", "UPDATE_CANCELED"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    """What every endpoint's run shares within one apply."""
+
+    api: EndpointAPI
+    owner: str
+    caller: str | None
+    observer: Observer
+    wait: WaitPolicy
+    scheduler: WriteScheduler
+    allow_replace: bool
+    no_wait: bool
+
+
+# --------------------------------------------------------------------------------------------
+# Request bodies (pure)
+
+
+def create_body(after: Endpoint, *, owner: str) -> dict[str, Any]:
+    """POST body for `after`: its create document with the ownership tag, without the ACL
+    (permissions go through the permissions API once the id exists)."""
+    doc = normalize.to_document(after)
+    doc.pop("permissions", None)
+    tags = [t for t in doc.get("tags", []) if t["key"] != OWNER_TAG]
+    doc["tags"] = [*tags, {"key": OWNER_TAG, "value": owner}]
+    return doc
+
+
+def tag_patch(
+    before: Endpoint | None, after: Endpoint, *, owner: str
+) -> tuple[list[dict[str, str]], list[str]]:
+    """(add_tags, delete_tags) turning `before`'s tags into `after`'s; the ownership tag is
+    always added and never deleted."""
+    old: Mapping[str, str] = before.body.get("tags", {}) if before else {}
+    new: Mapping[str, str] = after.body.get("tags", {})
+    add = [{"key": k, "value": v} for k, v in new.items() if old.get(k) != v and k != OWNER_TAG]
+    add.append({"key": OWNER_TAG, "value": owner})
+    delete = [k for k in old if k not in new and k != OWNER_TAG]
+    return add, delete
+
+
+def acl_request(permissions: Mapping[str, str], *, caller: str | None) -> list[dict[str, str]]:
+    """The full ACL to PUT: the desired grants plus the caller's own CAN_MANAGE (never lost)."""
+    grants = dict(permissions)
+    if caller:
+        grants[caller] = "CAN_MANAGE"
+    return [normalize.principal_entry(k, v) for k, v in sorted(grants.items())]
+
+
+def notifications_request(after: Endpoint) -> dict[str, list[str]]:
+    """Both lists are always sent, so a removed list is really cleared."""
+    wanted = after.body.get("email_notifications", {})
+    return {key: list(wanted.get(key, [])) for key in ("on_update_success", "on_update_failure")}
+
+
+def failure_message(name: str, raw: Mapping[str, Any]) -> str:
+    """Why a rollout failed: each served entity's deployment message and where its logs are."""
+    update = _state(raw).get("config_update", "")
+    details: list[str] = []
+    entities: list[str] = []
+    for block in ("pending_config", "config"):
+        for entity in _mapping(raw.get(block)).get("served_entities") or []:
+            entity_name = str(entity.get("name", ""))
+            state = _mapping(entity.get("state"))
+            message = str(state.get("deployment_state_message") or "")
+            failed = state.get("deployment") == "DEPLOYMENT_FAILED"
+            if entity_name in entities or not (failed or (message and block == "pending_config")):
+                continue
+            entities.append(entity_name)
+            details.append(f"{entity_name}: {message or state.get('deployment', 'failed')}")
+    text = f"update failed (config_update={update})"
+    if details:
+        text += "; " + "; ".join(details)
+    logs = entities[0] if entities else "<served-entity>"
+    return (
+        f"{text}. Build logs: databricks serving-endpoints build-logs {name} {logs} "
+        f"(GET /api/2.0/serving-endpoints/{name}/served-models/{logs}/build-logs)"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# One action
+
+
+class _Failed(Exception):
+    """An action cannot go on; the message is the outcome's."""
+
+
+class _AlreadyApplied(Exception):
+    """A retried write turned out to be live already (its first attempt was accepted)."""
+
+    def __init__(self, raw: Raw) -> None:
+        super().__init__("already applied")
+        self.raw = raw
+
+
+class EndpointRun:
+    """Runs one action through its steps, counting polls and reporting progress."""
+
+    def __init__(self, action: Action, ctx: Context) -> None:
+        self.action = action
+        self.name = action.name
+        self.ctx = ctx
+        self.began = ctx.wait.clock()
+        self.deadline = self.began + ctx.wait.timeout
+        self.polls = 0
+        self.phase: Phase | None = None
+        self.last: Raw | None = None
+        self.overshoot: float | None = None
+        self.waited = not ctx.no_wait
+
+    async def run(self) -> ActionOutcome:
+        self.ctx.observer.started(self.action)
+        try:
+            await self._dispatch()
+        except _Failed as e:
+            outcome = self._outcome(Status.FAILED, str(e))
+        except WaitTimeout as e:
+            outcome = self._outcome(Status.TIMED_OUT, str(e))
+        except ReconcilerError as e:
+            outcome = self._outcome(Status.FAILED, str(e))
+        else:
+            outcome = self._outcome(Status.SUCCEEDED, "" if self.waited else "not waited for")
+        self.ctx.observer.finished(self.action, outcome)
+        return outcome
+
+    def interrupted(self) -> ActionOutcome:
+        doing = f" while {self.phase.value.replace('_', ' ')}" if self.phase else ""
+        outcome = self._outcome(
+            Status.INTERRUPTED,
+            f"interrupted{doing}; the workspace may still be applying it; re-run apply to resume",
+        )
+        self.ctx.observer.finished(self.action, outcome)
+        return outcome
+
+    def _outcome(self, status: Status, message: str) -> ActionOutcome:
+        config = _mapping(self.last.get("config")) if self.last else {}
+        version = config.get("config_version")
+        return ActionOutcome(
+            name=self.name,
+            kind=self.action.kind,
+            status=status,
+            message=message,
+            elapsed=self.ctx.wait.clock() - self.began,
+            polls=self.polls,
+            config_version=int(version) if version is not None else None,
+            ready=str(_state(self.last).get("ready", "")) if self.last else "",
+            overshoot=self.overshoot,
+            waited=self.waited,
+        )
+
+    async def _dispatch(self) -> None:
+        kind = self.action.kind
+        match kind:
+            case ActionKind.CREATE:
+                await self._create()
+            case ActionKind.UPDATE:
+                await self._update()
+            case ActionKind.REPLACE:
+                await self._replace()
+            case ActionKind.DELETE:
+                await self._delete()
+            case _:
+                assert_never(kind)
+
+    # -- the four kinds ------------------------------------------------------------------------
+
+    async def _create(self) -> None:
+        after = self._after()
+        body = create_body(after, owner=self.ctx.owner)
+        try:
+            raw = await self._write(lambda: self.ctx.api.create_endpoint(body), budgeted=True)
+        except Conflict as e:
+            if e.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            # An earlier attempt may have been accepted before its answer was lost.
+            raw = await self._adopt_existing()
+        self.last = raw
+        if "permissions" in after.body:
+            await self._set_permissions(str(raw.get("id") or ""), after)
+        if self.ctx.no_wait:
+            return
+        await self._await_rollout(Phase.CREATING, known=raw)
+
+    async def _update(self) -> None:
+        after = self._after()
+        carriers = self.action.carriers
+        live = await self._settled(Phase.IN_FLIGHT)
+        if live is None:
+            raise _Failed("the endpoint no longer exists; run plan again")
+        if Carrier.TAGS in carriers:
+            add, delete = tag_patch(self.action.before, after, owner=self.ctx.owner)
+            await self._write(lambda: self.ctx.api.patch_tags(self.name, add=add, delete=delete))
+        if Carrier.AI_GATEWAY in carriers:
+            gateway = normalize.ai_gateway_request(after.body.get("ai_gateway", {}))
+            await self._write(lambda: self.ctx.api.put_ai_gateway(self.name, gateway))
+        if Carrier.NOTIFICATIONS in carriers:
+            emails = notifications_request(after)
+            await self._write(lambda: self.ctx.api.patch_notifications(self.name, emails))
+        if Carrier.PERMISSIONS in carriers:
+            await self._set_permissions(str(live.get("id") or ""), after)
+        if Carrier.CONFIG in carriers:
+            await self._update_config(after, live)
+
+    async def _replace(self) -> None:
+        if not self.ctx.allow_replace:
+            reasons = "; ".join(self.action.reasons) or "a field cannot change in place"
+            raise _Failed(
+                f"must be replaced ({reasons}); nothing was changed. Pass --allow-replace to "
+                "delete and re-create it (its id changes and it stops serving meanwhile)"
+            )
+        live = await self.ctx.api.get_endpoint(self.name)
+        if live is not None:
+            owner = _owner(live)
+            if owner is not None and owner != self.ctx.owner:
+                raise _Failed(f'refusing to replace: it is owned by "{owner}"; nothing was changed')
+            await self._write(lambda: self.ctx.api.delete_endpoint(self.name))
+            await self._poll(Phase.DELETING, lambda raw: raw is None)
+        await self._create()
+
+    async def _delete(self) -> None:
+        live = await self.ctx.api.get_endpoint(self.name)
+        if live is None:
+            return  # already gone: the goal of a delete
+        owner = _owner(live)
+        if owner != self.ctx.owner:
+            found = f'"{owner}"' if owner is not None else "no ownership tag"
+            raise _Failed(
+                f"refusing to delete: it carries {found}, not {OWNER_TAG}={self.ctx.owner}; "
+                "nothing was changed"
+            )
+        self.last = live
+        await self._write(lambda: self.ctx.api.delete_endpoint(self.name))
+        if not self.ctx.no_wait:
+            await self._poll(Phase.DELETING, lambda raw: raw is None)
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _after(self) -> Endpoint:
+        if self.action.after is None:
+            raise _Failed("the plan has no desired state for this endpoint")
+        return self.action.after
+
+    async def _adopt_existing(self) -> Raw:
+        raw = await self.ctx.api.get_endpoint(self.name)
+        if raw is None or _owner(raw) != self.ctx.owner:
+            raise _Failed(
+                "it already exists and is not managed by this project (no "
+                f"{OWNER_TAG}={self.ctx.owner} tag); nothing was changed; run plan again"
+            )
+        return raw
+
+    async def _set_permissions(self, endpoint_id: str, after: Endpoint) -> None:
+        if not endpoint_id:
+            raise _Failed("the workspace returned no endpoint id, so permissions cannot be set")
+        acl = acl_request(after.body.get("permissions", {}), caller=self.ctx.caller)
+        await self._write(lambda: self.ctx.api.set_permissions(endpoint_id, acl))
+
+    async def _update_config(self, after: Endpoint, live: Raw) -> None:
+        config = after.body.get("config")
+        if not isinstance(config, Mapping):
+            raise _Failed("the desired state has no config to send")
+        if _config_applied(live, after):
+            return  # an earlier run's update already went through (crash or lost answer)
+        request = normalize.config_request(config, write_only=after.write_only)
+        try:
+            raw = await self._write(
+                lambda: self.ctx.api.update_config(self.name, request),
+                budgeted=True,
+                applied=lambda fresh: _config_applied(fresh, after),
+            )
+        except _AlreadyApplied as e:
+            raw = e.raw  # our own earlier attempt was accepted; its rollout is over
+        self.last = raw
+        if not self.ctx.no_wait:
+            await self._await_rollout(Phase.UPDATING, known=raw)
+
+    async def _await_rollout(self, phase: Phase, *, known: Raw) -> None:
+        rolling_out = not _not_updating(known)
+        raw = await self._poll(phase, _not_updating, known=known)
+        if raw is None:
+            raise _Failed("the endpoint disappeared while apply waited for it")
+        if _state(raw).get("config_update") in FAILED_STATES:
+            raise _Failed(failure_message(self.name, raw))
+        if rolling_out:
+            self._measure_overshoot(raw)
+
+    async def _settled(self, phase: Phase) -> Raw | None:
+        return await self._poll(phase, _not_updating)
+
+    async def _write(
+        self,
+        call: Callable[[], Awaitable[T]],
+        *,
+        budgeted: bool = False,
+        applied: Callable[[Raw], bool] | None = None,
+    ) -> T:
+        """One write, retried until it is accepted: 409 RESOURCE_CONFLICT is waited out (and
+        _AlreadyApplied raised when `applied` says the change is live by then), a 429 holds the
+        budgeted writes back. The action's deadline bounds the retries."""
+        while True:
+            if budgeted:
+                waited = await self.ctx.scheduler.acquire()
+                if waited > 0:
+                    self._report(Phase.THROTTLED, self.last)
+            try:
+                return await call()
+            except Conflict as e:
+                if e.error_code != "RESOURCE_CONFLICT":
+                    raise
+                fresh = await self._settled(Phase.IN_FLIGHT)
+                if fresh is None:
+                    raise _Failed("the endpoint disappeared while apply waited for it") from None
+                if applied is not None and applied(fresh):
+                    raise _AlreadyApplied(fresh) from None
+            except RateLimited as e:
+                pause = e.retry_after or self.ctx.wait.min_interval
+                self.ctx.scheduler.hold(pause)
+                self._report(Phase.THROTTLED, self.last)
+                if not budgeted:
+                    await self._sleep(pause)
+            self._check_deadline()
+
+    async def _poll(
+        self, phase: Phase, done: Callable[[Raw | None], bool], *, known: Raw | None = None
+    ) -> Raw | None:
+        """GET the endpoint until `done`; `known` is a fresh answer that stands in for the first
+        GET. Progress is reported for every observation made while actually waiting."""
+        self.phase = phase
+        started = self.ctx.wait.clock()
+        raw = known
+        fetch = known is None
+        waiting = False
+        while True:
+            if fetch:
+                raw = await self.ctx.api.get_endpoint(self.name)
+                self.polls += 1
+                if raw is not None:
+                    self.last = raw
+            fetch = True
+            finished = done(raw)
+            if waiting or not finished:
+                self._report(phase, raw)
+            if finished:
+                return raw
+            self._check_deadline()
+            waiting = True
+            await self._sleep(self.ctx.wait.delay(self.ctx.wait.clock() - started))
+
+    async def _sleep(self, seconds: float) -> None:
+        remaining = self.deadline - self.ctx.wait.clock()
+        await self.ctx.wait.sleep(max(0.0, min(seconds, remaining)))
+
+    def _check_deadline(self) -> None:
+        elapsed = self.ctx.wait.clock() - self.began
+        if elapsed < self.ctx.wait.timeout:
+            return
+        state = _state(self.last) if self.last else {}
+        raise WaitTimeout(
+            "still updating; re-run apply to resume (waited "
+            f"{format_duration(elapsed)}, config_update={state.get('config_update', '?')}; "
+            "nothing was deleted)"
+        )
+
+    def _report(self, phase: Phase, raw: Raw | None) -> None:
+        elapsed = self.ctx.wait.clock() - self.began
+        self.ctx.observer.progress(self.action, _progress(phase, raw, elapsed))
+
+    def _measure_overshoot(self, raw: Raw) -> None:
+        finished_ms = raw.get("last_updated_timestamp")
+        if isinstance(finished_ms, int | float):
+            self.overshoot = max(0.0, self.ctx.wait.wall_clock() - finished_ms / 1000.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Small pure helpers
+
+
+def _progress(phase: Phase, raw: Raw | None, elapsed: float) -> Progress:
+    if raw is None:
+        return Progress(phase=phase, elapsed=elapsed)
+    state = _state(raw)
+    return Progress(
+        phase=phase,
+        elapsed=elapsed,
+        config_update=str(state.get("config_update", "")),
+        ready=str(state.get("ready", "")),
+        config_version=_version(raw.get("config")),
+        pending_config_version=_version(raw.get("pending_config")),
+    )
+
+
+def _not_updating(raw: Raw | None) -> bool:
+    return raw is None or _state(raw).get("config_update") != UPDATING
+
+
+def _config_applied(raw: Mapping[str, Any], after: Endpoint) -> bool:
+    """Whether the live (or rolling-out) config already is the desired one."""
+    live = normalize.normalize_live(raw)
+    return live.body.get("config") == after.body.get("config")
+
+
+def _owner(raw: Mapping[str, Any]) -> str | None:
+    for tag in raw.get("tags") or []:
+        if isinstance(tag, Mapping) and tag.get("key") == OWNER_TAG:
+            return str(tag.get("value") or "")
+    return None
+
+
+def _state(raw: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return _mapping(raw.get("state")) if raw else {}
+
+
+def _version(block: Any) -> int | None:
+    version = _mapping(block).get("config_version")
+    return int(version) if version is not None else None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
