@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from . import normalize
 from .model import (
     ABSENT,
@@ -151,41 +149,23 @@ def diff_bodies(before: Body, after: Body) -> tuple[FieldChange, ...]:
     """Field-level differences between two canonical bodies, ordered by path.
 
     Keyed lists are mappings in canonical form, so only plain value lists (e-mail addresses,
-    keywords) remain; a change anywhere in one is reported as a change of the whole list.
+    keywords) remain; a change anywhere in one is reported as a change of the whole list. A
+    subtree present on one side only is one change (an added served entity, a removed tag).
     """
-    tree = DeepDiff(before, after, view="tree", threshold_to_diff_deeper=0)
-    seen: dict[Path, FieldChange] = {}
-    for levels in tree.values():
-        for level in levels:
-            raw_path = level.path(output_format="list")
-            path = _leaf_path(raw_path)
-            if path in seen:
-                continue
-            before_value = _lookup(before, path)
-            after_value = _lookup(after, path)
-            carrier, _ = normalize.carrier_for(path)
-            seen[path] = FieldChange(
-                path=path, before=before_value, after=after_value, carrier=carrier
-            )
-    return tuple(sorted(seen.values(), key=lambda c: _path_key(c.path)))
+    changes: list[FieldChange] = []
+    _diff(before, after, (), changes)
+    return tuple(sorted(changes, key=lambda c: _path_key(c.path)))
 
 
-def _leaf_path(raw: list[Any]) -> Path:
-    out: list[str | int] = []
-    for part in raw:
-        if isinstance(part, int):
-            break  # the whole list is the unit of change
-        out.append(str(part))
-    return tuple(out)
-
-
-def _lookup(body: Mapping[str, Any], path: Path) -> Any:
-    node: Any = body
-    for part in path:
-        if not isinstance(node, Mapping) or part not in node:
-            return ABSENT
-        node = node[part]
-    return node
+def _diff(before: Any, after: Any, path: Path, out: list[FieldChange]) -> None:
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        for key in before.keys() | after.keys():
+            _diff(before.get(key, ABSENT), after.get(key, ABSENT), (*path, key), out)
+        return
+    if before == after and type(before) is type(after):
+        return
+    carrier, _ = normalize.carrier_for(path)
+    out.append(FieldChange(path=path, before=before, after=after, carrier=carrier))
 
 
 def _path_key(path: Path) -> tuple[str, ...]:
