@@ -1,0 +1,265 @@
+"""Apply progress as text or JSON lines on a given stream, and the final apply summary.
+
+Three Observers: `TerminalProgress` writes one line per state change with the elapsed time;
+`PeriodicProgress` (CI logs, no terminal) writes phase lines plus a `still updating` line every
+`every` seconds; `JsonProgress` writes one JSON object per line (apply_start, progress,
+apply_complete, apply_errored; `json_summary` gives the closing summary object). They write only
+to the stream they are given and never print request bodies, so no secret can reach them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO, assert_never
+
+from ..apply_model import ActionOutcome, ApplyResult, Phase, Progress, Status
+from ..model import Action, ActionKind
+from ..waiting import format_duration
+
+_STARTED = {
+    ActionKind.CREATE: "Creating...",
+    ActionKind.UPDATE: "Modifying...",
+    ActionKind.REPLACE: "Replacing (delete, then create)...",
+    ActionKind.DELETE: "Destroying...",
+}
+_COMPLETE = {
+    ActionKind.CREATE: "Creation complete",
+    ActionKind.UPDATE: "Update complete",
+    ActionKind.REPLACE: "Replacement complete",
+    ActionKind.DELETE: "Destruction complete",
+}
+_STILL = {
+    Phase.IN_FLIGHT: "still waiting for the update already in progress",
+    Phase.CREATING: "still creating",
+    Phase.UPDATING: "still updating",
+    Phase.DELETING: "still deleting",
+    Phase.THROTTLED: "still waiting for the workspace write budget",
+}
+
+
+def _label(name: str) -> str:
+    return f"endpoint.{name}"
+
+
+def _state(progress: Progress) -> str:
+    parts = []
+    if progress.config_update:
+        parts.append(f"config_update={progress.config_update}")
+    if progress.ready:
+        parts.append(f"ready={progress.ready}")
+    return " ".join(parts)
+
+
+def _versions(progress: Progress) -> str:
+    before, after = progress.config_version, progress.pending_config_version
+    if after is None:
+        return ""
+    return f" [config_version {before if before is not None else '-'} -> {after}]"
+
+
+def phase_line(action: Action, progress: Progress) -> str:
+    """The line that says an endpoint entered `progress.phase`."""
+    name = _label(action.name)
+    elapsed = format_duration(progress.elapsed)
+    match progress.phase:
+        case Phase.IN_FLIGHT:
+            return (
+                f"{name}: Waiting for an update already in progress{_versions(progress)} "
+                f"[{elapsed} elapsed] {_state(progress)}"
+            ).rstrip()
+        case Phase.UPDATING:
+            return f"{name}: Updating...{_versions(progress)}"
+        case Phase.CREATING:
+            return f"{name}: Waiting for the new endpoint to deploy...{_versions(progress)}"
+        case Phase.DELETING:
+            return f"{name}: Waiting until deleted... [{elapsed} elapsed]"
+        case Phase.THROTTLED:
+            return f"{name}: Holding the write back for the workspace budget [{elapsed} elapsed]"
+        case _:
+            assert_never(progress.phase)
+
+
+def finished_line(action: Action, outcome: ActionOutcome) -> str:
+    """The last line about one endpoint."""
+    name = _label(action.name)
+    took = format_duration(outcome.elapsed)
+    match outcome.status:
+        case Status.SUCCEEDED:
+            facts = []
+            if outcome.config_version is not None and action.kind is not ActionKind.DELETE:
+                facts.append(f"config_version={outcome.config_version}")
+            if outcome.ready and action.kind is not ActionKind.DELETE:
+                facts.append(f"ready={outcome.ready}")
+            detail = f" [{', '.join(facts)}]" if facts else ""
+            waited = "" if outcome.waited else " (not waited for: --no-wait)"
+            return f"{name}: {_COMPLETE[action.kind]} after {took}{detail}{waited}"
+        case Status.TIMED_OUT:
+            return f"{name}: Timed out after {took}: {outcome.message}"
+        case Status.INTERRUPTED:
+            return f"{name}: Interrupted after {took}: {outcome.message}"
+        case Status.FAILED | Status.SKIPPED:
+            return f"{name}: Error: {outcome.message}"
+        case _:
+            assert_never(outcome.status)
+
+
+class _LineProgress:
+    """Shared text observer: phase lines, optional state-change and periodic lines."""
+
+    def __init__(self, stream: TextIO, *, state_changes: bool, every: float | None) -> None:
+        self._stream = stream
+        self._state_changes = state_changes
+        self._every = every
+        self._seen: dict[str, tuple[Phase, str, str]] = {}
+        self._last_line_at: dict[str, float] = {}
+
+    def started(self, action: Action) -> None:
+        self._write(f"{_label(action.name)}: {_STARTED[action.kind]}")
+
+    def progress(self, action: Action, progress: Progress) -> None:
+        key = (progress.phase, progress.config_update, progress.ready)
+        previous = self._seen.get(action.name)
+        self._seen[action.name] = key
+        if previous is None or previous[0] is not progress.phase:
+            self._write(phase_line(action, progress))
+            self._last_line_at[action.name] = progress.elapsed
+        elif self._state_changes and previous != key:
+            self._write(
+                f"{_label(action.name)}: {_STILL[progress.phase].capitalize()}... "
+                f"[{format_duration(progress.elapsed)} elapsed] {_state(progress)}".rstrip()
+            )
+            self._last_line_at[action.name] = progress.elapsed
+        elif self._every and progress.elapsed - self._last_line_at[action.name] >= self._every:
+            self._write(
+                f"{_label(action.name)}: {_STILL[progress.phase]} "
+                f"[{format_duration(progress.elapsed)} elapsed] {_state(progress)}".rstrip()
+            )
+            self._last_line_at[action.name] = progress.elapsed
+
+    def finished(self, action: Action, outcome: ActionOutcome) -> None:
+        self._write(finished_line(action, outcome))
+
+    def _write(self, line: str) -> None:
+        self._stream.write(line + "\n")
+        self._stream.flush()
+
+
+class TerminalProgress(_LineProgress):
+    """For a terminal: one line per state change, each with the elapsed time."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream, state_changes=True, every=None)
+
+
+class PeriodicProgress(_LineProgress):
+    """For logs: phase lines, then `still updating [1m30s elapsed] ...` every `every` s."""
+
+    def __init__(self, stream: TextIO, *, every: float = 30.0) -> None:
+        super().__init__(stream, state_changes=False, every=every)
+
+
+class JsonProgress:
+    """One JSON object per line; progress objects on state changes and every `every` s."""
+
+    def __init__(self, stream: TextIO, *, every: float = 30.0) -> None:
+        self._stream = stream
+        self._every = every
+        self._seen: dict[str, tuple[Phase, str, str]] = {}
+        self._last_at: dict[str, float] = {}
+
+    def started(self, action: Action) -> None:
+        self._emit({"type": "apply_start", "endpoint": action.name, "action": action.kind.value})
+
+    def progress(self, action: Action, progress: Progress) -> None:
+        key = (progress.phase, progress.config_update, progress.ready)
+        changed = self._seen.get(action.name) != key
+        due = progress.elapsed - self._last_at.get(action.name, 0.0) >= self._every
+        self._seen[action.name] = key
+        if not (changed or due):
+            return
+        self._last_at[action.name] = progress.elapsed
+        self._emit(
+            {
+                "type": "progress",
+                "endpoint": action.name,
+                "action": action.kind.value,
+                "phase": progress.phase.value,
+                "elapsed_seconds": round(progress.elapsed, 3),
+                "config_update": progress.config_update or None,
+                "ready": progress.ready or None,
+                "config_version": progress.config_version,
+                "pending_config_version": progress.pending_config_version,
+            }
+        )
+
+    def finished(self, action: Action, outcome: ActionOutcome) -> None:
+        self._emit(outcome_event(outcome))
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        self._stream.write(json.dumps(event, sort_keys=True) + "\n")
+        self._stream.flush()
+
+
+def outcome_event(outcome: ActionOutcome) -> dict[str, Any]:
+    """apply_complete for a success, apply_errored for anything else."""
+    event: dict[str, Any] = {
+        "type": "apply_complete" if outcome.status is Status.SUCCEEDED else "apply_errored",
+        "endpoint": outcome.name,
+        "action": outcome.kind.value,
+        "status": outcome.status.value,
+        "elapsed_seconds": round(outcome.elapsed, 3),
+        "config_version": outcome.config_version,
+        "ready": outcome.ready or None,
+        "polls": outcome.polls,
+        "overshoot_seconds": None if outcome.overshoot is None else round(outcome.overshoot, 3),
+        "waited": outcome.waited,
+    }
+    if outcome.message:
+        event["message"] = outcome.message
+    return event
+
+
+def json_summary(result: ApplyResult, *, exit_code: int) -> str:
+    """The closing `summary` JSON line."""
+    added, changed, destroyed = result.summary
+    overshoots = [o.overshoot for o in result.outcomes if o.overshoot is not None]
+    payload = {
+        "type": "summary",
+        "added": added,
+        "changed": changed,
+        "destroyed": destroyed,
+        "interrupted": result.interrupted,
+        "elapsed_seconds": round(result.elapsed, 3),
+        "max_overshoot_seconds": round(max(overshoots), 3) if overshoots else None,
+        "exit_code": exit_code,
+        **{status.value: [o.name for o in result.having(status)] for status in Status},
+    }
+    return json.dumps(payload, sort_keys=True)
+
+
+def render_apply_result(result: ApplyResult) -> str:
+    """`Apply complete! Endpoints: X added, Y changed, Z destroyed.`, or what succeeded, what
+    failed (with why), what timed out, what was in flight, and what was skipped."""
+    added, changed, destroyed = result.summary
+    counts = f"Endpoints: {added} added, {changed} changed, {destroyed} destroyed."
+    if result.ok:
+        return f"Apply complete! {counts}"
+    lines = []
+    succeeded = result.having(Status.SUCCEEDED)
+    if succeeded:
+        lines.append("Succeeded: " + ", ".join(o.name for o in succeeded))
+    for status, title in (
+        (Status.FAILED, "Failed"),
+        (Status.TIMED_OUT, "Timed out (still updating; re-run apply to resume)"),
+        (Status.INTERRUPTED, "In flight when interrupted"),
+    ):
+        outcomes = result.having(status)
+        if outcomes:
+            lines.append(f"{title}:")
+            lines.extend(f'  - endpoint "{o.name}": {o.message}' for o in outcomes)
+    skipped = result.having(Status.SKIPPED)
+    if skipped:
+        lines.append("Skipped (not started): " + ", ".join(o.name for o in skipped))
+    head = "Apply interrupted!" if result.interrupted else "Apply incomplete!"
+    lines.append(f"{head} {counts}")
+    return "\n".join(lines)
