@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import threading
@@ -70,7 +71,9 @@ def run(
             "(DATABRICKS_HOST=that URL; any non-empty DATABRICKS_TOKEN works unless --users "
             "maps tokens)"
         )
-    server.run()
+    # uvicorn re-raises the Ctrl-C it handled after a clean shutdown.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
     return 0
 
 

@@ -1,0 +1,84 @@
+"""`servingops emulator serve`: run the local Databricks serving API emulator over HTTP."""
+
+from __future__ import annotations
+
+import click
+
+from serving_emulator.server import DEFAULT_HOST, DEFAULT_PORT, serve
+
+from . import EXIT_USAGE, cli
+
+
+@cli.group("emulator")
+def emulator() -> None:
+    """A local emulation of the Databricks Model Serving API (for trials and tests)."""
+
+
+@emulator.command("serve")
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Bind address.")
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True)
+@click.option(
+    "--db", default=":memory:", show_default=True, help="SQLite file for the state, or :memory:."
+)
+@click.option(
+    "--update-seconds",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="How long a config rollout stays IN_PROGRESS.",
+)
+@click.option("--latency-ms", type=float, default=0.0, show_default=True, help="Added delay.")
+@click.option(
+    "--fault-rate",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Fraction of requests answered 429/500/503 at random.",
+)
+@click.option("--users", default=None, help="Users file (YAML/JSON) mapping tokens to people.")
+@click.option(
+    "--write-budget",
+    default="50/300",
+    show_default=True,
+    help="Create/update calls allowed per window: N or N/SECONDS; 0 disables.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for faults, routing.")
+@click.option(
+    "--shuffle-seed", type=int, default=None, help="Seed for list order (default --seed)."
+)
+@click.option("--fail-updates", is_flag=True, help="Make every config rollout fail.")
+@click.option("--allow-remote", is_flag=True, help="Allow binding a non-loopback address.")
+def serve_command(
+    host: str,
+    port: int,
+    db: str,
+    update_seconds: float,
+    latency_ms: float,
+    fault_rate: float,
+    users: str | None,
+    write_budget: str,
+    seed: int,
+    shuffle_seed: int | None,
+    fail_updates: bool,
+    allow_remote: bool,
+) -> int:
+    """Serve an emulated workspace until Ctrl-C (one log line per request)."""
+    try:
+        return serve(
+            host=host,
+            port=port,
+            db=db,
+            update_seconds=update_seconds,
+            latency_ms=latency_ms,
+            fault_rate=fault_rate,
+            users=users,
+            write_budget=write_budget,
+            seed=seed,
+            shuffle_seed=shuffle_seed,
+            fail_updates=fail_updates,
+            allow_remote=allow_remote,
+            announce=click.echo,
+        )
+    except ValueError as e:
+        click.echo(f"error: {e}", err=True)
+        return EXIT_USAGE
