@@ -100,7 +100,9 @@ def _warnings(plan: Plan) -> list[str]:
             _warning(
                 [
                     f"{_plural(len(deletes), 'endpoint')} will be **destroyed**: "
-                    f"{_names(a.name for a in deletes)}. Their URLs stop working at apply."
+                    f"{_names(a.name for a in deletes)}. "
+                    + ("Its URL stops" if len(deletes) == 1 else "Their URLs stop")
+                    + " working at apply."
                 ]
             )
         )
