@@ -479,3 +479,39 @@ def _plant(secret: str, where: str) -> dict[str, Any]:
         "custom_provider_config": {"custom_provider_url": "https://llm.example.com", **auth},
     }
     return {"name": "custom-llm", "config": {"served_entities": [{"external_model": external}]}}
+
+
+def test_live_endpoint_without_config_gains_one():
+    bare = {"name": "rec-embed", "description": "Recommendation embeddings"}
+    plan = _plan([desired(embed_body())], [live(bare)])
+    out = text.render_plan(plan)
+    assert '+ served_entity "embed-3" {' in out
+    assert "+ traffic {" in out
+    assert "# traffic embed-3 100" in out
+
+
+def test_hand_built_edge_cases():
+    from servingops.model import ABSENT, Action, ActionKind, Carrier, FieldChange
+
+    before = live(fraud_body())
+    changes = (
+        FieldChange(
+            path=("config", "served_entities", "champion", "environment_vars", "DB_PASSWORD"),
+            before="old-secret-value",
+            after="new-secret-value",
+            carrier=Carrier.CONFIG,
+        ),
+        FieldChange(path=("tags",), before={"a": "1"}, after=["weird"], carrier=Carrier.TAGS),
+        FieldChange(path=("ai_gateway",), before=ABSENT, after={}, carrier=Carrier.AI_GATEWAY),
+    )
+    action = Action(
+        kind=ActionKind.UPDATE, name="fraud-scorer", before=before, after=before, changes=changes
+    )
+    plan = Plan(actions=(action,), owner=OWNER)
+    outputs = all_outputs(plan)
+    for out in outputs.values():
+        assert "old-secret-value" not in out
+        assert "new-secret-value" not in out
+    assert "~ DB_PASSWORD = (sensitive) -> (sensitive)" in outputs["text"]
+    assert re.search(r'~ tags +=  ?\{a = "1"\} -> \["weird"\]', outputs["text"])
+    assert re.search(r"\+ ai_gateway += \{\}", outputs["text"])
