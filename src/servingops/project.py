@@ -126,7 +126,7 @@ def _error(document: loader.LoadedDocument, message: str, *key: str) -> Diagnost
     return Diagnostic(
         severity=Severity.ERROR,
         summary=message,
-        source=document.locate(tuple(key), key=bool(key)),
+        source=document.locate(tuple(key)),
         pointer=".".join(key),
     )
 

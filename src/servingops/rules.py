@@ -101,7 +101,7 @@ def check_document(document: LoadedDocument) -> tuple[Diagnostic, ...]:
     _check_tags(ctx, data.get("tags"))
     _check_permissions(ctx, data.get("permissions"))
     _check_rate_limits(ctx, data)
-    return tuple(ctx.out)
+    return tuple(sorted(ctx.out, key=Diagnostic.sort_key))
 
 
 def check_unique_names(documents: Sequence[LoadedDocument]) -> tuple[Diagnostic, ...]:

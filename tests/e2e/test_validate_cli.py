@@ -1,0 +1,142 @@
+"""`servingops validate` through main(): exit codes, formats, options, and the example project."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from servingops.cli import Settings, main
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO / "tests" / "fixtures" / "invalid"
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    shutil.copytree(REPO / "endpoints", tmp_path / "endpoints")
+    shutil.copy(REPO / "servingops.yaml", tmp_path / "servingops.yaml")
+    return tmp_path
+
+
+def run(cwd: Path, *args: str) -> int:
+    return main(["validate", *args], settings=Settings(cwd=cwd, env={}))
+
+
+def test_examples_are_valid(repo_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(repo_copy) == 0
+    out, err = capsys.readouterr()
+    assert out == "Valid: 3 endpoints in 3 files.\n"
+    assert err == ""
+    for target in ("local", "staging", "prod"):
+        assert run(repo_copy, "--target", target) == 0
+    assert capsys.readouterr().out.count("Valid: 3 endpoints in 3 files.") == 3
+
+
+def test_errors_exit_1_sorted_with_count(
+    repo_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fraud = repo_copy / "endpoints" / "fraud-scorer.yaml"
+    fraud.write_text(fraud.read_text().replace("traffic_percentage: 10}", "traffic_percentage: 0}"))
+    (repo_copy / "endpoints" / "zz-copy.yaml").write_text("name: text-embeddings\nfoo: 1\n")
+    assert run(repo_copy) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "endpoints/fraud-scorer.yaml:18:5: error: config.traffic_config.routes: traffic "
+        "percentages sum to 90; they must sum to 100\n"
+        "endpoints/zz-copy.yaml:1:7: error: name: endpoint name 'text-embeddings' is already "
+        "used at endpoints/text-embeddings.yaml:3:7; endpoint names must be unique\n"
+        "endpoints/zz-copy.yaml:2:1: error: foo: unknown key 'foo'; see the schema for the "
+        "allowed keys\n"
+        "3 errors in 2 files\n"
+    )
+
+
+def test_json_and_github_formats(repo_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo_copy / "endpoints" / "bad.yaml").write_text("name: bad name\n")
+    assert run(repo_copy, "--format", "json") == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["valid"] is False
+    assert document["error_count"] == 1
+    assert document["diagnostics"][0]["range"] == {
+        "filename": "endpoints/bad.yaml",
+        "start": {"line": 1, "column": 7},
+    }
+    assert run(repo_copy, "--format", "github") == 1
+    out, err = capsys.readouterr()
+    assert out == (
+        "::error file=endpoints/bad.yaml,line=1,col=7,title=servingops::name: endpoint name "
+        "'bad name' may only contain letters, digits, '-' and '_'\n"
+    )
+    assert err == "1 error in 1 file\n"
+    (repo_copy / "endpoints" / "bad.yaml").unlink()
+    assert run(repo_copy, "--format", "json") == 0
+    assert json.loads(capsys.readouterr().out)["valid"] is True
+
+
+def test_warnings_do_not_fail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "e.yaml").write_text(
+        "name: x\nconfig:\n  served_entities:\n"
+        "    - {entity_name: m.s.f, entity_version: '1', workload_size: XXL}\n"
+    )
+    assert run(tmp_path, "e.yaml") == 0
+    out, err = capsys.readouterr()
+    assert out == "Valid: 1 endpoint in 1 file (1 warning).\n"
+    assert err == (
+        "e.yaml:4:64: warning: config.served_entities[0].workload_size: workload_size 'XXL' "
+        "is not Small, Medium or Large; it is valid only if your workspace defines that size\n"
+    )
+    assert run(tmp_path, "e.yaml", "--format", "github") == 0
+    assert capsys.readouterr().out.startswith("::warning file=e.yaml,line=4,col=64,")
+
+
+def test_vars_and_targets(repo_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo_copy / "endpoints" / "v.yaml").write_text("name: v-${var.suffix}\n")
+    assert run(repo_copy) == 1
+    assert "undefined variable 'suffix': target 'local' does not define it" in (
+        capsys.readouterr().err
+    )
+    assert run(repo_copy, "--var", "suffix=1", "--var", "other=x=y") == 0
+    assert run(repo_copy, "--var", "no-equals") == 64
+    assert "expected NAME=VALUE" in capsys.readouterr().err
+    assert run(repo_copy, "--target", "qa") == 64
+    assert "error: unknown target 'qa'; known targets: local, prod, staging" in (
+        capsys.readouterr().err
+    )
+
+
+def test_explicit_project_and_paths(repo_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sub = repo_copy / "sub"
+    sub.mkdir()
+    assert run(sub, "--project", "../servingops.yaml") == 0
+    assert run(repo_copy, "endpoints/support-chat.yaml") == 0
+    assert capsys.readouterr().out.endswith("Valid: 1 endpoint in 1 file.\n")
+    assert run(repo_copy, "missing/") == 1
+    assert capsys.readouterr().err.startswith("missing: error: no such file or folder")
+    assert run(repo_copy, "--project", "nope.yaml") == 64
+
+
+def test_invalid_project_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "servingops.yaml").write_text("owner: x\ntargets: [a]\n")
+    assert run(tmp_path) == 1
+    assert capsys.readouterr().err == (
+        "servingops.yaml:2:10: error: targets: expected a mapping, got a list\n1 error in 1 file\n"
+    )
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in CORPUS.iterdir() if p.is_dir()))
+def test_corpus_through_the_cli(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / case
+    shutil.copytree(CORPUS / case, root)
+    (root / "servingops.yaml").write_text(
+        "endpoints: .\ndefault_target: ci\ntargets:\n  ci: {variables: {version: '3'}}\n"
+    )
+    assert main(["validate"], settings=Settings(cwd=root, env={})) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert err == (root / "expected.txt").read_text()
