@@ -15,7 +15,8 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "live"
 
 
 def live(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+    raw: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    return raw
 
 
 def desired(body: dict[str, Any]) -> DesiredDocument:
