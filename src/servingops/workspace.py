@@ -51,8 +51,9 @@ def resolve_workspace(
     if transport is not None:
         fake = Credentials(host=LOCAL_HOST, token="test", source="test transport")
         return Workspace(label="test workspace", creds=fake, transport=transport)
+    update_seconds = _local_update_seconds(env)
     if target is not None and target.workspace == "local":
-        return open_local(project.root)
+        return open_local(project.root, update_seconds=update_seconds)
     creds = resolve_credentials(
         host=target.host if target else None,
         profile=target.profile if target else None,
@@ -70,7 +71,7 @@ def resolve_workspace(
                     )
                 ]
             )
-        ws = open_local(project.root)
+        ws = open_local(project.root, update_seconds=update_seconds)
         return Workspace(
             label=ws.label,
             creds=ws.creds,
@@ -84,14 +85,33 @@ def resolve_workspace(
     return Workspace(label=creds.host, creds=creds)
 
 
-def open_local(root: Path) -> Workspace:
-    """The embedded emulator over `<root>/.servingops/local.db` (created on first use)."""
+def _local_update_seconds(env: Mapping[str, str]) -> float:
+    raw = env.get("SERVINGOPS_LOCAL_UPDATE_SECONDS")
+    try:
+        return max(0.0, float(raw)) if raw else LOCAL_UPDATE_SECONDS
+    except ValueError:
+        raise ConfigError(
+            [
+                Diagnostic(
+                    severity=Severity.ERROR,
+                    summary=f"SERVINGOPS_LOCAL_UPDATE_SECONDS must be a number of seconds, "
+                    f"not {raw!r}",
+                )
+            ]
+        ) from None
+
+
+def open_local(root: Path, *, update_seconds: float = LOCAL_UPDATE_SECONDS) -> Workspace:
+    """The embedded emulator over `<root>/.servingops/local.db` (created on first use).
+
+    `update_seconds` is how long a rollout takes (SERVINGOPS_LOCAL_UPDATE_SECONDS).
+    """
     from serving_emulator import Emulator, EmulatorConfig, SystemClock
 
     db = root / LOCAL_DB
     db.parent.mkdir(parents=True, exist_ok=True)
     emulator = Emulator(
-        EmulatorConfig(update_seconds=LOCAL_UPDATE_SECONDS),
+        EmulatorConfig(update_seconds=update_seconds),
         db_path=str(db),
         clock=SystemClock(),
     )
