@@ -1,0 +1,219 @@
+"""Canonical live endpoint -> the project's YAML file format (the inverse of loading + normalize).
+
+Pure: no I/O. The output is minimal (server defaults left out, since normalization adopts them
+back from live) and loads through desired.load_desired to exactly the live canonical body, so
+export followed by plan is empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from . import normalize
+from .model import Endpoint
+
+DEFAULT_SCHEMA_REF = "../schemas/endpoint.schema.json"
+"""The modeline's schema path, relative to a file in the project's endpoints/ folder."""
+
+KEY_ORDER = (
+    "name",
+    "description",
+    "route_optimized",
+    "config",
+    "ai_gateway",
+    "tags",
+    "email_notifications",
+    "permissions",
+)
+
+# Within a served entity: identity first, then sizing, then the rest alphabetically.
+_ENTITY_ORDER = (
+    "name",
+    "entity_name",
+    "entity_version",
+    "external_model",
+    "workload_size",
+    "workload_type",
+    "scale_to_zero_enabled",
+    "min_provisioned_concurrency",
+    "max_provisioned_concurrency",
+    "min_provisioned_throughput",
+    "max_provisioned_throughput",
+    "provisioned_model_units",
+    "environment_vars",
+)
+_EXTERNAL_ORDER = ("provider", "name", "task")
+_GATEWAY_ORDER = (
+    "usage_tracking_config",
+    "inference_table_config",
+    "guardrails",
+    "rate_limits",
+    "fallback_config",
+)
+_LIMIT_ORDER = ("key", "principal", "renewal_period", "calls", "tokens")
+_PRINCIPAL_ORDER = ("user_name", "group_name", "service_principal_name", "permission_level")
+_NOTIFICATION_ORDER = ("on_update_failure", "on_update_success")
+
+# Server defaults that normalization adopts from live when a file leaves them out.
+_DEFAULT_WORKLOAD_TYPE = "CPU"
+
+
+def export_document(endpoint: Endpoint) -> dict[str, Any]:
+    """The minimal file document for a canonical live endpoint, keys in KEY_ORDER.
+
+    Left out because the server would choose the same (normalization keeps the live value when
+    a file omits it): an empty description, `route_optimized: false`, `workload_type: CPU`,
+    `scale_to_zero_enabled: false`, the single entity's 100% route (and then its default name),
+    empty tags, gateway and notifications. `budget_policy_id` is left out too: it can only be
+    set at creation, differs between workspaces, and live's value is kept when files omit it.
+    `permissions` (direct grants only; the caller's implicit CAN_MANAGE is already gone) is
+    written whenever it was read, even when empty, so the file is authoritative for the ACL.
+    """
+    api = normalize.to_document(endpoint)
+    doc: dict[str, Any] = {"name": endpoint.name}
+    if api.get("description"):
+        doc["description"] = api["description"]
+    if api.get("route_optimized"):
+        doc["route_optimized"] = True
+    if isinstance(api.get("config"), Mapping):
+        doc["config"] = _config(api["config"])
+    if api.get("ai_gateway"):
+        doc["ai_gateway"] = _ordered(
+            {k: _gateway_block(k, v) for k, v in api["ai_gateway"].items()}, _GATEWAY_ORDER
+        )
+    tags = endpoint.body.get("tags") or {}
+    if tags:
+        doc["tags"] = {str(k): str(v) for k, v in tags.items()}
+    if api.get("email_notifications"):
+        doc["email_notifications"] = _ordered(
+            {k: list(v) for k, v in api["email_notifications"].items()}, _NOTIFICATION_ORDER
+        )
+    if "permissions" in api:
+        doc["permissions"] = [_ordered(dict(p), _PRINCIPAL_ORDER) for p in api["permissions"]]
+    return _ordered(doc, KEY_ORDER)
+
+
+def to_yaml(endpoint: Endpoint, *, schema_ref: str = DEFAULT_SCHEMA_REF) -> str:
+    """The endpoint as one YAML file's text, opening with the yaml-language-server modeline."""
+    body = yaml.dump(
+        _flowing(export_document(endpoint)),
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=100,
+    )
+    return f"# yaml-language-server: $schema={schema_ref}\n{body}"
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _config(config: Mapping[str, Any]) -> dict[str, Any]:
+    entities = [_entity(e) for e in config.get("served_entities") or []]
+    out: dict[str, Any] = {"served_entities": entities}
+    routes = (config.get("traffic_config") or {}).get("routes") or []
+    default_route = len(entities) == 1 and [r.get("traffic_percentage") for r in routes] == [100]
+    if routes and not default_route:
+        out["traffic_config"] = {
+            "routes": [
+                {
+                    "served_entity_name": r["served_entity_name"],
+                    "traffic_percentage": r["traffic_percentage"],
+                }
+                for r in routes
+            ]
+        }
+    if len(entities) == 1 and (default_route or not routes):
+        only = entities[0]
+        # The server names a lone unnamed entity after its model and version; say no more.
+        if only.get("name") == normalize.default_entity_name(only):
+            del only["name"]
+    if config.get("auto_capture_config"):
+        out["auto_capture_config"] = dict(config["auto_capture_config"])
+    return out
+
+
+def _entity(raw: Mapping[str, Any]) -> dict[str, Any]:
+    entity = dict(raw)
+    external = isinstance(entity.get("external_model"), Mapping)
+    if not external:
+        # normalize adopts both from live when omitted (never for external models)
+        if entity.get("workload_type") == _DEFAULT_WORKLOAD_TYPE:
+            del entity["workload_type"]
+        if entity.get("scale_to_zero_enabled") is False:
+            del entity["scale_to_zero_enabled"]
+    else:
+        entity["external_model"] = _ordered(dict(entity["external_model"]), _EXTERNAL_ORDER)
+    return _ordered(entity, _ENTITY_ORDER)
+
+
+def _gateway_block(key: str, value: Any) -> Any:
+    if key == "rate_limits":
+        return [_ordered(dict(limit), _LIMIT_ORDER) for limit in value]
+    return value
+
+
+def _ordered(mapping: Mapping[str, Any], order: Sequence[str]) -> dict[str, Any]:
+    """`mapping` with the keys in `order` first, in that order, then the rest sorted."""
+    first = [k for k in order if k in mapping]
+    rest = sorted(k for k in mapping if k not in order)
+    return {k: mapping[k] for k in (*first, *rest)}
+
+
+# --------------------------------------------------------------------------------------------
+# YAML layout: block style overall; flat mappings inside lists and lists of scalars on one line
+# (`- {group_name: x, permission_level: CAN_QUERY}`), as the project's examples are written.
+
+
+_FLOW_ITEMS = frozenset({"routes", "rate_limits", "permissions"})
+"""Lists whose items are small flat mappings, written one item per line."""
+
+
+class _FlowMap(dict[str, Any]):
+    pass
+
+
+class _FlowList(list[Any]):
+    pass
+
+
+def _is_scalar(value: Any) -> bool:
+    return not isinstance(value, Mapping | list)
+
+
+def _flowing(value: Any, *, key: str = "") -> Any:
+    if isinstance(value, Mapping):
+        items = {k: _flowing(v, key=k) for k, v in value.items()}
+        return (
+            _FlowMap(items)
+            if key in _FLOW_ITEMS and all(map(_is_scalar, items.values()))
+            else items
+        )
+    if isinstance(value, list):
+        if value and all(_is_scalar(v) for v in value):
+            return _FlowList(value)
+        return [_flowing(v, key=key) for v in value]
+    return value
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that indents block sequences under their key, as most YAML style guides do."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _represent_flow_map(dumper: yaml.SafeDumper, data: _FlowMap) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=True)
+
+
+def _represent_flow_list(dumper: yaml.SafeDumper, data: _FlowList) -> yaml.Node:
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+
+
+_Dumper.add_representer(_FlowMap, _represent_flow_map)
+_Dumper.add_representer(_FlowList, _represent_flow_list)
