@@ -14,7 +14,7 @@ import json
 import random
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -29,6 +29,7 @@ from .principals import Principal
 from .service import OAuthError, Workspace
 
 Handler = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
 _FAULTS = (
     (429, "REQUEST_LIMIT_EXCEEDED", "Injected fault: too many requests."),
     (500, "INTERNAL_ERROR", "Injected fault: internal server error."),
@@ -40,6 +41,10 @@ class _Api:
     def __init__(self, workspace: Workspace) -> None:
         self.ws = workspace
         self.config = workspace.config
+        # An in-memory database is private to this process and every call on it is short, so
+        # running it on the event loop beats a worker-thread hop. A file may be locked by
+        # another process for a while, so its calls go to worker threads.
+        self._inline = workspace.in_memory
         self._faults = random.Random(self.config.fault_seed)
         self._faults_lock = threading.Lock()
 
@@ -56,7 +61,16 @@ class _Api:
                 status, code, message = fault
                 headers = {"Retry-After": "1"} if status in (429, 503) else None
                 raise ApiError(status, code, message, headers=headers)
-        return await run_in_threadpool(self.ws.authenticate, request.headers.get("authorization"))
+        header = request.headers.get("authorization")
+        known = self.ws.static_principal(header)
+        if known is not None:
+            return known
+        return await self._call(self.ws.authenticate, header)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._inline:
+            return fn(*args)
+        return await run_in_threadpool(fn, *args)
 
     @staticmethod
     async def _json(request: Request) -> dict[str, Any]:
@@ -113,7 +127,7 @@ class _Api:
                 decoded = ""
             client_id, _, client_secret = decoded.partition(":")
         try:
-            token = await run_in_threadpool(
+            token = await self._call(
                 self.ws.issue_token, client_id, client_secret, form.get("scope")
             )
         except OAuthError as e:
@@ -129,10 +143,10 @@ class _Api:
     async def list_or_create(self, request: Request) -> Response:
         caller = await self._prelude(request)
         if request.method == "GET":
-            return JSONResponse(await run_in_threadpool(self.ws.list_endpoints, caller))
+            return JSONResponse(await self._call(self.ws.list_endpoints, caller))
         body = await self._json(request)
         return JSONResponse(
-            await run_in_threadpool(self.ws.create_endpoint, caller, body, self._base(request))
+            await self._call(self.ws.create_endpoint, caller, body, self._base(request))
         )
 
     async def get_or_delete(self, request: Request) -> Response:
@@ -140,9 +154,9 @@ class _Api:
         name = request.path_params["name"]
         if request.method == "GET":
             return JSONResponse(
-                await run_in_threadpool(self.ws.get_endpoint, caller, name, self._base(request))
+                await self._call(self.ws.get_endpoint, caller, name, self._base(request))
             )
-        return JSONResponse(await run_in_threadpool(self.ws.delete_endpoint, caller, name))
+        return JSONResponse(await self._call(self.ws.delete_endpoint, caller, name))
 
     def _with_body(self, method: Callable[..., Any], *, base_url: bool = False) -> Handler:
         async def handler(request: Request) -> Response:
@@ -151,7 +165,7 @@ class _Api:
             args: list[Any] = [caller, request.path_params["name"], body]
             if base_url:
                 args.append(self._base(request))
-            return JSONResponse(await run_in_threadpool(method, *args))
+            return JSONResponse(await self._call(method, *args))
 
         return handler
 
@@ -159,9 +173,7 @@ class _Api:
         async def handler(request: Request) -> Response:
             caller = await self._prelude(request)
             return JSONResponse(
-                await run_in_threadpool(
-                    method, caller, request.path_params["name"], self._base(request)
-                )
+                await self._call(method, caller, request.path_params["name"], self._base(request))
             )
 
         return handler
@@ -170,28 +182,26 @@ class _Api:
         async def handler(request: Request) -> Response:
             caller = await self._prelude(request)
             params = request.path_params
-            return JSONResponse(
-                await run_in_threadpool(method, caller, params["name"], params["served"])
-            )
+            return JSONResponse(await self._call(method, caller, params["name"], params["served"]))
 
         return handler
 
     async def openapi(self, request: Request) -> Response:
         caller = await self._prelude(request)
-        text = await run_in_threadpool(
+        text = await self._call(
             self.ws.openapi, caller, request.path_params["name"], self._base(request)
         )
         return PlainTextResponse(text)
 
     async def metrics(self, request: Request) -> Response:
         caller = await self._prelude(request)
-        text = await run_in_threadpool(self.ws.metrics, caller, request.path_params["name"])
+        text = await self._call(self.ws.metrics, caller, request.path_params["name"])
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     async def invocations(self, request: Request) -> Response:
         caller = await self._prelude(request)
         body = await self._json(request)
-        result = await run_in_threadpool(self.ws.invoke, caller, request.path_params["name"], body)
+        result = await self._call(self.ws.invoke, caller, request.path_params["name"], body)
         return JSONResponse(result.body, headers={"served-model-name": result.served_model_name})
 
     # -- permissions ---------------------------------------------------------------------------
@@ -200,22 +210,18 @@ class _Api:
         caller = await self._prelude(request)
         endpoint_id = request.path_params["endpoint_id"]
         if request.method == "GET":
-            result = await run_in_threadpool(self.ws.get_permissions, caller, endpoint_id)
+            result = await self._call(self.ws.get_permissions, caller, endpoint_id)
         else:
             body = await self._json(request)
-            result = await run_in_threadpool(
-                lambda: self.ws.set_permissions(
-                    caller, endpoint_id, body, replace=request.method == "PUT"
-                )
+            result = await self._call(
+                self.ws.set_permissions, caller, endpoint_id, body, request.method == "PUT"
             )
         return JSONResponse(result)
 
     async def permission_levels(self, request: Request) -> Response:
         caller = await self._prelude(request)
         return JSONResponse(
-            await run_in_threadpool(
-                self.ws.permission_levels, caller, request.path_params["endpoint_id"]
-            )
+            await self._call(self.ws.permission_levels, caller, request.path_params["endpoint_id"])
         )
 
 

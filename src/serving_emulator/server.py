@@ -91,7 +91,10 @@ def serve_in_thread(
     """
     if not is_loopback(host):
         raise ValueError("serve_in_thread only binds loopback addresses")
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # The explicit IPPROTO_TCP matters: asyncio only disables Nagle's algorithm on accepted
+    # sockets whose protocol says TCP, and without that every keep-alive answer waits ~40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]

@@ -84,6 +84,18 @@ class Workspace:
 
     # -- identity ----------------------------------------------------------------------------
 
+    @property
+    def in_memory(self) -> bool:
+        """True when the database lives in this process only."""
+        return self._store.in_memory
+
+    def static_principal(self, authorization: str | None) -> Principal | None:
+        """The caller when the token is known without the database (users file, open mode)."""
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return self._directory.by_token(token.strip())
+
     def authenticate(self, authorization: str | None) -> Principal:
         """The caller named by an `Authorization: Bearer <token>` header, or 401."""
         scheme, _, token = (authorization or "").strip().partition(" ")
@@ -631,7 +643,7 @@ class Workspace:
         return self._permissions_out(endpoint_id, grants)
 
     def set_permissions(
-        self, caller: Principal, endpoint_id: str, body: Mapping[str, Any], *, replace: bool
+        self, caller: Principal, endpoint_id: str, body: Mapping[str, Any], replace: bool
     ) -> dict[str, Any]:
         requested = validation.parse_acl(body.get("access_control_list"))
         for kind, principal, _level in requested:

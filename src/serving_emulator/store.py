@@ -155,12 +155,13 @@ class Store:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.in_memory = path == ":memory:" or path.startswith("file::memory:")
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(
             path, check_same_thread=False, isolation_level=None, timeout=30.0
         )
         self._conn.execute("PRAGMA busy_timeout = 30000")
-        if path != ":memory:" and not path.startswith("file::memory:"):
+        if not self.in_memory:
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
         with self.transaction(write=True):
