@@ -1,0 +1,97 @@
+"""`servingops init`: a starter project (servingops.yaml and one example endpoint) in this folder.
+
+The files are valid as written (`servingops validate` passes) and plan against the embedded
+`local` workspace with no account. Existing files are never overwritten without --force.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import click
+import yaml
+
+from . import EXIT_ERROR, EXIT_OK, Settings, cli
+
+PROJECT_TEMPLATE = """\
+# yaml-language-server: $schema=schemas/project.schema.json
+# servingops project: where the endpoint files are, who owns the endpoints, and where they go.
+endpoints: endpoints/              # files or folders of endpoint YAML
+owner: {owner}{owner_pad} # servingops-owner tag value on the endpoints it manages
+default_target: local
+targets:
+  local:
+    workspace: local               # the embedded emulated workspace (.servingops/local.db)
+  # A real workspace. Credentials come from the environment (DATABRICKS_TOKEN, or
+  # DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET for OAuth) or from ~/.databrickscfg.
+  # prod:
+  #   host: https://adb-1234567890123456.7.azuredatabricks.net
+  #   # profile: prod              # or a ~/.databrickscfg profile instead of host
+  #   variables: {{model_version: "1"}}
+"""
+
+EXAMPLE_TEMPLATE = """\
+# yaml-language-server: $schema=../schemas/endpoint.schema.json
+# A starter endpoint: one Unity Catalog model version on a small CPU workload that scales to
+# zero when idle. Point entity_name at your model, then run `servingops plan`.
+name: example
+description: Example endpoint created by servingops init
+config:
+  served_entities:
+    - name: current
+      entity_name: main.default.example_model
+      entity_version: "1"
+      workload_size: Small
+      scale_to_zero_enabled: true
+tags: {team: example}
+# permissions:                     # present = authoritative for direct grants; absent = unmanaged
+#   - {group_name: data-science, permission_level: CAN_QUERY}
+"""
+
+EXAMPLE_PATH = Path("endpoints") / "example.yaml"
+PROJECT_PATH = Path("servingops.yaml")
+
+
+def owner_from_folder(folder: Path) -> str:
+    """A tag-friendly owner value from a folder name: `ML Platform` -> `ml-platform`."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", folder.name.lower()).strip("-._")
+    return slug or "servingops"
+
+
+def render_project(owner: str) -> str:
+    # Quote only when YAML would read the bare value as something other than this string.
+    written = owner if yaml.safe_load(owner) == owner else json.dumps(owner)
+    pad = " " * max(1, 27 - len(written))
+    return PROJECT_TEMPLATE.format(owner=written, owner_pad=pad)
+
+
+@cli.command("init")
+@click.option("--force", is_flag=True, help="Overwrite servingops.yaml and the example endpoint.")
+@click.pass_obj
+def init_command(settings: Settings, force: bool) -> int:
+    """Write a starter servingops.yaml and endpoints/example.yaml in the current folder.
+
+    Exit 0 when written, 1 when either file exists (nothing is written; use --force).
+    """
+    root = settings.cwd
+    files = {
+        PROJECT_PATH: render_project(owner_from_folder(root.resolve())),
+        EXAMPLE_PATH: EXAMPLE_TEMPLATE,
+    }
+    existing = [p for p in files if (root / p).exists()]
+    if existing and not force:
+        names = ", ".join(p.as_posix() for p in existing)
+        verb = "exists" if len(existing) == 1 else "exist"
+        click.echo(f"error: {names} already {verb}; nothing was written (use --force)", err=True)
+        return EXIT_ERROR
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+        click.echo(f"wrote {path.as_posix()}")
+    click.echo(
+        "Next: servingops validate, then servingops plan (the local target is an embedded "
+        "emulated workspace; no account needed). Add .servingops/ to .gitignore."
+    )
+    return EXIT_OK
