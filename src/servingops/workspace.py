@@ -35,8 +35,10 @@ class Workspace:
     local: bool = False
     notice: str = ""
 
-    def client(self, *, retry: RetryPolicy = DEFAULT_RETRY) -> Client:
-        return Client(self.creds, transport=self.transport, retry=retry)
+    def client(self, *, retry: RetryPolicy = DEFAULT_RETRY, max_connections: int = 16) -> Client:
+        return Client(
+            self.creds, transport=self.transport, retry=retry, max_connections=max_connections
+        )
 
 
 def resolve_workspace(

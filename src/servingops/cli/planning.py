@@ -66,7 +66,7 @@ def run_plan(
     target_name = inputs.target.name if inputs.target else "default"
 
     async def compute() -> tuple[Plan, LiveState]:
-        async with workspace.client() as client:
+        async with workspace.client(max_connections=parallelism) as client:
             return await engine.compute_plan(
                 client,
                 inputs.documents,
