@@ -1,0 +1,247 @@
+"""Property: for generated live endpoints, `servingops export --all` then `servingops plan` finds
+nothing to change, except the ownership tag on endpoints that do not carry it yet (adoption).
+
+Endpoints are seeded into the emulator out of band (as another tool would create them) and their
+permissions are set through the HTTP API; everything else goes through the real CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from serving_emulator import Emulator, EmulatorConfig, ManualClock
+from servingops.model import OWNER_TAG
+
+from .conftest import OWNER, Cli, call
+
+NAMES = st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True)
+WORDS = st.text("abc xyz-:#'\"", min_size=1, max_size=10)
+PRINCIPALS = st.sampled_from(["analysts", "support", "6f1c-app"])
+LEVELS = st.sampled_from(["CAN_VIEW", "CAN_QUERY", "CAN_MANAGE"])
+
+
+def _split(draw: st.DrawFn, n: int) -> list[int]:
+    cuts = sorted(draw(st.lists(st.integers(0, 100), min_size=n - 1, max_size=n - 1)))
+    bounds = [0, *cuts, 100]
+    return [bounds[i + 1] - bounds[i] for i in range(n)]
+
+
+def _routes(names: list[str], split: list[int]) -> dict[str, Any]:
+    return {
+        "routes": [
+            {"served_entity_name": n, "traffic_percentage": p}
+            for n, p in zip(names, split, strict=True)
+        ]
+    }
+
+
+@st.composite
+def custom_config(draw: st.DrawFn) -> dict[str, Any]:
+    names = draw(st.lists(NAMES, min_size=1, max_size=3, unique=True))
+    unnamed = len(names) == 1 and draw(st.booleans())
+    entities = []
+    for name in names:
+        entity: dict[str, Any] = {
+            "entity_name": draw(st.sampled_from(["main.risk.fraud", "main.a.b_c", "plain"])),
+            "entity_version": str(draw(st.integers(1, 40))),
+        }
+        if not unnamed:
+            entity["name"] = name
+        if draw(st.booleans()):
+            entity["workload_size"] = draw(st.sampled_from(["Small", "Medium", "Large"]))
+        else:
+            low = draw(st.integers(0, 4)) * 4
+            entity["min_provisioned_concurrency"] = low
+            entity["max_provisioned_concurrency"] = low + draw(st.integers(0, 4)) * 4
+        if draw(st.booleans()):
+            entity["scale_to_zero_enabled"] = draw(st.booleans())
+        if draw(st.booleans()):
+            entity["workload_type"] = draw(st.sampled_from(["CPU", "GPU_SMALL", "GPU_LARGE"]))
+        if draw(st.booleans()):
+            entity["environment_vars"] = {
+                "MODE": draw(st.sampled_from(["fast", "true", "1", "a b"])),
+                "API_KEY": "{{secrets/scope/api-key}}",
+            }
+        entities.append(entity)
+    config: dict[str, Any] = {"served_entities": entities}
+    if len(names) > 1 or (not unnamed and draw(st.booleans())):
+        config["traffic_config"] = _routes(names, _split(draw, len(names)))
+    return config
+
+
+@st.composite
+def external_config(draw: st.DrawFn) -> dict[str, Any]:
+    provider = draw(st.sampled_from(["openai", "anthropic"]))
+    if provider == "openai":
+        model = draw(st.sampled_from(["gpt-4o-mini", "gpt-4o", "o3.mini"]))
+        secrets = {"openai_config": {"openai_api_key": "{{secrets/llm/openai}}"}}
+    else:
+        model = draw(st.sampled_from(["claude-3-5-sonnet", "claude-3.haiku"]))
+        secrets = {"anthropic_config": {"anthropic_api_key": "{{secrets/llm/anthropic}}"}}
+    entity: dict[str, Any] = {
+        "external_model": {"provider": provider, "name": model, "task": "llm/v1/chat", **secrets}
+    }
+    if draw(st.booleans()):
+        entity["name"] = draw(NAMES)
+    return {"served_entities": [entity]}
+
+
+@st.composite
+def foundation_config(draw: st.DrawFn) -> dict[str, Any]:
+    """Provisioned throughput on a system.ai foundation model (not pay-per-token)."""
+    entity: dict[str, Any] = {
+        "name": draw(NAMES),
+        "entity_name": draw(st.sampled_from(["system.ai.llama_v3_8b", "system.ai.bge_large"])),
+        "entity_version": str(draw(st.integers(1, 3))),
+    }
+    if draw(st.booleans()):
+        entity["provisioned_model_units"] = draw(st.integers(1, 4)) * 50
+    else:
+        low = draw(st.integers(0, 2)) * 100
+        entity["min_provisioned_throughput"] = low
+        entity["max_provisioned_throughput"] = low + draw(st.integers(1, 3)) * 100
+    return {"served_entities": [entity]}
+
+
+@st.composite
+def gateway(draw: st.DrawFn) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if draw(st.booleans()):
+        out["usage_tracking_config"] = {"enabled": draw(st.booleans())}
+    if draw(st.booleans()):
+        side: dict[str, Any] = {}
+        if draw(st.booleans()):
+            side["safety"] = draw(st.booleans())
+        if draw(st.booleans()):
+            side["pii"] = {"behavior": draw(st.sampled_from(["BLOCK", "MASK", "NONE"]))}
+        if draw(st.booleans()):
+            side["invalid_keywords"] = draw(
+                st.lists(st.sampled_from(["secret", "password", "ssn"]), unique=True, min_size=1)
+            )
+        out["guardrails"] = {draw(st.sampled_from(["input", "output"])): side}
+    if draw(st.booleans()):
+        out["inference_table_config"] = {
+            "enabled": draw(st.booleans()),
+            "catalog_name": "main",
+            "schema_name": "serving_logs",
+            "table_name_prefix": draw(NAMES),
+        }
+    limits = []
+    for key in draw(st.lists(st.sampled_from(["user", "endpoint", "user_group"]), unique=True)):
+        metric = draw(st.sampled_from(["calls", "tokens"]))
+        limit: dict[str, Any] = {"key": key, "renewal_period": "minute"}
+        limit[metric] = draw(st.integers(1, 9999))
+        if key == "user_group":
+            limit["principal"] = draw(PRINCIPALS)
+        limits.append(limit)
+    if limits:
+        out["rate_limits"] = limits
+    if draw(st.booleans()):
+        out["fallback_config"] = {"enabled": draw(st.booleans())}
+    return out
+
+
+@st.composite
+def live_endpoint(draw: st.DrawFn, name: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": name}
+    body["config"] = draw(st.one_of(custom_config(), external_config(), foundation_config()))
+    if draw(st.booleans()):
+        body["description"] = draw(WORDS)
+    if draw(st.booleans()):
+        body["route_optimized"] = draw(st.booleans())
+    tags = draw(
+        st.dictionaries(NAMES, st.sampled_from(["", "x", "4411", "true", "a b"]), max_size=3)
+    )
+    body["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
+    if draw(st.booleans()):
+        body["tags"].append({"key": OWNER_TAG, "value": OWNER})
+    gw = draw(gateway())
+    if gw:
+        body["ai_gateway"] = gw
+    emails = st.lists(st.sampled_from(["a@x.io", "b@x.io", "c@x.io"]), unique=True, max_size=2)
+    success, failure = draw(emails), draw(emails)
+    if success or failure:
+        body["email_notifications"] = {"on_update_success": success, "on_update_failure": failure}
+    return body
+
+
+@st.composite
+def acl(draw: st.DrawFn) -> list[dict[str, str]] | None:
+    if not draw(st.booleans()):
+        return None  # leave the creator's grant as it is
+    fields = st.sampled_from(["group_name", "user_name", "service_principal_name"])
+    entries = draw(st.lists(st.tuples(fields, PRINCIPALS, LEVELS), max_size=4))
+    return [{field: who, "permission_level": level} for field, who, level in entries]
+
+
+@st.composite
+def workspaces(draw: st.DrawFn) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    names = draw(st.lists(NAMES, min_size=1, max_size=3, unique=True))
+    return [
+        (
+            draw(live_endpoint(name)),
+            {
+                "acl": draw(acl()),
+                "creator": draw(st.sampled_from([None, "bob@example.com"])),
+                "ready": draw(st.booleans()),
+            },
+        )
+        for name in names
+    ]
+
+
+def seed(emu: Emulator[ManualClock], body: dict[str, Any], how: dict[str, Any]) -> None:
+    created = emu.seed_endpoint(body, creator=how["creator"], ready=how["ready"])
+    if how["acl"] is not None:
+        call(emu, "set_permissions", created["id"], how["acl"])
+
+
+PROPERTY = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@PROPERTY
+@given(workspace=workspaces())
+def test_export_then_plan_is_empty(
+    workspace: list[tuple[dict[str, Any], dict[str, Any]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    emu = Emulator(EmulatorConfig(update_seconds=30, shuffle_seed=11), clock=ManualClock(1.7e9))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "servingops.yaml").write_text(
+            f"owner: {OWNER}\ndefault_target: test\n"
+            "targets:\n  test:\n    host: https://test.example.net\n"
+        )
+        try:
+            for body, how in workspace:
+                seed(emu, body, how)
+            cli = Cli(root, emu, capsys)
+            code, out, err = cli("export", "--all")
+            assert code == 0, err
+            assert len(list((root / "endpoints").glob("*.yaml"))) == len(workspace)
+            code, out, err = cli("plan", "--format", "json", "--detailed-exitcode")
+            assert code in (0, 2), err
+            changes = {
+                c["name"]: [f["path"] for f in c["change"]["fields"]]
+                for c in json.loads(out)["resource_changes"]
+            }
+            unowned = {
+                body["name"]
+                for body, _ in workspace
+                if not any(t["key"] == OWNER_TAG for t in body["tags"])
+            }
+            assert changes == {name: [f"tags.{OWNER_TAG}"] for name in unowned}, [
+                (root / "endpoints" / f"{n}.yaml").read_text() for n in changes
+            ]
+        finally:
+            emu.close()
