@@ -534,8 +534,9 @@ def _permissions(entries: Iterable[Mapping[str, Any]], *, caller: str | None) ->
         level = str(entry.get("permission_level", ""))
         if key is None:
             continue
-        # The identity running servingops keeps CAN_MANAGE implicitly: never a difference.
-        if key == caller and level == "CAN_MANAGE":
+        # The identity running servingops keeps CAN_MANAGE implicitly (apply never lowers it),
+        # so its own entry is never a difference, whatever level a file gives it.
+        if key == caller:
             continue
         if _level_rank(level) >= _level_rank(out.get(key)):
             out[key] = level

@@ -196,3 +196,17 @@ def test_fingerprint_changes_with_tags() -> None:
     assert before is not None
     assert after is not None
     assert before.sha256 != after.sha256
+
+
+def test_callers_own_entry_is_implicit_at_any_level() -> None:
+    doc = desired(
+        {
+            "name": "x",
+            "permissions": [
+                {"user_name": "me@example.com", "permission_level": "CAN_QUERY"},
+                {"group_name": "g", "permission_level": "CAN_VIEW"},
+            ],
+        }
+    )
+    body = normalize.normalize_desired(doc, caller="user:me@example.com").body
+    assert body["permissions"] == {"group:g": "CAN_VIEW"}
