@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..model import ABSENT, OWNER_TAG, Action, ActionKind, Plan, render_pointer
-from . import text
+from . import impact, text
 
 LIMIT = 60_000
 _SYMBOL_LINE = re.compile(r"^( *)([+~-]) (.*)$")
@@ -155,16 +155,16 @@ def _table(actions: Sequence[Action], plan: Plan) -> list[str]:
 def _what(action: Action, plan: Plan) -> str:
     """Short description of one action for the summary table."""
     if action.kind is ActionKind.DELETE:
-        entities = text.served_entities(action.before.body if action.before else {})
+        entities = impact.served_entities(action.before.body if action.before else {})
         return _cell(f"{_plural(len(entities), 'served entity', 'served entities')} removed")
     parts: list[str] = []
     if action.kind is ActionKind.CREATE:
-        entities = text.served_entities(action.after.body if action.after else {})
+        entities = impact.served_entities(action.after.body if action.after else {})
         parts.append(_plural(len(entities), "served entity", "served entities"))
     if action.kind is ActionKind.REPLACE:
         parts.append("replaced: " + "; ".join(action.reasons))
     parts.extend(_entity_changes(action))
-    parts.extend(text.impact_notes(action, plan, arrow=_ARROW))
+    parts.extend(impact.impact_notes(action, plan, arrow=_ARROW))
     groups = [_GROUPS[g] for g in _changed_groups(action) if g in _GROUPS]
     if action.adopt:
         parts.append("adopted (ownership tag added)")

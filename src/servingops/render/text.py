@@ -16,7 +16,7 @@ from typing import Any
 from .. import normalize
 from ..model import ABSENT, OWNER_TAG, Action, ActionKind, Carrier, Diagnostic, Path, Plan
 from ..model import render_pointer as _pointer
-from . import color
+from . import color, impact
 
 SENSITIVE = "(sensitive)"
 LEGEND = (
@@ -25,24 +25,15 @@ LEGEND = (
 )
 NO_CHANGES = "No changes. Live endpoints match the configuration."
 
-_ENTITIES: Path = ("config", "served_entities")
-_TRAFFIC: Path = ("config", "traffic")
+_ENTITIES = impact.ENTITIES
 _FLAT = frozenset({("config",), _ENTITIES})  # shown flattened into the endpoint block
 _HIDDEN = frozenset({("config", "entity_kind")})  # derived by normalize, never written by users
-_SIZES = {"Small": (4, 4), "Medium": (8, 16), "Large": (16, 64)}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _HEADERS = {
     ActionKind.CREATE: "will be created",
     ActionKind.UPDATE: "will be updated in place",
     ActionKind.REPLACE: "must be replaced",
     ActionKind.DELETE: "will be destroyed",
-}
-_VIA = {
-    Carrier.CONFIG: "via PUT config (rolling update; old config keeps serving)",
-    Carrier.TAGS: "via PATCH tags",
-    Carrier.AI_GATEWAY: "via PUT ai-gateway",
-    Carrier.NOTIFICATIONS: "via PATCH notifications",
-    Carrier.PERMISSIONS: "via PUT permissions",
 }
 
 
@@ -159,111 +150,6 @@ def color_symbol(sym: str, enabled: bool) -> str:
 # Impact notes (shared with markdown.py)
 
 
-def impact_notes(action: Action, plan: Plan, *, arrow: str = "->") -> list[str]:
-    """Serving impact of one action: traffic, version bumps, URL, cold starts, capacity."""
-    if action.kind is ActionKind.DELETE:
-        return ["the endpoint URL stops working"]
-    notes: list[str] = []
-    traffic = traffic_note(action, arrow=arrow)
-    if traffic:
-        notes.append(traffic)
-    notes.extend(version_notes(action, arrow=arrow))
-    if action.kind is ActionKind.REPLACE:
-        notes.append("URL changes; traffic is interrupted until the new endpoint is ready")
-    cold = _cold_starts(action)
-    if cold:
-        notes.append(f"scale-to-zero: cold starts ({', '.join(cold)})")
-    notes.extend(capacity_notes(action, arrow=arrow))
-    if action.name in plan.updating:
-        notes.append("update in progress: apply waits for it to finish first")
-    return notes
-
-
-def traffic_note(action: Action, *, arrow: str = "->") -> str | None:
-    """`traffic champion/challenger 100/0 -> 90/10`, or None when the split does not change."""
-    before = _lookup_map(_live_body(action), _TRAFFIC)
-    after = _lookup_map(action.after.body, _TRAFFIC) if action.after else {}
-    if before == after or not after:
-        return None
-    names = sorted(set(before) | set(after), key=lambda n: (-before.get(n, 0), -after.get(n, 0), n))
-    share_after = "/".join(str(after.get(n, 0)) for n in names)
-    if not before:
-        return f"traffic {'/'.join(names)} {share_after}"
-    share_before = "/".join(str(before.get(n, 0)) for n in names)
-    return f"traffic {'/'.join(names)} {share_before} {arrow} {share_after}"
-
-
-def version_notes(action: Action, *, arrow: str = "->") -> list[str]:
-    """Version bumps, in place (`champion: version 7 -> 8`) or by a renamed entity."""
-    before, after = _entity_pair(action)
-    notes = []
-    for name in sorted(set(before) & set(after)):
-        old, new = before[name].get("entity_version"), after[name].get("entity_version")
-        if old is not None and new is not None and old != new:
-            notes.append(f"{name}: version {old} {arrow} {new}")
-    added = [n for n in sorted(after) if n not in before]
-    for gone in sorted(n for n in before if n not in after):
-        model = before[gone].get("entity_name")
-        match = next((n for n in added if model and after[n].get("entity_name") == model), None)
-        if match is None:
-            continue
-        added.remove(match)
-        old, new = before[gone].get("entity_version"), after[match].get("entity_version")
-        notes.append(f"{gone} {arrow} {match}: version {old} {arrow} {new} (version bump)")
-    return notes
-
-
-def capacity_notes(action: Action, *, arrow: str = "->") -> list[str]:
-    """Provisioned-concurrency change per served entity, from workload sizes or explicit bounds."""
-    before, after = _entity_pair(action)
-    if action.kind is ActionKind.REPLACE and action.before:
-        before = served_entities(action.before.body)
-    notes = []
-    for name in sorted(set(before) | set(after)):
-        old = _capacity(before[name]) if name in before else None
-        new = _capacity(after[name]) if name in after else None
-        if old == new:
-            continue
-        if name not in before:
-            notes.append(f"capacity {name}: new, {_fmt_cap(new)} concurrency{_size(after[name])}")
-        elif name not in after:
-            notes.append(f"capacity {name}: removed (was {_fmt_cap(old)} concurrency)")
-        else:
-            sizes = _size_change(before[name], after[name], arrow)
-            notes.append(
-                f"capacity {name}: {_fmt_cap(old)} {arrow} {_fmt_cap(new)} concurrency{sizes}"
-            )
-    return notes
-
-
-def carrier_notes(action: Action) -> list[str]:
-    """Which API call carries each group of changes."""
-    if action.kind is ActionKind.CREATE:
-        perms = action.after is not None and "permissions" in action.after.body
-        return ["via POST serving-endpoints" + (", then PUT permissions" if perms else "")]
-    if action.kind is ActionKind.DELETE:
-        return ["via DELETE serving-endpoints"]
-    if action.kind is ActionKind.REPLACE:
-        return ["via DELETE then POST serving-endpoints (no in-place update for this change)"]
-    notes = []
-    for carrier in action.carriers:
-        groups = _groups(c.path for c in action.changes if c.carrier is carrier)
-        if carrier in _VIA:
-            notes.append(f"{_VIA[carrier]}: {groups}")
-        elif carrier is Carrier.NONE:
-            notes.append(f"no API call can change {groups} on an existing endpoint (see errors)")
-    return notes
-
-
-def group_name(path: Path) -> str:
-    """The user-facing group a change belongs to: `served_entity "x"`, `traffic`, `tags`, ..."""
-    if path[:2] == _ENTITIES and len(path) > 2:
-        return f'served_entity "{path[2]}"'
-    if path[:1] == ("config",) and len(path) > 1:
-        return str(path[1])
-    return str(path[0]) if path else "endpoint"
-
-
 # --------------------------------------------------------------------------------------------
 # One action as a Terraform-like block
 
@@ -295,7 +181,7 @@ def _render_action(action: Action, plan: Plan, *, color: bool) -> str:
     lines = [f'# endpoint "{action.name}" {_HEADERS[action.kind]}']
     lines.extend(f"# ({r})" for r in _reasons(action, plan))
     lines.append(f'{_sym(sym, 0, color)} endpoint "{action.name}" {{')
-    before = _live_body(action)
+    before = impact.live_body(action)
     after = action.after.body if action.after else {}
     # A create has no live side: nothing is "unchanged", so no hidden-attribute counts.
     ctx = _Ctx(
@@ -307,7 +193,7 @@ def _render_action(action: Action, plan: Plan, *, color: bool) -> str:
         root = _tree(_leaves(action))
         lines.extend(_block_body(root, 1, ctx))
     lines.append("    }")
-    notes = impact_notes(action, plan) + carrier_notes(action)
+    notes = impact.impact_notes(action, plan) + impact.carrier_notes(action)
     lines.extend(f"    # {n}" for n in notes)
     return "\n".join(lines)
 
@@ -423,7 +309,9 @@ def _leaf_note(leaf: _Leaf) -> str:
     if leaf.carrier is Carrier.NONE:
         return "cannot change on an existing endpoint (see errors)"
     if leaf.path[-1:] == ("workload_size",):
-        sizes = [_SIZES.get(v) if isinstance(v, str) else None for v in (leaf.before, leaf.after)]
+        sizes = [
+            impact.SIZES.get(v) if isinstance(v, str) else None for v in (leaf.before, leaf.after)
+        ]
         shown = [f"{s[0]}" if s[0] == s[1] else f"{s[0]}..{s[1]}" for s in sizes if s]
         return " -> ".join(shown) + " concurrency" if shown else ""
     return ""
@@ -460,7 +348,7 @@ def _hidden_lines(block: _Block, depth: int, ctx: _Ctx) -> list[str]:
     changed = {c.path for c in block.children.values()}
     attrs = blocks = 0
     for container in block.containers:
-        old, new = _lookup(ctx.before, container), _lookup(ctx.after, container)
+        old, new = impact.lookup(ctx.before, container), impact.lookup(ctx.after, container)
         if not (isinstance(old, Mapping) and isinstance(new, Mapping)):
             continue
         for key in dict.fromkeys([*old, *new]):
@@ -481,7 +369,7 @@ def _hidden_lines(block: _Block, depth: int, ctx: _Ctx) -> list[str]:
 
 
 def _delete_body(before: Any, ctx: _Ctx) -> list[str]:
-    entities = served_entities(before)
+    entities = impact.served_entities(before)
     lines = [f'{_sym("-", 1, ctx.color)} served_entity "{name}"' for name in entities]
     others = sum(1 for k in before if k != "config") if isinstance(before, Mapping) else 0
     if others:
@@ -607,82 +495,3 @@ def _sub(leaf: _Leaf) -> bool:
     if leaf.before is ABSENT:
         return _is_map(leaf.after)
     return leaf.after is ABSENT and _is_map(leaf.before)
-
-
-def _lookup(body: Any, path: Path) -> Any:
-    node = body
-    for part in path:
-        if not isinstance(node, Mapping) or part not in node:
-            return ABSENT
-        node = node[part]
-    return node
-
-
-def _lookup_map(body: Any, path: Path) -> dict[str, Any]:
-    node = _lookup(body, path)
-    return dict(node) if isinstance(node, Mapping) else {}
-
-
-def served_entities(body: Any) -> dict[str, Mapping[str, Any]]:
-    """The served entities of a canonical body, by name (empty when it has no config)."""
-    return _lookup_map(body, _ENTITIES)
-
-
-def _has_live(action: Action) -> bool:
-    return action.before is not None and action.kind is not ActionKind.CREATE
-
-
-def _live_body(action: Action) -> Mapping[str, Any]:
-    return action.before.body if action.before and _has_live(action) else {}
-
-
-def _entity_pair(action: Action) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Entities before and after; a replace starts from nothing (all entities are new)."""
-    after = served_entities(action.after.body) if action.after else {}
-    if action.kind is ActionKind.REPLACE or not _has_live(action) or action.before is None:
-        return {}, after
-    return served_entities(action.before.body), after
-
-
-def _cold_starts(action: Action) -> list[str]:
-    before, after = _entity_pair(action)
-    return [
-        name
-        for name, entity in after.items()
-        if entity.get("scale_to_zero_enabled") is True
-        and (before.get(name) or {}).get("scale_to_zero_enabled") is not True
-    ]
-
-
-def _capacity(entity: Mapping[str, Any]) -> tuple[int, int] | None:
-    bounds = ("min_provisioned_concurrency", "max_provisioned_concurrency")
-    if any(k in entity for k in bounds):
-        low = int(entity.get(bounds[0], 0))
-        high = int(entity.get(bounds[1], low))
-    elif entity.get("workload_size") in _SIZES:
-        low, high = _SIZES[entity["workload_size"]]
-    else:
-        return None
-    return (0 if entity.get("scale_to_zero_enabled") is True else low), high
-
-
-def _fmt_cap(cap: tuple[int, int] | None) -> str:
-    if cap is None:
-        return "unknown"
-    return str(cap[0]) if cap[0] == cap[1] else f"{cap[0]}-{cap[1]}"
-
-
-def _size(entity: Mapping[str, Any]) -> str:
-    parts = [str(entity["workload_size"])] if "workload_size" in entity else []
-    if entity.get("scale_to_zero_enabled") is True:
-        parts.append("scale-to-zero")
-    return f" ({', '.join(parts)})" if parts else ""
-
-
-def _size_change(old: Mapping[str, Any], new: Mapping[str, Any], arrow: str) -> str:
-    a, b = old.get("workload_size"), new.get("workload_size")
-    return f" ({a} {arrow} {b})" if a and b and a != b else ""
-
-
-def _groups(paths: Any) -> str:
-    return ", ".join(dict.fromkeys(group_name(p) for p in paths))
