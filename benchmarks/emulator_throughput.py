@@ -2,7 +2,9 @@
 
 The emulator runs in a child process (uvicorn on a free 127.0.0.1 port, access log off) so the
 load generator does not share its interpreter lock. The client is httpx.AsyncClient with a fixed
-number of concurrent workers; every phase is bounded by a request count and a duration.
+number of concurrent workers; every phase is bounded by a request count and a duration. On Linux
+each phase also reports the CPU time the emulator process spent per request (from /proc), which,
+unlike req/s, does not depend on how much CPU the client and other work leave to the server.
 
     .venv/bin/python benchmarks/emulator_throughput.py [--requests 2000] [--concurrency 4]
         [--endpoints 50] [--db memory|file] [--max-seconds 20]
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -46,10 +49,27 @@ class Result:
     requests: int
     seconds: float
     errors: int
+    server_cpu_s: float | None = None
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_ms(self) -> float | None:
+        if self.server_cpu_s is None or not self.requests:
+            return None
+        return self.server_cpu_s * 1000 / self.requests
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process `pid` so far (Linux /proc), or None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _phase(
@@ -80,7 +100,7 @@ async def _phase(
     return Result(label, done, time.perf_counter() - started, errors)
 
 
-async def _run(url: str, args: argparse.Namespace) -> list[Result]:
+async def _run(url: str, args: argparse.Namespace, server_pid: int) -> list[Result]:
     limits = httpx.Limits(
         max_connections=args.concurrency, max_keepalive_connections=args.concurrency
     )
@@ -131,15 +151,18 @@ async def _run(url: str, args: argparse.Namespace) -> list[Result]:
                 concurrency=args.concurrency,
                 max_seconds=args.max_seconds,
             )  # warm-up
-            results.append(
-                await _phase(
-                    label,
-                    call,
-                    requests=count,
-                    concurrency=args.concurrency,
-                    max_seconds=args.max_seconds,
-                )
+            cpu_before = process_cpu_seconds(server_pid)
+            result = await _phase(
+                label,
+                call,
+                requests=count,
+                concurrency=args.concurrency,
+                max_seconds=args.max_seconds,
             )
+            cpu_after = process_cpu_seconds(server_pid)
+            if cpu_before is not None and cpu_after is not None:
+                result.server_cpu_s = cpu_after - cpu_before
+            results.append(result)
         return results
 
 
@@ -166,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             if not url.startswith("http://"):
                 print("error: the emulator did not start", file=sys.stderr)
                 return 1
-            results = asyncio.run(_run(url, args))
+            results = asyncio.run(_run(url, args, child.pid))
         finally:
             if child.stdin is not None:
                 child.stdin.close()
@@ -180,9 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.endpoints} endpoints)"
     )
     for r in results:
+        cpu = f"{r.cpu_ms:6.2f} ms" if r.cpu_ms is not None else "     n/a"
         print(
             f"  {r.label:<20} {r.requests:>6} requests in {r.seconds:6.2f} s  "
-            f"{r.rate:8.0f} req/s  errors={r.errors}"
+            f"{r.rate:8.0f} req/s  server CPU {cpu}/request  errors={r.errors}"
         )
     return 0 if all(r.errors == 0 for r in results) else 1
 

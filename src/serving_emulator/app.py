@@ -1,8 +1,15 @@
 """HTTP plumbing: the Starlette routes of the emulated workspace.
 
 Each handler authenticates, applies the injected latency and faults, parses the JSON body and
-hands the work to `Workspace` in a worker thread (SQLite calls block). `ApiError` becomes the
-Databricks error body; unknown paths and methods get JSON 404/405 answers too.
+hands the work to `Workspace`. `ApiError` becomes the Databricks error body; unknown paths and
+methods get JSON 404/405 answers too.
+
+Where the work runs matters for throughput: a hop to a worker thread costs more CPU than a whole
+read. So reads run on the event loop under `store.no_wait` (they take no lock that another
+request or process could hold for long, and fail fast with `StoreBusy` in the rare moment they
+would have to wait, when they are run again in a worker thread). Writes to a file database run
+in worker threads because they may wait for another process's write lock; everything on an
+in-memory database is private to this process and short, so it all runs on the loop.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from starlette.routing import Route
 from .errors import ApiError, malformed
 from .principals import Principal
 from .service import OAuthError, Workspace
+from .store import StoreBusy, no_wait
 
 Handler = Callable[[Request], Awaitable[Response]]
 T = TypeVar("T")
@@ -43,10 +51,13 @@ class _Api:
         self.config = workspace.config
         # An in-memory database is private to this process and every call on it is short, so
         # running it on the event loop beats a worker-thread hop. A file may be locked by
-        # another process for a while, so its calls go to worker threads.
+        # another process for a while, so its writes go to worker threads (reads: `_read`).
         self._inline = workspace.in_memory
         self._faults = random.Random(self.config.fault_seed)
         self._faults_lock = threading.Lock()
+        # str(request.base_url) parses and re-renders a URL on every call; it only depends on
+        # the few scope fields in the key (see `_base`).
+        self._base_urls: dict[tuple[Any, ...], str] = {}
 
     # -- request pipeline ----------------------------------------------------------------------
 
@@ -65,12 +76,23 @@ class _Api:
         known = self.ws.static_principal(header)
         if known is not None:
             return known
-        return await self._call(self.ws.authenticate, header)
+        return await self._read(self.ws.authenticate, header)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a write (or anything that may wait for the database) off the loop if needed."""
         if self._inline:
             return fn(*args)
         return await run_in_threadpool(fn, *args)
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a read-only `Workspace` call on the loop; in a worker thread if it must wait."""
+        if self._inline:
+            return fn(*args)
+        try:
+            with no_wait():
+                return fn(*args)
+        except StoreBusy:
+            return await run_in_threadpool(fn, *args)
 
     @staticmethod
     async def _json(request: Request) -> dict[str, Any]:
@@ -85,9 +107,22 @@ class _Api:
             raise malformed("Request body must be a JSON object.")
         return body
 
-    @staticmethod
-    def _base(request: Request) -> str:
-        return str(request.base_url).rstrip("/")
+    def _base(self, request: Request) -> str:
+        scope = request.scope
+        key = (
+            scope.get("scheme"),
+            scope.get("server"),
+            scope.get("root_path"),
+            scope.get("app_root_path"),
+            request.headers.get("host"),
+        )
+        base = self._base_urls.get(key)
+        if base is None:
+            base = str(request.base_url).rstrip("/")
+            if len(self._base_urls) >= 64:  # bounded: Host headers are client-chosen
+                self._base_urls.clear()
+            self._base_urls[key] = base
+        return base
 
     # -- discovery and OAuth -------------------------------------------------------------------
 
@@ -143,7 +178,7 @@ class _Api:
     async def list_or_create(self, request: Request) -> Response:
         caller = await self._prelude(request)
         if request.method == "GET":
-            return JSONResponse(await self._call(self.ws.list_endpoints, caller))
+            return JSONResponse(await self._read(self.ws.list_endpoints, caller))
         body = await self._json(request)
         return JSONResponse(
             await self._call(self.ws.create_endpoint, caller, body, self._base(request))
@@ -154,7 +189,7 @@ class _Api:
         name = request.path_params["name"]
         if request.method == "GET":
             return JSONResponse(
-                await self._call(self.ws.get_endpoint, caller, name, self._base(request))
+                await self._read(self.ws.get_endpoint, caller, name, self._base(request))
             )
         return JSONResponse(await self._call(self.ws.delete_endpoint, caller, name))
 
@@ -182,20 +217,20 @@ class _Api:
         async def handler(request: Request) -> Response:
             caller = await self._prelude(request)
             params = request.path_params
-            return JSONResponse(await self._call(method, caller, params["name"], params["served"]))
+            return JSONResponse(await self._read(method, caller, params["name"], params["served"]))
 
         return handler
 
     async def openapi(self, request: Request) -> Response:
         caller = await self._prelude(request)
-        text = await self._call(
+        text = await self._read(
             self.ws.openapi, caller, request.path_params["name"], self._base(request)
         )
         return PlainTextResponse(text)
 
     async def metrics(self, request: Request) -> Response:
         caller = await self._prelude(request)
-        text = await self._call(self.ws.metrics, caller, request.path_params["name"])
+        text = await self._read(self.ws.metrics, caller, request.path_params["name"])
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     async def invocations(self, request: Request) -> Response:
@@ -210,7 +245,7 @@ class _Api:
         caller = await self._prelude(request)
         endpoint_id = request.path_params["endpoint_id"]
         if request.method == "GET":
-            result = await self._call(self.ws.get_permissions, caller, endpoint_id)
+            result = await self._read(self.ws.get_permissions, caller, endpoint_id)
         else:
             body = await self._json(request)
             result = await self._call(
@@ -221,7 +256,7 @@ class _Api:
     async def permission_levels(self, request: Request) -> Response:
         caller = await self._prelude(request)
         return JSONResponse(
-            await self._call(self.ws.permission_levels, caller, request.path_params["endpoint_id"])
+            await self._read(self.ws.permission_levels, caller, request.path_params["endpoint_id"])
         )
 
 
@@ -257,13 +292,15 @@ def build_app(workspace: Workspace) -> Starlette:
     ws = workspace
     se = "/api/2.0/serving-endpoints/{name}"
     perms = "/api/2.0/permissions/serving-endpoints/{endpoint_id}"
+    # No two paths overlap, so the order only decides how many patterns a request is tried
+    # against: the busiest routes come first.
     routes = [
+        Route(se, api.get_or_delete, methods=["GET", "DELETE"]),
+        Route("/api/2.0/serving-endpoints", api.list_or_create, methods=["GET", "POST"]),
         Route("/.well-known/databricks-config", api.databricks_config, methods=["GET"]),
         Route("/oidc/.well-known/oauth-authorization-server", api.oauth_metadata, methods=["GET"]),
         Route("/oidc/v1/token", api.token, methods=["POST"]),
         Route("/api/2.0/preview/scim/v2/Me", api.me, methods=["GET"]),
-        Route("/api/2.0/serving-endpoints", api.list_or_create, methods=["GET", "POST"]),
-        Route(se, api.get_or_delete, methods=["GET", "DELETE"]),
         Route(f"{se}/config", api._with_body(ws.update_config, base_url=True), methods=["PUT"]),
         Route(f"{se}/config:stop", api._lifecycle(ws.stop), methods=["POST"]),
         Route(f"{se}/config:start", api._lifecycle(ws.start), methods=["POST"]),

@@ -37,6 +37,13 @@ def settle(doc: Doc, now_ms: int) -> Doc:
     return settled
 
 
+def phase(doc: Doc, now_ms: int) -> bool | None:
+    """What every function here needs to know about the time: None without a pending config,
+    else whether its rollout has ended. Equal phases give equal results for the same `doc`."""
+    pending = doc.get("pending")
+    return None if not pending else now_ms >= pending["ready_ms"]
+
+
 def is_updating(doc: Doc, now_ms: int) -> bool:
     pending = doc.get("pending")
     return pending is not None and now_ms < pending["ready_ms"]

@@ -8,6 +8,7 @@ not even stored), and orders keyed lists by a seeded shuffle so clients must com
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Sequence
 from typing import TypeVar
@@ -36,10 +37,23 @@ class Shuffler:
         self._seed = seed
 
     def order(self, items: Sequence[T], key: str) -> list[T]:
-        out = list(items)
-        if self._seed is not None and len(out) > 1:
-            random.Random(f"{self._seed}:{key}").shuffle(out)
-        return out
+        if self._seed is None or len(items) < 2:
+            return list(items)
+        return [items[i] for i in _permutation(self._seed, key, len(items))]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _permutation(seed: int, key: str, size: int) -> tuple[int, ...]:
+    """The order `random.Random(f"{seed}:{key}").shuffle` gives a list of `size` items.
+
+    A shuffle's swaps depend only on the generator and the list's length, so shuffling the
+    indices once and reusing them gives the same order as shuffling each list; seeding a
+    generator from a string (a SHA-512 and a Mersenne Twister set-up) is the costly part, and
+    every read renders the same few keys again.
+    """
+    indices = list(range(size))
+    random.Random(f"{seed}:{key}").shuffle(indices)
+    return tuple(indices)
 
 
 def _entity_state(doc: Doc, block: str, entity: Doc, now_ms: int) -> tuple[str, str]:

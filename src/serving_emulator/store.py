@@ -4,6 +4,13 @@ log and invocation counters.
 One connection per `Store`, shared by threads under a lock; every unit of work is a transaction
 (`BEGIN IMMEDIATE` for writes), so concurrent writers in threads or in other processes using the
 same file serialize instead of losing updates. File databases use WAL so readers never block.
+
+Reads that must not wait (the HTTP layer runs them on the event loop, see `no_wait`) use a second
+connection to a file database with a zero busy timeout: in WAL mode a read transaction only sees
+SQLITE_BUSY in rare moments (another connection recovering or closing the WAL), and then
+`StoreBusy` tells the caller to run the same read again where waiting is fine. That connection
+never holds the write connection's lock, so a write waiting for another process's lock cannot
+stall it.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 _SCHEMA = """
@@ -47,27 +55,81 @@ CREATE TABLE IF NOT EXISTS invocations (
 
 Grant = tuple[str, str, str]  # (kind, principal, level)
 
+# Set (by `no_wait`) around work that runs on an event loop and so must never block on a lock.
+_NO_WAIT: ContextVar[bool] = ContextVar("serving_emulator_store_no_wait", default=False)
+
+
+class StoreBusy(Exception):
+    """A transaction could not start without waiting; run the work again where waiting is fine."""
+
+
+@contextmanager
+def no_wait() -> Iterator[None]:
+    """Within the block, reads fail fast with `StoreBusy` instead of waiting, and so do writes.
+
+    Writes always take the write lock, which another process may hold for a while, so they are
+    refused up front rather than attempted.
+    """
+    token = _NO_WAIT.set(True)
+    try:
+        yield
+    finally:
+        _NO_WAIT.reset(token)
+
+
+class DocCache:
+    """Parsed endpoint documents, reused while their stored JSON text is unchanged.
+
+    The key is the endpoint id and the check is the row's text itself, so a change made by any
+    connection or process is seen at the next read: no version counter to keep in step. The
+    documents handed out are shared between reads and must not be mutated (read transactions
+    only; writes parse their own copy).
+    """
+
+    MAX_ENTRIES = 1 << 16
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def parse(self, endpoint_id: str, text: str) -> dict[str, Any]:
+        entry = self._entries.get(endpoint_id)
+        if entry is not None and entry[0] == text:
+            return entry[1]
+        doc = _load(text)
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[endpoint_id] = (text, doc)
+        return doc
+
 
 class Txn:
-    """Operations available inside one transaction."""
+    """Operations available inside one transaction.
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    In a read transaction (`docs` given) the endpoint documents returned are shared, read-only
+    objects; a write transaction returns fresh ones its caller may change and save.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, docs: DocCache | None = None) -> None:
         self._conn = conn
+        self._docs = docs
+
+    def _doc(self, endpoint_id: str, text: str) -> dict[str, Any]:
+        return _load(text) if self._docs is None else self._docs.parse(endpoint_id, text)
 
     # endpoints
     def endpoint_by_name(self, name: str) -> dict[str, Any] | None:
-        row = self._conn.execute("SELECT doc FROM endpoints WHERE name = ?", (name,)).fetchone()
-        return _load(row[0]) if row else None
+        row = self._conn.execute("SELECT id, doc FROM endpoints WHERE name = ?", (name,)).fetchone()
+        return self._doc(row[0], row[1]) if row else None
 
     def endpoint_by_id(self, endpoint_id: str) -> dict[str, Any] | None:
         row = self._conn.execute(
             "SELECT doc FROM endpoints WHERE id = ?", (endpoint_id,)
         ).fetchone()
-        return _load(row[0]) if row else None
+        return self._doc(endpoint_id, row[0]) if row else None
 
     def endpoints(self) -> list[dict[str, Any]]:
-        rows = self._conn.execute("SELECT doc FROM endpoints ORDER BY name").fetchall()
-        return [_load(r[0]) for r in rows]
+        rows = self._conn.execute("SELECT id, doc FROM endpoints ORDER BY name").fetchall()
+        return [self._doc(i, text) for i, text in rows]
 
     def insert_endpoint(self, doc: dict[str, Any]) -> None:
         self._conn.execute(
@@ -92,6 +154,15 @@ class Txn:
             (endpoint_id,),
         ).fetchall()
         return [(str(k), str(p), str(lv)) for k, p, lv in rows]
+
+    def all_grants(self) -> dict[str, list[Grant]]:
+        """Every endpoint's grants (as `grants` orders them), in one query for listings."""
+        out: dict[str, list[Grant]] = {}
+        for endpoint_id, kind, principal, level in self._conn.execute(
+            "SELECT endpoint_id, kind, principal, level FROM grants ORDER BY seq"
+        ):
+            out.setdefault(str(endpoint_id), []).append((str(kind), str(principal), str(level)))
+        return out
 
     def set_grant(self, endpoint_id: str, grant: Grant) -> None:
         kind, principal, level = grant
@@ -157,10 +228,10 @@ class Store:
         self.path = path
         self.in_memory = path == ":memory:" or path.startswith("file::memory:")
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            path, check_same_thread=False, isolation_level=None, timeout=30.0
-        )
-        self._conn.execute("PRAGMA busy_timeout = 30000")
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
+        self._docs = DocCache()
+        self._conn = self._connect(busy_timeout_ms=30000)
         if not self.in_memory:
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
@@ -168,22 +239,73 @@ class Store:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self._conn.execute(statement)
+        # The non-waiting reader (file databases only: an in-memory database exists only inside
+        # its one connection, and nothing outside this process can lock it).
+        if not self.in_memory:
+            self._reader = self._connect(busy_timeout_ms=0)
+
+    def _connect(self, *, busy_timeout_ms: int) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            check_same_thread=False,
+            isolation_level=None,
+            timeout=busy_timeout_ms / 1000,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        return conn
 
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[Txn]:
-        """Run a unit of work atomically; writes take the database write lock up front."""
+        """Run a unit of work atomically; writes take the database write lock up front.
+
+        Inside `no_wait`, a file database raises `StoreBusy` instead of waiting for a lock.
+        """
+        if self._reader is not None and _NO_WAIT.get():
+            if write:
+                raise StoreBusy("writes may wait for the database lock")
+            with self._reader_lock:
+                yield from _unit(self._reader, "BEGIN", self._docs, translate_busy=True)
+            return
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield Txn(self._conn)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+            if write:
+                yield from _unit(self._conn, "BEGIN IMMEDIATE", None)
+            else:
+                yield from _unit(self._conn, "BEGIN", self._docs)
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        if self._reader is not None:
+            with self._reader_lock:
+                self._reader.close()
+
+
+def _unit(
+    conn: sqlite3.Connection, begin: str, docs: DocCache | None, *, translate_busy: bool = False
+) -> Iterator[Txn]:
+    """BEGIN, yield the transaction, COMMIT, or ROLLBACK when the work raised."""
+    try:
+        conn.execute(begin)
+        txn = Txn(conn, docs)
+    except sqlite3.OperationalError as e:
+        if translate_busy and _is_busy(e):
+            raise StoreBusy(str(e)) from e
+        raise
+    try:
+        yield txn
+    except BaseException as e:
+        conn.execute("ROLLBACK")
+        # A deferred read transaction takes its lock at the first SELECT, so that is where a
+        # non-waiting read meets a busy database.
+        if translate_busy and isinstance(e, sqlite3.OperationalError) and _is_busy(e):
+            raise StoreBusy(str(e)) from e
+        raise
+    conn.execute("COMMIT")
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    # The primary result code is the low byte of the (possibly extended) error code.
+    return error.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _load(text: str) -> dict[str, Any]:
