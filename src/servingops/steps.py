@@ -21,6 +21,7 @@ from .waiting import WaitPolicy, WriteScheduler, format_duration
 
 T = TypeVar("T")
 Raw = dict[str, Any]
+_DEADLINE_TOLERANCE = 1e-6  # seconds
 
 UPDATING = "IN_PROGRESS"
 FAILED_STATES = frozenset({"UPDATE_FAILED", "UPDATE_CANCELED"})
@@ -380,9 +381,13 @@ class EndpointRun:
         await self.ctx.wait.sleep(max(0.0, min(seconds, remaining)))
 
     def _check_deadline(self) -> None:
-        elapsed = self.ctx.wait.clock() - self.began
-        if elapsed < self.ctx.wait.timeout:
+        now = self.ctx.wait.clock()
+        # `_sleep` stops exactly at the deadline; compare with a tolerance, because
+        # began + timeout - began need not equal timeout in floating point, and an exact
+        # comparison could then loop forever on zero-length sleeps.
+        if now < self.deadline - _DEADLINE_TOLERANCE:
             return
+        elapsed = now - self.began
         state = _state(self.last) if self.last else {}
         raise WaitTimeout(
             "still updating; re-run apply to resume (waited "

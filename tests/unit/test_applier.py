@@ -636,3 +636,17 @@ def test_failure_message_without_entity_details() -> None:
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_wait_timeout_ends_even_when_float_rounding_shortens_the_deadline(
+    time: FakeTime,
+) -> None:
+    # (1000.1 + 60) - 1000.1 == 59.999999999999886: an exact elapsed-vs-timeout comparison
+    # never reached the timeout and spun on zero-length sleeps.
+    time.now = 1000.1
+    ws = FakeWorkspace(time, update_seconds=3600)
+    ws.seed("fraud", config("1"), tags={OWNER_TAG: OWNER})
+    wait = policy(time, timeout=60, jitter=0.0)
+    [outcome] = run(ws, plan_for(ws, [doc("fraud", "2")]), wait=wait).outcomes
+    assert outcome.status is Status.TIMED_OUT
+    assert len(time.slept) < 50
