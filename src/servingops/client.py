@@ -236,6 +236,10 @@ class Client:
         path = f"/api/2.0/serving-endpoints/{_seg(name)}/notifications"
         return await self._call("PATCH", path, json={"email_notifications": email_notifications})
 
+    async def patch_telemetry(self, name: str, telemetry: Mapping[str, Any]) -> dict[str, Any]:
+        path = f"/api/2.0/serving-endpoints/{_seg(name)}/telemetry-config"
+        return await self._call("PATCH", path, json={"telemetry_config": telemetry})
+
     async def build_logs(self, name: str, served_entity: str) -> str:
         path = f"/api/2.0/serving-endpoints/{_seg(name)}/served-models/{_seg(served_entity)}"
         payload = await self._call("GET", f"{path}/build-logs")

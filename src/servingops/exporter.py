@@ -26,6 +26,7 @@ KEY_ORDER = (
     "ai_gateway",
     "tags",
     "email_notifications",
+    "telemetry_config",
     "permissions",
 )
 
@@ -91,6 +92,8 @@ def export_document(endpoint: Endpoint) -> dict[str, Any]:
         doc["email_notifications"] = _ordered(
             {k: list(v) for k, v in api["email_notifications"].items()}, _NOTIFICATION_ORDER
         )
+    if api.get("telemetry_config"):
+        doc["telemetry_config"] = dict(api["telemetry_config"])
     if "permissions" in api:
         doc["permissions"] = [_ordered(dict(p), _PRINCIPAL_ORDER) for p in api["permissions"]]
     return _ordered(doc, KEY_ORDER)

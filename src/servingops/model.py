@@ -171,6 +171,7 @@ class Carrier(enum.StrEnum):
     AI_GATEWAY = "ai_gateway"  # PUT .../ai-gateway (full replace)
     NOTIFICATIONS = "notifications"  # PATCH .../notifications
     PERMISSIONS = "permissions"  # PUT /permissions/serving-endpoints/{id}
+    TELEMETRY = "telemetry"  # PATCH .../telemetry-config (rejected while updating)
     RECREATE = "recreate"  # no in-place update exists: delete and create
     NONE = "none"  # cannot be changed at all on an existing endpoint: a plan error
 

@@ -11,6 +11,8 @@ Canonical body (both sides; keyed lists become mappings so order never matters):
              auto_capture_config: {...}, entity_kind: "custom" | "external" | "foundation"}
     tags: {key: value}                    ai_gateway: {..., rate_limits: {id: limit}}
     email_notifications: {on_update_success: [...], on_update_failure: [...]}
+    telemetry_config: {telemetry_profile_id, table_names, enabled_telemetry_features: [...],
+                       inference_table_config: {sampling_fraction}}
     permissions: {"group:x" | "user:x" | "service_principal:x": level}   (only when managed)
 """
 
@@ -48,12 +50,15 @@ class Rule:
     carrier      the API call that changes it in place (inherited by everything below it)
     keep_live    the server chooses a value when the user writes none: a desired document that
                  omits the field adopts the live value instead of showing a difference
+    consumed     the server turns the value into something else and never echoes it: it is sent
+                 while the enclosing block is absent live, and not compared once it exists
     sensitive    rendered as "(sensitive)" and never printed
     """
 
     pattern: tuple[str, ...]
     carrier: Carrier | None = None
     keep_live: bool = False
+    consumed: bool = False
     sensitive: bool = False
     reason: str = ""
 
@@ -115,6 +120,11 @@ RULES: tuple[Rule, ...] = (
     Rule(("ai_gateway",), Carrier.AI_GATEWAY),
     Rule(("email_notifications",), Carrier.NOTIFICATIONS),
     Rule(("permissions",), Carrier.PERMISSIONS),
+    # Telemetry may be set by the workspace without user input, so an omitted block is left
+    # alone; table_names are consumed to create a profile whose id GET returns instead.
+    Rule(("telemetry_config",), Carrier.TELEMETRY, keep_live=True),
+    Rule(("telemetry_config", "telemetry_profile_id"), keep_live=True),
+    Rule(("telemetry_config", "table_names"), consumed=True),
 )
 
 # Fields the server owns; they never take part in a comparison.
@@ -239,6 +249,11 @@ def resolve_server_chosen(desired: Endpoint, live: Endpoint | None) -> Endpoint:
         return desired
     body = _copy(desired.body)
     for rule in RULES:
+        if rule.consumed and _get(live.body, rule.pattern[:-1]) is not None:
+            parent = _get(body, rule.pattern[:-1])
+            if isinstance(parent, dict):
+                parent.pop(rule.pattern[-1], None)
+    for rule in RULES:
         if rule.keep_live:
             _adopt(body, live.body, rule.pattern, ())
     return replace(desired, body=body)
@@ -304,6 +319,8 @@ def to_document(endpoint: Endpoint) -> dict[str, Any]:
         doc["ai_gateway"] = ai_gateway_request(body["ai_gateway"])
     if body.get("email_notifications"):
         doc["email_notifications"] = _copy(body["email_notifications"])
+    if body.get("telemetry_config"):
+        doc["telemetry_config"] = telemetry_request(body["telemetry_config"])
     if "permissions" in body:
         doc["permissions"] = [principal_entry(k, v) for k, v in body["permissions"].items()]
     return doc
@@ -337,6 +354,11 @@ def ai_gateway_request(gateway: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def telemetry_request(telemetry: Mapping[str, Any]) -> dict[str, Any]:
+    """Canonical telemetry_config -> the `telemetry_config` of PATCH /telemetry-config."""
+    return {k: _copy(v) for k, v in telemetry.items()}
+
+
 # --------------------------------------------------------------------------------------------
 # Canonicalization (pure; shared by both sides)
 
@@ -361,6 +383,9 @@ def _canonical_body(
     notifications = _notifications(raw.get("email_notifications"))
     if notifications:
         body["email_notifications"] = notifications
+    telemetry = _telemetry(raw.get("telemetry_config"))
+    if telemetry:
+        body["telemetry_config"] = telemetry
     if permissions is not None:
         body["permissions"] = _permissions(permissions, caller=caller)
     return body
@@ -499,6 +524,20 @@ def _notifications(raw: Any) -> dict[str, list[str]]:
         if addresses:
             out[key] = addresses
     return out
+
+
+def _telemetry(raw: Any) -> dict[str, Any]:
+    telemetry = _clean(raw)
+    features = telemetry.get("enabled_telemetry_features")
+    if features:
+        telemetry["enabled_telemetry_features"] = sorted({str(f) for f in features})
+    table = _clean(telemetry.get("inference_table_config"), drop={"name"})
+    telemetry.pop("inference_table_config", None)
+    if "sampling_fraction" in table:  # 1 and 1.0 are the same fraction
+        table["sampling_fraction"] = float(table["sampling_fraction"])
+    if table:
+        telemetry["inference_table_config"] = table
+    return telemetry
 
 
 def _direct_grants(acl: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -646,6 +685,14 @@ def _copy(value: Any) -> Any:
     if isinstance(value, list):
         return [_copy(v) for v in value]
     return value
+
+
+def _get(body: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(body, Mapping):
+            return None
+        body = body.get(key)
+    return body
 
 
 def _adopt(desired: dict[str, Any], live: Any, pattern: tuple[str, ...], at: Path) -> None:

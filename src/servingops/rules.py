@@ -101,6 +101,7 @@ def check_document(document: LoadedDocument) -> tuple[Diagnostic, ...]:
     _check_tags(ctx, data.get("tags"))
     _check_permissions(ctx, data.get("permissions"))
     _check_rate_limits(ctx, data)
+    _check_telemetry(ctx, data)
     return tuple(sorted(ctx.out, key=Diagnostic.sort_key))
 
 
@@ -166,6 +167,33 @@ def _items(value: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
         for i, item in enumerate(value):
             if isinstance(item, Mapping):
                 yield i, item
+
+
+def _check_telemetry(ctx: _Context, data: Mapping[str, Any]) -> None:
+    """The workspace keeps telemetry only for endpoints serving custom models (it drops it
+    silently at create otherwise, which would be a perpetual diff)."""
+    if not isinstance(data.get("telemetry_config"), Mapping):
+        return
+    config = data.get("config")
+    entities = (
+        [e for _, e in _items(config.get(entity_list_key(config)))]
+        if isinstance(config, Mapping)
+        else []
+    )
+    if not entities:
+        ctx.error(
+            ("telemetry_config",),
+            "telemetry_config needs served entities: only endpoints serving custom models "
+            "support telemetry",
+            key=True,
+        )
+    elif any(isinstance(e.get("external_model"), Mapping) for e in entities):
+        ctx.error(
+            ("telemetry_config",),
+            "telemetry_config is not supported for external models; only endpoints serving "
+            "custom models support telemetry",
+            key=True,
+        )
 
 
 def _check_name(ctx: _Context, data: Mapping[str, Any]) -> None:

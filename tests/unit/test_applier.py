@@ -190,6 +190,11 @@ class FakeWorkspace:
         self.records[name]["email_notifications"] = dict(email_notifications)
         return {"name": name}
 
+    async def patch_telemetry(self, name: str, telemetry: Mapping[str, Any]) -> dict[str, Any]:
+        self.calls.append(("patch_telemetry", name))
+        self.records[name]["telemetry_config"] = dict(telemetry) or None
+        return {"name": name}
+
     async def set_permissions(
         self, endpoint_id: str, acl: Sequence[Mapping[str, Any]]
     ) -> dict[str, Any]:
