@@ -41,11 +41,14 @@ Clock = Callable[[], float]
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
     """Backoff for retryable answers: min(cap, base * 2**attempt) with full jitter, or the
-    server's integer Retry-After; gives up once `budget` seconds have passed."""
+    server's integer Retry-After; gives up once `budget` seconds have passed, or `connect_budget`
+    seconds while the host has never answered (a wrong host or port fails fast, not after
+    minutes of silent retries)."""
 
     base: float = 0.5
     cap: float = 20.0
     budget: float = 300.0
+    connect_budget: float = 10.0
     sleep: Sleep = asyncio.sleep
     clock: Clock = time.monotonic
     rng: random.Random = field(default_factory=random.Random)
@@ -158,6 +161,7 @@ class Client:
         self._tokens = _TokenSource(creds, self._http, retry.clock)
         self.requests = 0
         """How many HTTP requests were sent (retries included); for benchmarks and tests."""
+        self._answered = False
 
     async def __aenter__(self) -> Client:
         return self
@@ -267,6 +271,7 @@ class Client:
         self, method: str, path: str, *, json: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         retry = self._retry
+        budget = retry.budget
         started = retry.clock()
         attempt = 0
         reauthenticated = False
@@ -281,7 +286,11 @@ class Client:
                     f"{method} {path}: could not reach {self.host} ({type(e).__name__})"
                 )
                 retry_after = None
+                never_connected = isinstance(e, httpx.ConnectError | httpx.ConnectTimeout)
+                if never_connected and not self._answered:
+                    budget = min(retry.budget, retry.connect_budget)
             else:
+                self._answered = True
                 if response.status_code < 400:
                     return _json(response)
                 failure = _api_error(method, path, response)
@@ -294,7 +303,7 @@ class Client:
                 if response.status_code not in RETRY_STATUSES:
                     raise failure
             wait = retry.delay(attempt, retry_after)
-            if retry.clock() - started + wait > retry.budget:
+            if retry.clock() - started + wait > budget:
                 raise failure
             attempt += 1
             await retry.sleep(wait)

@@ -177,3 +177,31 @@ def test_names_are_escaped_in_paths() -> None:
     route = respx.get(f"{HOST}/api/2.0/serving-endpoints/a%2Fb").respond(json={"name": "a/b"})
     run(make_client(FakeTime()).get_endpoint("a/b"))
     assert route.called
+
+
+@respx.mock
+def test_a_host_that_never_answered_fails_fast_on_connection_errors() -> None:
+    # A wrong host or port (connection refused) used to be retried for the whole 5-minute
+    # budget before the one-line error.
+    respx.get(f"{HOST}/api/2.0/serving-endpoints").mock(side_effect=httpx.ConnectError("refused"))
+    t = FakeTime()
+    with pytest.raises(TransportError, match="could not reach"):
+        run(make_client(t, budget=300).list_endpoints())
+    assert t.now <= 10
+
+
+@respx.mock
+def test_connection_errors_after_the_host_answered_use_the_whole_budget() -> None:
+    route = respx.get(f"{HOST}/api/2.0/serving-endpoints/a")
+    route.side_effect = [httpx.Response(200, json={"name": "a"})] + [
+        httpx.ConnectError("blip")
+    ] * 200
+
+    async def go(client: Client) -> None:
+        await client.get_endpoint("a")
+        await client.get_endpoint("a")
+
+    t = FakeTime()
+    with pytest.raises(TransportError):
+        run(go(make_client(t, budget=120)))
+    assert t.now > 10
