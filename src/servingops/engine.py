@@ -61,25 +61,34 @@ async def read_live(
 
     listing_task = asyncio.ensure_future(bounded(reader.list_endpoints()))
     me_task = asyncio.ensure_future(bounded(reader.me())) if need_caller else None
-    listing = await listing_task
-    wanted = {d.name for d in desired}
-    interesting = [
-        e for e in listing if all_endpoints or e.get("name") in wanted or _owner(e) == owner
-    ]
+    try:
+        listing = await listing_task
+        wanted = {d.name for d in desired}
+        interesting = [
+            e for e in listing if all_endpoints or e.get("name") in wanted or _owner(e) == owner
+        ]
 
-    async def fetch(
-        entry: Mapping[str, Any],
-    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        name = str(entry.get("name"))
-        endpoint_id = str(entry.get("id") or "")
-        get = bounded(reader.get_endpoint(name))
-        if name in managed_acl and endpoint_id:
-            raw, acl = await asyncio.gather(get, bounded(reader.get_permissions(endpoint_id)))
-            return raw, acl
-        return await get, None
+        async def fetch(
+            entry: Mapping[str, Any],
+        ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+            name = str(entry.get("name"))
+            endpoint_id = str(entry.get("id") or "")
+            get = bounded(reader.get_endpoint(name))
+            if name in managed_acl and endpoint_id:
+                raw, acl = await asyncio.gather(get, bounded(reader.get_permissions(endpoint_id)))
+                return raw, acl
+            return await get, None
 
-    fetched = await asyncio.gather(*(fetch(e) for e in interesting))
-    caller = normalize.caller_key(await me_task) if me_task else None
+        fetched = await asyncio.gather(*(fetch(e) for e in interesting))
+        caller = normalize.caller_key(await me_task) if me_task else None
+    finally:
+        # A failed read must not leave the identity lookup running, or its own failure
+        # unretrieved: asyncio would print that with a traceback after the one-line error.
+        if me_task is not None:
+            if not me_task.done():
+                me_task.cancel()
+            elif not me_task.cancelled():
+                me_task.exception()
 
     endpoints: list[Endpoint] = []
     raw_by_name: dict[str, Mapping[str, Any]] = {}

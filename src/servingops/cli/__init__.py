@@ -108,6 +108,10 @@ def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None)
     except ReconcilerError as e:
         click.echo(f"error: {e}", err=True)
         return e.exit_code
+    except OSError as e:  # a file or folder that cannot be written or read (plan --out, export)
+        where = f"{e.filename}: " if e.filename else ""
+        click.echo(f"error: {where}{e.strerror or e}", err=True)
+        return EXIT_ERROR
     except Exception:  # a bug: say so, show where, and use a code no user error uses
         click.echo(
             "error: servingops hit an internal bug; please report it with the traceback below.",
