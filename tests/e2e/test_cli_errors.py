@@ -66,3 +66,11 @@ def test_unknown_token_is_one_line_without_a_stray_task_traceback(
         gc.collect()
     assert_one_error_line(code, err, "401")
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+def test_emulator_serve_rejects_a_port_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
+    # 99999 used to reach uvicorn, which printed "running on :99999" and hung.
+    from servingops.cli import main
+
+    assert main(["emulator", "serve", "--port", "99999"]) == 64
+    assert "99999 is not in the range 0<=x<=65535" in capsys.readouterr().err

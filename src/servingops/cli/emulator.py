@@ -16,7 +16,7 @@ def emulator() -> None:
 
 @emulator.command("serve")
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Bind address.")
-@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True)
 @click.option(
     "--db", default=":memory:", show_default=True, help="SQLite file for the state, or :memory:."
 )
