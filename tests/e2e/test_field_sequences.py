@@ -183,6 +183,8 @@ def test_rate_limit_of_zero_calls_is_sent_as_zero(run: ApplyCli, project: Path) 
 def test_telemetry_reaches_the_workspace(run: ApplyCli, project: Path) -> None:
     live = converge(run, project, BASE + TELEMETRY)  # at create
     assert live["telemetry_config"]["telemetry_profile_id"] == "profile-1"
+    write(project, BASE + TELEMETRY.replace("_LOGS, TELEMETRY_FEATURE", ""))
+    assert "via PATCH telemetry-config" in run("plan")[1]
     live = converge(run, project, BASE + TELEMETRY.replace("_LOGS, TELEMETRY_FEATURE", ""))
     assert live["telemetry_config"]["enabled_telemetry_features"] == ["TELEMETRY_FEATURE_METRICS"]
     assert [p for p in run.transport.seen if p[1].endswith("/telemetry-config")]

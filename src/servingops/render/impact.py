@@ -20,6 +20,7 @@ _VIA = {
     Carrier.AI_GATEWAY: "via PUT ai-gateway",
     Carrier.NOTIFICATIONS: "via PATCH notifications",
     Carrier.PERMISSIONS: "via PUT permissions",
+    Carrier.TELEMETRY: "via PATCH telemetry-config",
 }
 
 
