@@ -138,6 +138,12 @@ class Endpoint:
     fingerprint: Fingerprint | None = None
     write_only: Body = field(default_factory=dict)
     """Input-only values the API accepts but never echoes (sent, never compared)."""
+    positions: Mapping[Path, SourceRef] = field(default_factory=dict)
+    """Desired only: where top-level fields were written, for located plan problems."""
+
+    def locate(self, path: Path) -> SourceRef | None:
+        """Where the field at `path` (or its top-level block) was written; else the document."""
+        return self.positions.get(path[:1], self.source) if path else self.source
 
 
 # --------------------------------------------------------------------------------------------

@@ -205,7 +205,13 @@ def _matches(rule: Rule, path: Path) -> bool:
 def normalize_desired(doc: DesiredDocument, *, caller: str | None = None) -> Endpoint:
     """A validated desired document -> canonical Endpoint (input-only values kept aside)."""
     body = _canonical_body(doc.body, permissions=doc.body.get("permissions"), caller=caller)
-    return Endpoint(name=doc.name, body=body, source=doc.source, write_only=_write_only(doc.body))
+    return Endpoint(
+        name=doc.name,
+        body=body,
+        source=doc.source,
+        write_only=_write_only(doc.body),
+        positions={p: ref for p, ref in doc.positions.items() if len(p) == 1},
+    )
 
 
 def normalize_live(

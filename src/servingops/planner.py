@@ -123,6 +123,7 @@ def _compare(
                     f'endpoint "{want.name}": {render_pointer(change.path)} cannot change on an '
                     f"existing endpoint ({reason}); restore the live value or replace the "
                     "endpoint by giving it a new name",
+                    path=change.path,
                 )
             )
         elif carrier is Carrier.PERMISSIONS and have.status and not have.status.endpoint_id:
@@ -131,6 +132,7 @@ def _compare(
                     want,
                     f'endpoint "{want.name}" has no id (a system or pay-per-token endpoint), so '
                     "its permissions cannot be managed; remove its permissions block",
+                    path=("permissions",),
                 )
             )
     kind = ActionKind.REPLACE if reasons else ActionKind.UPDATE
@@ -172,5 +174,5 @@ def _path_key(path: Path) -> tuple[str, ...]:
     return tuple(str(p) for p in path)
 
 
-def _problem(endpoint: Endpoint, summary: str) -> Diagnostic:
-    return Diagnostic(severity=Severity.ERROR, summary=summary, source=endpoint.source)
+def _problem(endpoint: Endpoint, summary: str, *, path: Path = ()) -> Diagnostic:
+    return Diagnostic(severity=Severity.ERROR, summary=summary, source=endpoint.locate(path))

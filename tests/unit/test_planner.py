@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from servingops import normalize, planner
-from servingops.model import ABSENT, ActionKind, Carrier, DesiredDocument, Plan, SourceRef
+from servingops.model import (
+    ABSENT,
+    ActionKind,
+    Carrier,
+    DesiredDocument,
+    Path,
+    Plan,
+    SourceRef,
+)
 
 OWNER = "team/repo"
 
@@ -197,3 +205,17 @@ def test_summary_counts_replace_twice() -> None:
     plan = make_plan([doc("n"), doc("r", description="x")], [live_of(doc("r"))])
     assert plan.summary == (2, 0, 1)
     assert plan.count(ActionKind.REPLACE) == 1
+
+
+def test_problem_points_at_the_line_of_the_field() -> None:
+    body = doc(budget_policy_id="bp-2")
+    where: dict[Path, SourceRef] = {
+        ("budget_policy_id",): SourceRef(path="f.yaml", line=9, column=1)
+    }
+    want = normalize.normalize_desired(
+        DesiredDocument(name="ep", body=body, source=SourceRef(path="f.yaml", line=1),
+                        positions=where)
+    )  # fmt: skip
+    have = normalize.normalize_live(live_of(doc(), effective_budget_policy_id="bp-1"))
+    (problem,) = planner.plan([want], [have], owner=OWNER).problems
+    assert str(problem.source) == "f.yaml:9:1"
