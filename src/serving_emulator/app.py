@@ -178,7 +178,9 @@ class _Api:
     async def list_or_create(self, request: Request) -> Response:
         caller = await self._prelude(request)
         if request.method == "GET":
-            return JSONResponse(await self._read(self.ws.list_endpoints, caller))
+            # Already JSON, rendered as JSONResponse would (see Workspace.list_endpoints_json).
+            listing = await self._read(self.ws.list_endpoints_json, caller)
+            return Response(listing, media_type="application/json")
         body = await self._json(request)
         return JSONResponse(
             await self._call(self.ws.create_endpoint, caller, body, self._base(request))

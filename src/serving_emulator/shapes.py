@@ -9,6 +9,7 @@ not even stored), and orders keyed lists by a seeded shuffle so clients must com
 from __future__ import annotations
 
 import functools
+import json
 import random
 from collections.abc import Sequence
 from typing import TypeVar
@@ -115,6 +116,13 @@ def _config_out(doc: Doc, block: str, now_ms: int, shuffler: Shuffler) -> Doc:
     if block == "pending":
         config["start_time"] = src["start_ms"]
     return config
+
+
+def to_json(value: object) -> str:
+    """`value` as JSON exactly as Starlette's JSONResponse renders it (before UTF-8 encoding)."""
+    return json.dumps(
+        value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    )
 
 
 def endpoint_task(doc: Doc) -> str | None:
