@@ -74,3 +74,17 @@ def test_emulator_serve_rejects_a_port_out_of_range(capsys: pytest.CaptureFixtur
 
     assert main(["emulator", "serve", "--port", "99999"]) == 64
     assert "99999 is not in the range 0<=x<=65535" in capsys.readouterr().err
+
+
+def test_emulator_on_a_busy_port_is_one_error_line_and_exit_1(capsys) -> None:
+    import socket
+
+    from servingops.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = main(["emulator", "serve", "--port", str(port)])
+    assert code == 1
+    assert f"could not start on 127.0.0.1:{port}" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import click
 
 from serving_emulator.server import DEFAULT_HOST, DEFAULT_PORT, serve
 
-from . import EXIT_USAGE, cli
+from . import EXIT_ERROR, EXIT_OK, EXIT_USAGE, cli
 
 
 @cli.group("emulator")
@@ -82,3 +82,12 @@ def serve_command(
     except ValueError as e:
         click.echo(f"error: {e}", err=True)
         return EXIT_USAGE
+    except SystemExit as e:  # uvicorn exits 3 when it cannot bind; 3 means "stale plan" here
+        if e.code in (0, None):
+            return EXIT_OK
+        click.echo(
+            f"error: the emulator could not start on {host}:{port} (see the line above; is "
+            "the port already in use?); choose another with --port",
+            err=True,
+        )
+        return EXIT_ERROR
