@@ -54,7 +54,9 @@ def _versions(progress: Progress) -> str:
     before, after = progress.config_version, progress.pending_config_version
     if after is None:
         return ""
-    return f" [config_version {before if before is not None else '-'} -> {after}]"
+    if before is None:  # the first deployment of a new endpoint
+        return f" [config_version {after}]"
+    return f" [config_version {before} -> {after}]"
 
 
 def phase_line(action: Action, progress: Progress) -> str:
