@@ -47,7 +47,7 @@ from . import (
     Settings,
     cli,
 )
-from .common import input_options
+from .common import input_options, parallelism_option
 from .planning import run_plan
 
 RUNTIME_OPTION = "apply.runtime"
@@ -110,13 +110,7 @@ class _Ready:
 @click.option("--prune", is_flag=True, help="Delete owned endpoints no longer in the files.")
 @click.option("--allow-replace", is_flag=True, help="Allow delete + create where required.")
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
-@click.option(
-    "--parallelism",
-    type=click.IntRange(1, 256),
-    default=8,
-    show_default=True,
-    help="How many endpoints are changed at once.",
-)
+@parallelism_option(default=8, help="How many endpoints are changed at once.")
 @click.option(
     "--wait-timeout",
     "wait_timeout",

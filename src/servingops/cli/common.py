@@ -92,6 +92,17 @@ def var_option(f: F) -> F:
     )(f)
 
 
+def parallelism_option(*, default: int, help: str) -> Callable[[F], F]:
+    """`--parallelism N` (1-256): how many API calls or endpoints run at once."""
+    return click.option(
+        "--parallelism",
+        type=click.IntRange(1, 256),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
 def input_options(f: F) -> F:
     """All three: --project, --target and --var."""
     return project_option(target_option(var_option(f)))

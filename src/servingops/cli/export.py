@@ -24,7 +24,7 @@ from ..model import DesiredDocument, Endpoint, SourceRef
 from ..project import Project, load_project, select_target
 from ..workspace import resolve_workspace
 from . import EXIT_ERROR, EXIT_OK, Settings, cli
-from .common import project_option, target_option
+from .common import parallelism_option, project_option, target_option
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,13 +47,7 @@ class Selection:
     help="Folder to write into (default: the project's first endpoints folder).",
 )
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
-@click.option(
-    "--parallelism",
-    type=click.IntRange(1, 256),
-    default=16,
-    show_default=True,
-    help="How many API reads run at once.",
-)
+@parallelism_option(default=16, help="How many API reads run at once.")
 @click.pass_obj
 def export_command(
     settings: Settings,

@@ -19,7 +19,7 @@ from ..model import Plan
 from ..render import json_view, markdown, text
 from ..workspace import Workspace, resolve_workspace
 from . import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Settings, cli
-from .common import Inputs, input_options, load_inputs
+from .common import Inputs, input_options, load_inputs, parallelism_option
 
 FORMATS = click.Choice(["text", "json", "markdown"])
 
@@ -105,13 +105,7 @@ def echo_warnings(inputs: Inputs) -> None:
     is_flag=True,
     help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
 )
-@click.option(
-    "--parallelism",
-    type=click.IntRange(1, 256),
-    default=16,
-    show_default=True,
-    help="How many API reads run at once.",
-)
+@parallelism_option(default=16, help="How many API reads run at once.")
 @click.pass_obj
 def plan_command(
     settings: Settings,
@@ -136,15 +130,7 @@ def plan_command(
         parallelism=parallelism,
     )
     result = run.plan
-    if fmt == "json":
-        output = json_view.render_plan(
-            result, tool_version=__version__, workspace=run.workspace.label
-        )
-    elif fmt == "markdown":
-        output = markdown.render_plan(result, target=run.target_name)
-    else:
-        output = text.render_plan(result, color=settings.use_color())
-    click.echo(output)
+    click.echo(render(run, fmt, settings, drift=False))
     if not result.applyable:
         click.echo("error: the plan cannot be applied; fix the problems listed above", err=True)
         return EXIT_ERROR
@@ -166,13 +152,7 @@ def plan_command(
 @cli.command("drift")
 @input_options
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-@click.option(
-    "--parallelism",
-    type=click.IntRange(1, 256),
-    default=16,
-    show_default=True,
-    help="How many API reads run at once.",
-)
+@parallelism_option(default=16, help="How many API reads run at once.")
 @click.pass_obj
 def drift_command(
     settings: Settings,
@@ -193,18 +173,28 @@ def drift_command(
         parallelism=parallelism,
     )
     result = run.plan
-    if fmt == "json":
-        output = json_view.render_drift_json(
-            result, tool_version=__version__, workspace=run.workspace.label
-        )
-    elif fmt == "markdown":
-        output = markdown.render_drift(result, target=run.target_name)
-    else:
-        output = text.render_drift(result, color=settings.use_color())
-    click.echo(output)
+    click.echo(render(run, fmt, settings, drift=True))
     if not result.applyable:
         return EXIT_ERROR
     return EXIT_CHANGES if has_drift(result) else EXIT_OK
+
+
+def render(run: PlanRun, fmt: str, settings: Settings, *, drift: bool) -> str:
+    """The plan, or the drift report, in the chosen format."""
+    label = run.workspace.label
+    match fmt, drift:
+        case "json", False:
+            return json_view.render_plan(run.plan, tool_version=__version__, workspace=label)
+        case "json", True:
+            return json_view.render_drift_json(run.plan, tool_version=__version__, workspace=label)
+        case "markdown", False:
+            return markdown.render_plan(run.plan, target=run.target_name)
+        case "markdown", True:
+            return markdown.render_drift(run.plan, target=run.target_name)
+        case _, False:
+            return text.render_plan(run.plan, color=settings.use_color())
+        case _:
+            return text.render_drift(run.plan, color=settings.use_color())
 
 
 def has_drift(plan: Plan) -> bool:
