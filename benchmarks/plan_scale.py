@@ -18,6 +18,7 @@ import contextlib
 import io
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from servingops.project import load_project
 
 OWNER = "bench/plan"
 TOKEN = "bench-token"
+REPEATS = 5
 
 
 def endpoint_body(i: int) -> dict[str, Any]:
@@ -138,9 +140,13 @@ def run(n: int, latency_ms: float, parallelism: int, sdk_sample: int) -> dict[st
                     )
                     return state, client.requests
 
-            started = time.perf_counter()
-            live, requests = asyncio.run(read())
-            out["read_wall_s"] = time.perf_counter() - started
+            walls = []
+            for _ in range(REPEATS):  # the machine is shared and noisy: report the median
+                started = time.perf_counter()
+                live, requests = asyncio.run(read())
+                walls.append(time.perf_counter() - started)
+            out["read_wall_s"] = statistics.median(walls)
+            out["read_wall_min_s"] = min(walls)
             out["requests"] = requests
             out["bound_s"] = requests * latency_ms / 1000 / parallelism
 
@@ -179,7 +185,8 @@ def report(r: dict[str, float], parallelism: int) -> str:
         f"requests (list + GETs)          {r['requests']:.0f}",
         f"concurrency bound               {r['bound_s']:.2f} s",
         f"live reads (engine.read_live)   {r['read_wall_s']:.2f} s  "
-        f"= {r['read_wall_s'] / r['bound_s']:.2f}x bound",
+        f"= {r['read_wall_s'] / r['bound_s']:.2f}x bound (median of {REPEATS}; best "
+        f"{r['read_wall_min_s'] / r['bound_s']:.2f}x)",
         f"servingops plan, end to end     {r['cli_wall_s']:.2f} s  "
         f"= {r['cli_wall_s'] / r['bound_s']:.2f}x bound",
         f"  of which load + validate      {r['load_validate_s']:.2f} s",
