@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from .principals import UsersFileError
-from .server import DEFAULT_HOST, DEFAULT_PORT, serve
+from .server import DEFAULT_HOST, DEFAULT_PORT, ListenError, serve
 
 EXIT_USAGE = 64
 
@@ -51,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             allow_remote=args.allow_remote,
             announce=lambda line: print(line, flush=True),
         )
+    except ListenError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except (ValueError, UsersFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE

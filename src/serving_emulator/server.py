@@ -64,7 +64,11 @@ def run(
     port: int = DEFAULT_PORT,
     announce: Callable[[str], None] | None = None,
 ) -> int:
-    """Serve in the foreground until Ctrl-C, logging one line per request; returns 0."""
+    """Serve in the foreground until Ctrl-C, logging one line per request; returns 0.
+
+    Raises ListenError when the address cannot be bound (e.g. the port is in use).
+    """
+    sock = listen(host, port)
     server = uvicorn.Server(_config(emulator, host, port, access_log=True))
     if announce is not None:
         shown = f"[{host}]" if ":" in host else host
@@ -75,8 +79,30 @@ def run(
         )
     # uvicorn re-raises the Ctrl-C it handled after a clean shutdown.
     with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+        server.run(sockets=[sock])
     return 0
+
+
+class ListenError(Exception):
+    """The server could not bind its address; str() says which and why."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for uvicorn to serve on.
+
+    The explicit IPPROTO_TCP matters: asyncio only disables Nagle's algorithm on accepted
+    sockets whose protocol says TCP, and without that a keep-alive answer written in two parts
+    waits ~40 ms for a delayed ACK (most of the time a 25 ms-latency read took).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise ListenError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
 
 
 @contextmanager
@@ -93,12 +119,7 @@ def serve_in_thread(
     """
     if not is_loopback(host):
         raise ValueError("serve_in_thread only binds loopback addresses")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # The explicit IPPROTO_TCP matters: asyncio only disables Nagle's algorithm on accepted
-    # sockets whose protocol says TCP, and without that every keep-alive answer waits ~40 ms.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = listen(host, port)
     bound_port = sock.getsockname()[1]
     server = uvicorn.Server(_config(emulator, host, bound_port, access_log=False))
     thread = threading.Thread(

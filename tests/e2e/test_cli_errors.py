@@ -87,4 +87,4 @@ def test_emulator_on_a_busy_port_is_one_error_line_and_exit_1(capsys) -> None:
         port = busy.getsockname()[1]
         code = main(["emulator", "serve", "--port", str(port)])
     assert code == 1
-    assert f"could not start on 127.0.0.1:{port}" in capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from serving_emulator.server import DEFAULT_HOST, DEFAULT_PORT, serve
+from serving_emulator.server import DEFAULT_HOST, DEFAULT_PORT, ListenError, serve
 
-from . import EXIT_ERROR, EXIT_OK, EXIT_USAGE, cli
+from . import EXIT_ERROR, EXIT_USAGE, cli
 
 
 @cli.group("emulator")
@@ -82,12 +82,6 @@ def serve_command(
     except ValueError as e:
         click.echo(f"error: {e}", err=True)
         return EXIT_USAGE
-    except SystemExit as e:  # uvicorn exits 3 when it cannot bind; 3 means "stale plan" here
-        if e.code in (0, None):
-            return EXIT_OK
-        click.echo(
-            f"error: the emulator could not start on {host}:{port} (see the line above; is "
-            "the port already in use?); choose another with --port",
-            err=True,
-        )
+    except ListenError as e:
+        click.echo(f"error: the emulator could not start ({e}); choose another --port", err=True)
         return EXIT_ERROR
