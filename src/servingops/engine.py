@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from . import normalize, planner
+from .errors import PermissionDenied, ReconcilerError
 from .model import OWNER_TAG, DesiredDocument, Endpoint, Plan
 
 T = TypeVar("T")
@@ -79,6 +80,12 @@ async def read_live(
                 return raw, acl
             return await get, None
 
+        # A desired endpoint missing from the listing may exist but be hidden from this
+        # identity (the list shows only what it may view): planning a create would be wrong.
+        listed = {str(e.get("name")) for e in listing}
+        unlisted = sorted(wanted - listed)
+        found = await asyncio.gather(*(bounded(_probe_unlisted(reader, n)) for n in unlisted))
+        interesting += [entry for entry in found if entry is not None]
         fetched = await asyncio.gather(*(fetch(e) for e in interesting))
         caller = normalize.caller_key(await me_task) if me_task else None
     finally:
@@ -126,6 +133,20 @@ async def compute_plan(
     desired = desired_endpoints(documents, caller=live.caller)
     result = planner.plan(desired, live.endpoints, owner=owner, prune=prune, target=target)
     return result, live
+
+
+async def _probe_unlisted(reader: LiveReader, name: str) -> dict[str, Any] | None:
+    """GET a desired endpoint the listing did not show; None when it really does not exist."""
+    try:
+        return await reader.get_endpoint(name)
+    except PermissionDenied as e:
+        if e.status != 403:
+            raise
+        raise ReconcilerError(
+            f'endpoint "{name}" exists but this identity may not view it '
+            f"(HTTP 403 {e.error_code or 'PERMISSION_DENIED'}), so it cannot be planned; "
+            "ask its owner or a workspace admin for CAN_MANAGE on it, or rename the endpoint"
+        ) from None
 
 
 def _owner(entry: Mapping[str, Any]) -> str | None:

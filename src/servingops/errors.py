@@ -90,7 +90,19 @@ class RateLimited(ApiError):
 
 
 class PermissionDenied(ApiError):
-    pass
+    """401/403, with what to do next appended (the API's own message names only the lack)."""
+
+    def __str__(self) -> str:
+        if self.status == 401:
+            hint = "check the credentials for this target (token, profile or OAuth client)"
+        elif "/serving-endpoints/" in self.path:
+            hint = (
+                "the identity running servingops needs CAN_MANAGE on the endpoint; "
+                "ask its owner or a workspace admin to grant it"
+            )
+        else:
+            hint = "ask a workspace admin for access to Model Serving"
+        return f"{super().__str__().rstrip('.')}; {hint}"
 
 
 class TransportError(ReconcilerError):
