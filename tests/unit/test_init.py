@@ -84,3 +84,32 @@ def test_owner_from_folder(folder: str, owner: str) -> None:
 def test_owner_is_always_a_string(tmp_path: Path, owner: str) -> None:
     (tmp_path / "servingops.yaml").write_text(render_project(owner))
     assert load_project(tmp_path).owner == owner
+
+
+def test_init_writes_the_schemas_its_modelines_point_at(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The starter files' `$schema=` lines named schemas/ that did not exist in a new project,
+    # so editors reported a missing schema instead of completing; export points there too.
+    code, out, _ = run(tmp_path, capsys, "init")
+    assert code == 0
+    assert "wrote schemas/endpoint.schema.json" in out.splitlines()
+    assert "wrote schemas/project.schema.json" in out.splitlines()
+    repo_schemas = Path(__file__).parents[2] / "schemas"
+    for name in ("endpoint.schema.json", "project.schema.json"):
+        assert (tmp_path / "schemas" / name).read_text() == (repo_schemas / name).read_text()
+    for modeline_file in (tmp_path / "servingops.yaml", tmp_path / "endpoints" / "example.yaml"):
+        ref = modeline_file.read_text().splitlines()[0].split("$schema=")[1]
+        assert (modeline_file.parent / ref).is_file()
+    # An existing schemas/ (a newer one, or the user's) is kept unless --force.
+    (tmp_path / "schemas" / "endpoint.schema.json").write_text("{}")
+    code, out, _ = run(tmp_path, capsys, "init", "--force")
+    assert code == 0
+    assert (tmp_path / "schemas" / "endpoint.schema.json").read_text() != "{}"
+    (tmp_path / "servingops.yaml").unlink()
+    (tmp_path / "endpoints" / "example.yaml").unlink()
+    (tmp_path / "schemas" / "endpoint.schema.json").write_text("{}")
+    code, out, _ = run(tmp_path, capsys, "init")
+    assert code == 0
+    assert "schemas/" not in out
+    assert (tmp_path / "schemas" / "endpoint.schema.json").read_text() == "{}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from importlib import resources
 from pathlib import Path
 
 import click
@@ -52,6 +53,8 @@ tags: {team: example}
 
 EXAMPLE_PATH = Path("endpoints") / "example.yaml"
 PROJECT_PATH = Path("servingops.yaml")
+SCHEMA_NAMES = ("endpoint.schema.json", "project.schema.json")
+"""Written to schemas/ (when missing, or with --force) so the files' modelines resolve."""
 
 
 def owner_from_folder(folder: Path) -> str:
@@ -68,10 +71,12 @@ def render_project(owner: str) -> str:
 
 
 @cli.command("init")
-@click.option("--force", is_flag=True, help="Overwrite servingops.yaml and the example endpoint.")
+@click.option("--force", is_flag=True, help="Overwrite servingops.yaml, the example endpoint and schemas/.")
 @click.pass_obj
 def init_command(settings: Settings, force: bool) -> int:
     """Write a starter servingops.yaml and endpoints/example.yaml in the current folder.
+
+    Also writes the JSON schemas the files point editors at, under schemas/ (when missing).
 
     Exit 0 when written, 1 when either file exists (nothing is written; use --force).
     """
@@ -89,6 +94,14 @@ def init_command(settings: Settings, force: bool) -> int:
     for path, text in files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text)
+        click.echo(f"wrote {path.as_posix()}")
+    for name in SCHEMA_NAMES:
+        path = Path("schemas") / name
+        if (root / path).exists() and not force:
+            continue
+        text = resources.files("servingops").joinpath("schemas", name).read_text(encoding="utf-8")
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text, encoding="utf-8")
         click.echo(f"wrote {path.as_posix()}")
     click.echo(
         "Next: servingops validate, then servingops plan (the local target is an embedded "
