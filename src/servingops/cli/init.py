@@ -71,7 +71,9 @@ def render_project(owner: str) -> str:
 
 
 @cli.command("init")
-@click.option("--force", is_flag=True, help="Overwrite servingops.yaml, the example endpoint and schemas/.")
+@click.option(
+    "--force", is_flag=True, help="Overwrite servingops.yaml, the example endpoint and schemas/."
+)
 @click.pass_obj
 def init_command(settings: Settings, force: bool) -> int:
     """Write a starter servingops.yaml and endpoints/example.yaml in the current folder.
