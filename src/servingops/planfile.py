@@ -9,9 +9,10 @@ and refuses when any fingerprint moved or the actions differ. Pure: text in, val
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__
@@ -33,6 +34,9 @@ class SavedPlan:
     """Every endpoint the plan compared, by name; None when it did not exist."""
     actions: tuple[tuple[str, str], ...]
     """(kind, name) pairs in plan order."""
+    sections: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Per endpoint, a hash of each top-level field of its canonical live body (and the
+    ownership tag), so a stale plan can say what moved; empty for plans saved without it."""
 
 
 def dump(
@@ -50,6 +54,8 @@ def dump(
         endpoint = live_by_name.get(name)
         fp = endpoint.fingerprint if endpoint else None
         fingerprints[name] = _fingerprint_dict(fp) if fp else None
+        if fp and endpoint is not None:
+            fingerprints[name]["sections"] = _sections(endpoint)
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -105,6 +111,11 @@ def parse(text: str, *, path: str) -> SavedPlan:
             for name, fp in payload["fingerprints"].items()
         }
         actions = tuple((str(a["kind"]), str(a["name"])) for a in payload["actions"])
+        sections = {
+            str(name): {str(k): str(v) for k, v in fp["sections"].items()}
+            for name, fp in payload["fingerprints"].items()
+            if fp and isinstance(fp.get("sections"), dict)
+        }
         return SavedPlan(
             target=str(payload["target"]),
             owner=str(payload["owner"]),
@@ -113,6 +124,7 @@ def parse(text: str, *, path: str) -> SavedPlan:
             documents=documents,
             fingerprints=fingerprints,
             actions=actions,
+            sections=sections,
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         raise ReconcilerError(f"{path} is a damaged saved plan; run plan --out again") from None
@@ -131,6 +143,9 @@ def check_fresh(saved: SavedPlan, plan: Plan, live: Sequence[Endpoint], *, works
         endpoint = live_by_name.get(name)
         now = endpoint.fingerprint if endpoint else None
         reason = _moved(then, now)
+        if reason == _CHANGED and endpoint is not None and name in saved.sections:
+            fields = _changed_sections(saved.sections[name], _sections(endpoint))
+            reason = f"changed since the plan ({fields})"
         if reason:
             moved.append(f'"{name}" {reason}')
     now_actions = tuple((a.kind.value, a.name) for a in plan.actions)
@@ -158,8 +173,28 @@ def _moved(then: Fingerprint | None, now: Fingerprint | None) -> str:
             f"changed since the plan (config_version {then.config_version} -> {now.config_version})"
         )
     if then.sha256 != now.sha256 or then.last_updated_timestamp != now.last_updated_timestamp:
-        return "changed since the plan (tags, permissions, gateway or state)"
+        return _CHANGED
     return ""
+
+
+_CHANGED = "changed since the plan (tags, permissions, gateway or state)"
+
+
+def _sections(endpoint: Endpoint) -> dict[str, str]:
+    """A short hash of each top-level field of the canonical body, and of the ownership tag."""
+    parts: dict[str, Any] = dict(endpoint.body)
+    parts["servingops-owner tag"] = endpoint.status.owner if endpoint.status else None
+    return {
+        key: hashlib.sha256(
+            json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()[:16]
+        for key, value in parts.items()
+    }
+
+
+def _changed_sections(then: Mapping[str, str], now: Mapping[str, str]) -> str:
+    changed = sorted(k for k in then.keys() | now.keys() if then.get(k) != now.get(k))
+    return ", ".join(changed) if changed else "state or timestamps only"
 
 
 def _fingerprint_dict(fp: Fingerprint) -> dict[str, Any]:

@@ -289,6 +289,36 @@ def test_stale_saved_plan_changes_nothing_and_exits_3(run: ApplyCli, project: Pa
     assert tags(raw)["team"] == "moved"
 
 
+def test_stale_saved_plan_names_the_fields_that_moved(run: ApplyCli, project: Path) -> None:
+    # It said "changed since the plan (tags, permissions, gateway or state)" whatever moved.
+    assert run("apply", "--auto-approve")[0] == 0
+    write_endpoint(project, "scorer", version="3")
+    assert run("plan", "--out", "p.json")[0] == 0
+    call(run.emu, "patch_tags", "scorer", add=[{"key": "team", "value": "moved"}], delete=[])
+    code, _, err = run("apply", "p.json")
+    assert code == 3
+    assert err.splitlines() == [
+        'error: saved plan is stale, nothing was changed: endpoint "scorer" changed since the '
+        "plan (tags). Run plan again and review the new plan"
+    ]
+
+
+def test_stale_plan_saved_without_sections_keeps_the_general_reason(
+    run: ApplyCli, project: Path
+) -> None:
+    assert run("apply", "--auto-approve")[0] == 0
+    write_endpoint(project, "scorer", version="3")
+    assert run("plan", "--out", "p.json")[0] == 0
+    saved = json.loads((project / "p.json").read_text())
+    for fingerprint in saved["fingerprints"].values():
+        fingerprint.pop("sections", None)
+    (project / "p.json").write_text(json.dumps(saved))
+    call(run.emu, "patch_tags", "scorer", add=[{"key": "team", "value": "moved"}], delete=[])
+    code, _, err = run("apply", "p.json")
+    assert code == 3
+    assert "(tags, permissions, gateway or state)" in err
+
+
 def test_callers_can_manage_is_kept(run: ApplyCli, project: Path) -> None:
     write_endpoint(
         project,
