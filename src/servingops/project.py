@@ -63,7 +63,10 @@ def load_project(cwd: Path, explicit: Path | None = None) -> Project:
     if explicit is not None:
         path = explicit if explicit.is_absolute() else cwd / explicit
         if not path.is_file():
-            raise UsageError(f"project file {explicit} does not exist")
+            raise UsageError(
+                f"project file {explicit} does not exist; check the --project path, or run "
+                "servingops init to create a servingops.yaml"
+            )
     else:
         path = cwd / PROJECT_FILE
         if not path.is_file():

@@ -72,6 +72,12 @@ def test_missing_explicit_file(tmp_path: Path) -> None:
         load_project(tmp_path, Path("nope.yaml"))
 
 
+def test_missing_explicit_file_says_what_to_do(tmp_path: Path) -> None:
+    # It said only "project file nope.yaml does not exist".
+    with pytest.raises(UsageError, match=r"; check the --project path, or run servingops init"):
+        load_project(tmp_path, Path("nope.yaml"))
+
+
 def test_empty_project_file_means_defaults(tmp_path: Path) -> None:
     (tmp_path / "servingops.yaml").write_text("# nothing yet\n")
     project = load_project(tmp_path)
