@@ -144,8 +144,9 @@ async def _probe_unlisted(reader: LiveReader, name: str) -> dict[str, Any] | Non
             raise
         raise ReconcilerError(
             f'endpoint "{name}" exists but this identity may not view it '
-            f"(HTTP 403 {e.error_code or 'PERMISSION_DENIED'}), so it cannot be planned; "
-            "ask its owner or a workspace admin for CAN_MANAGE on it, or rename the endpoint"
+            f"(HTTP 403 {e.error_code or 'PERMISSION_DENIED'}), so it cannot be compared with "
+            "the files; ask its owner or a workspace admin for CAN_MANAGE on it, or rename "
+            "the endpoint"
         ) from None
 
 

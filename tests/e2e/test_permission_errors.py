@@ -82,8 +82,8 @@ def test_a_desired_endpoint_hidden_from_the_caller_is_not_planned_as_a_create(
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines == [
         'error: endpoint "scorer" exists but this identity may not view it (HTTP 403 '
-        "PERMISSION_DENIED), so it cannot be planned; ask its owner or a workspace admin for "
-        "CAN_MANAGE on it, or rename the endpoint"
+        "PERMISSION_DENIED), so it cannot be compared with the files; ask its owner or a "
+        "workspace admin for CAN_MANAGE on it, or rename the endpoint"
     ]
 
 
