@@ -280,6 +280,10 @@ class Client:
         path = f"/api/2.0/serving-endpoints/{_seg(name)}/telemetry-config"
         return await self._call("PATCH", path, json={"telemetry_config": telemetry})
 
+    async def patch_metrics_export(self, name: str, state: str) -> dict[str, Any]:
+        path = f"/api/2.0/serving-endpoints/{_seg(name)}/system-metrics-export-state"
+        return await self._call("PATCH", path, json={"uc_system_metrics_export_state": state})
+
     async def build_logs(self, name: str, served_entity: str) -> str:
         path = f"/api/2.0/serving-endpoints/{_seg(name)}/served-models/{_seg(served_entity)}"
         payload = await self._call("GET", f"{path}/build-logs")

@@ -33,6 +33,7 @@ _TOP_LEVEL = (
     "ai_gateway",
     "email_notifications",
     "telemetry_config",
+    "uc_system_metrics_export_state",
     "permissions",
 )
 

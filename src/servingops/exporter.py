@@ -27,6 +27,7 @@ KEY_ORDER = (
     "tags",
     "email_notifications",
     "telemetry_config",
+    "uc_system_metrics_export_state",
     "permissions",
 )
 
@@ -94,6 +95,8 @@ def export_document(endpoint: Endpoint) -> dict[str, Any]:
         )
     if api.get("telemetry_config"):
         doc["telemetry_config"] = dict(api["telemetry_config"])
+    if api.get("uc_system_metrics_export_state"):
+        doc["uc_system_metrics_export_state"] = api["uc_system_metrics_export_state"]
     if "permissions" in api:
         doc["permissions"] = [_ordered(dict(p), _PRINCIPAL_ORDER) for p in api["permissions"]]
     return _ordered(doc, KEY_ORDER)

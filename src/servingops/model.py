@@ -178,6 +178,7 @@ class Carrier(enum.StrEnum):
     NOTIFICATIONS = "notifications"  # PATCH .../notifications
     PERMISSIONS = "permissions"  # PUT /permissions/serving-endpoints/{id}
     TELEMETRY = "telemetry"  # PATCH .../telemetry-config (rejected while updating)
+    METRICS_EXPORT = "metrics_export"  # PATCH .../system-metrics-export-state
     RECREATE = "recreate"  # no in-place update exists: delete and create
     NONE = "none"  # cannot be changed at all on an existing endpoint: a plan error
 

@@ -125,6 +125,8 @@ RULES: tuple[Rule, ...] = (
     Rule(("telemetry_config",), Carrier.TELEMETRY, keep_live=True),
     Rule(("telemetry_config", "telemetry_profile_id"), keep_live=True),
     Rule(("telemetry_config", "table_names"), consumed=True),
+    # No documented default: an omitted state is the workspace's choice.
+    Rule(("uc_system_metrics_export_state",), Carrier.METRICS_EXPORT, keep_live=True),
 )
 
 # Fields the server owns; they never take part in a comparison.
@@ -316,6 +318,8 @@ def to_document(endpoint: Endpoint) -> dict[str, Any]:
     for key in ("description", "route_optimized", "budget_policy_id"):
         if key in body:
             doc[key] = body[key]
+    if "uc_system_metrics_export_state" in body:
+        doc["uc_system_metrics_export_state"] = body["uc_system_metrics_export_state"]
     config = body.get("config")
     if isinstance(config, Mapping):
         doc["config"] = config_request(config, write_only=endpoint.write_only)
@@ -392,6 +396,8 @@ def _canonical_body(
     telemetry = _telemetry(raw.get("telemetry_config"))
     if telemetry:
         body["telemetry_config"] = telemetry
+    if raw.get("uc_system_metrics_export_state"):
+        body["uc_system_metrics_export_state"] = str(raw["uc_system_metrics_export_state"])
     if permissions is not None:
         body["permissions"] = _permissions(permissions, caller=caller)
     return body

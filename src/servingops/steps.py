@@ -1,11 +1,11 @@
 """One endpoint's part of apply: the ordered, idempotent calls for each kind of action.
 
-Update: wait out an update already in progress; tags, AI gateway, notifications, permissions and
-telemetry; then PUT config and wait until it settles. Create: POST with the ownership tag,
-permissions as soon as the id exists, then wait. Replace: delete, wait until gone, create (only
-when allowed). Delete: only when the live endpoint carries this project's ownership tag. 409
-RESOURCE_CONFLICT is waited out and retried; 429 holds writes back; the deadline turns waiting
-into TIMED_OUT.
+Update: wait out an update already in progress; tags, AI gateway, notifications, permissions,
+telemetry and the metrics export state; then PUT config and wait until it settles. Create: POST
+with the ownership tag, permissions as soon as the id exists, then wait. Replace: delete, wait
+until gone, create (only when allowed). Delete: only when the live endpoint carries this
+project's ownership tag. 409 RESOURCE_CONFLICT is waited out and retried; 429 holds writes
+back; the deadline turns waiting into TIMED_OUT.
 """
 
 from __future__ import annotations
@@ -232,6 +232,9 @@ class EndpointRun:
         if Carrier.TELEMETRY in carriers:
             telemetry = normalize.telemetry_request(after.body.get("telemetry_config", {}))
             await self._write(lambda: self.ctx.api.patch_telemetry(self.name, telemetry))
+        if Carrier.METRICS_EXPORT in carriers:
+            state = str(after.body.get("uc_system_metrics_export_state", ""))
+            await self._write(lambda: self.ctx.api.patch_metrics_export(self.name, state))
         if Carrier.CONFIG in carriers:
             await self._update_config(after, live)
 

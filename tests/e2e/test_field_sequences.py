@@ -212,3 +212,18 @@ def test_description_change_needs_allow_replace(run: ApplyCli, project: Path) ->
     assert run("plan", "--detailed-exitcode")[0] == 2
     second = converge(run, project, BASE + "description: two\n")
     assert (second["id"], second["description"]) != (first["id"], "one")
+
+
+def test_system_metrics_export_state_reaches_the_workspace(run: ApplyCli, project: Path) -> None:
+    enabled = BASE + "uc_system_metrics_export_state: FIRST_PARTY_EXPORT_ENABLED\n"
+    live = converge(run, project, enabled)  # at create
+    assert live["uc_system_metrics_export_state"] == "FIRST_PARTY_EXPORT_ENABLED"
+    disabled = enabled.replace("_ENABLED", "_DISABLED")
+    write(project, disabled)
+    assert "via PATCH system-metrics-export-state" in run("plan")[1]
+    live = converge(run, project, disabled)
+    assert live["uc_system_metrics_export_state"] == "FIRST_PARTY_EXPORT_DISABLED"
+    assert [p for p in run.transport.seen if p[1].endswith("/system-metrics-export-state")]
+    # Omitted: the workspace's choice, not a difference.
+    live = converge(run, project, BASE)
+    assert live["uc_system_metrics_export_state"] == "FIRST_PARTY_EXPORT_DISABLED"

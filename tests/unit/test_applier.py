@@ -195,6 +195,11 @@ class FakeWorkspace:
         self.records[name]["telemetry_config"] = dict(telemetry) or None
         return {"name": name}
 
+    async def patch_metrics_export(self, name: str, state: str) -> dict[str, Any]:
+        self.calls.append(("patch_metrics_export", name))
+        self.records[name]["uc_system_metrics_export_state"] = state
+        return {"name": name}
+
     async def set_permissions(
         self, endpoint_id: str, acl: Sequence[Mapping[str, Any]]
     ) -> dict[str, Any]:

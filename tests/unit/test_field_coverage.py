@@ -118,6 +118,7 @@ CUSTOM = {
         "enabled_telemetry_features": ["TELEMETRY_FEATURE_LOGS"],
         "inference_table_config": {"sampling_fraction": 0.5},
     },
+    "uc_system_metrics_export_state": "FIRST_PARTY_EXPORT_ENABLED",
     "permissions": [
         {"user_name": "u@x.io", "permission_level": "CAN_QUERY"},
         {"group_name": "g", "permission_level": "CAN_VIEW"},
@@ -425,6 +426,9 @@ SENDERS: dict[Carrier, Callable[[Endpoint, Endpoint], bool]] = {
     Carrier.TELEMETRY: lambda old, new: (
         normalize.telemetry_request(old.body["telemetry_config"])
         != normalize.telemetry_request(new.body["telemetry_config"])
+    ),
+    Carrier.METRICS_EXPORT: lambda old, new: (
+        old.body["uc_system_metrics_export_state"] != new.body["uc_system_metrics_export_state"]
     ),
     Carrier.RECREATE: lambda old, new: _create(old) != _create(new),
 }

@@ -21,6 +21,7 @@ _VIA = {
     Carrier.NOTIFICATIONS: "via PATCH notifications",
     Carrier.PERMISSIONS: "via PUT permissions",
     Carrier.TELEMETRY: "via PATCH telemetry-config",
+    Carrier.METRICS_EXPORT: "via PATCH system-metrics-export-state",
 }
 
 
