@@ -302,7 +302,7 @@ async def _run(
         sleep=runtime.sleep,
     )
     retry = RetryPolicy(sleep=runtime.sleep, clock=runtime.clock)
-    async with ready.workspace.client(retry=retry) as client:
+    async with ready.workspace.client(retry=retry, max_connections=max(16, parallelism)) as client:
         return await applier.apply(
             ready.plan,
             client,
