@@ -515,3 +515,28 @@ def test_hand_built_edge_cases():
     assert "~ DB_PASSWORD = (sensitive) -> (sensitive)" in outputs["text"]
     assert re.search(r'~ tags +=  ?\{a = "1"\} -> \["weird"\]', outputs["text"])
     assert re.search(r"\+ ai_gateway += \{\}", outputs["text"])
+
+
+def test_replace_still_names_the_version_bump() -> None:
+    from servingops import normalize, planner
+    from servingops.model import DesiredDocument, SourceRef
+    from servingops.render import impact
+
+    def entity(version: str) -> dict[str, object]:
+        return {"name": "champion", "entity_name": "main.risk.fraud", "entity_version": version,
+                "workload_size": "Small", "scale_to_zero_enabled": True}  # fmt: skip
+
+    live = {
+        "name": "fraud", "id": "1", "description": "old", "route_optimized": False,
+        "state": {"ready": "READY", "config_update": "NOT_UPDATING"},
+        "config": {"config_version": 1, "served_entities": [entity("7")]},
+        "tags": [{"key": "servingops-owner", "value": "o"}],
+    }  # fmt: skip
+    body = {"name": "fraud", "description": "new", "config": {"served_entities": [entity("9")]}}
+    want = normalize.normalize_desired(
+        DesiredDocument(name="fraud", body=body, source=SourceRef(path="f.yaml"))
+    )
+    plan = planner.plan([want], [normalize.normalize_live(live)], owner="o")
+    (action,) = plan.actions
+    assert action.kind.value == "replace"
+    assert "champion: version 7 -> 9" in impact.impact_notes(action, plan)

@@ -60,8 +60,11 @@ def traffic_note(action: Action, *, arrow: str = "->") -> str | None:
 
 
 def version_notes(action: Action, *, arrow: str = "->") -> list[str]:
-    """Version bumps, in place (`champion: version 7 -> 8`) or by a renamed entity."""
+    """Version bumps, in place (`champion: version 7 -> 8`) or by a renamed entity; a replace
+    says them too, against the endpoint it deletes."""
     before, after = _entity_pair(action)
+    if action.kind is ActionKind.REPLACE and action.before is not None:
+        before = served_entities(action.before.body)
     notes = []
     for name in sorted(set(before) & set(after)):
         old, new = before[name].get("entity_version"), after[name].get("entity_version")
