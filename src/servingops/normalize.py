@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -297,14 +296,25 @@ def caller_key(me: Mapping[str, Any]) -> str | None:
     return None
 
 
-def default_entity_name(entity: Mapping[str, Any]) -> str:
-    """The name the server gives a served entity that was created without one."""
+def default_entity_name(entity: Mapping[str, Any]) -> str | None:
+    """The name the server gives a served entity written without one (None when unknowable).
+
+    External model: its `name` with '.' and ':' replaced by '-'. Otherwise the last dotted part
+    of `entity_name` (or legacy `model_name`), '-', and the version.
+    """
     external = entity.get("external_model")
     if isinstance(external, Mapping):
-        return re.sub(r"[.:]", "-", str(external.get("name", "")))
-    base = str(entity.get("entity_name") or entity.get("model_name") or "").split(".")[-1]
-    version = entity.get("entity_version") or entity.get("model_version") or ""
-    return f"{base}-{version}"
+        model = external.get("name")
+        return model.replace(".", "-").replace(":", "-") if isinstance(model, str) else None
+    model = entity.get("entity_name", entity.get("model_name"))
+    version = entity.get("entity_version", entity.get("model_version"))
+    if (
+        not isinstance(model, str)
+        or isinstance(version, bool)
+        or not isinstance(version, str | int)
+    ):
+        return None
+    return f"{model.rsplit('.', 1)[-1]}-{version}"
 
 
 def to_document(endpoint: Endpoint) -> dict[str, Any]:
@@ -413,7 +423,7 @@ def _config(raw: Any) -> dict[str, Any] | None:
         return None  # an endpoint created without a config
     entities: dict[str, Any] = {}
     for raw_entity in entities_raw:
-        name = str(raw_entity.get("name") or default_entity_name(raw_entity))
+        name = str(raw_entity.get("name") or default_entity_name(raw_entity) or "")
         entities[name] = _entity(raw_entity)
     config: dict[str, Any] = {
         "served_entities": dict(sorted(entities.items())),
@@ -602,7 +612,7 @@ def _write_only(raw: Mapping[str, Any]) -> dict[str, Any]:
         for entity in config.get("served_entities") or []:
             extras = {k: entity[k] for k in INPUT_ONLY_ENTITY if k in entity}
             if extras:
-                out[str(entity.get("name") or default_entity_name(entity))] = extras
+                out[str(entity.get("name") or default_entity_name(entity) or "")] = extras
     return {"served_entities": out} if out else {}
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from .loader import LoadedDocument
 from .model import OWNER_TAG, Diagnostic, Path, Severity, render_pointer
+from .normalize import default_entity_name as default_entity_name  # the one server rule
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,63}")
 ENTITY_NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
@@ -58,27 +59,6 @@ _EXTERNAL_EXCLUDES = (
     "workload_type",
     "scale_to_zero_enabled",
 )
-
-
-def default_entity_name(entity: Mapping[str, Any]) -> str | None:
-    """The name the server gives a served entity written without one (None when unknowable).
-
-    External model: its `name` with '.' and ':' replaced by '-'. Otherwise the last dotted part
-    of `entity_name` (or legacy `model_name`), '-', and the version.
-    """
-    external = entity.get("external_model")
-    if isinstance(external, Mapping):
-        model = external.get("name")
-        return model.replace(".", "-").replace(":", "-") if isinstance(model, str) else None
-    model = entity.get("entity_name", entity.get("model_name"))
-    version = entity.get("entity_version", entity.get("model_version"))
-    if (
-        not isinstance(model, str)
-        or isinstance(version, bool)
-        or not isinstance(version, str | int)
-    ):
-        return None
-    return f"{model.rsplit('.', 1)[-1]}-{version}"
 
 
 def entity_list_key(config: Mapping[str, Any]) -> str:
