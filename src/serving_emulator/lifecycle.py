@@ -99,13 +99,3 @@ def begin_rollout(
     updated["pending"] = pending
     updated["updated_ms"] = now_ms
     return updated
-
-
-def served_names(doc: Doc) -> list[str]:
-    """Names of the entities in the active and pending configs (for logs look-ups)."""
-    names: list[str] = []
-    for block in (doc.get("config"), doc.get("pending")):
-        for entity in (block or {}).get("served_entities", []):
-            if entity["name"] not in names:
-                names.append(entity["name"])
-    return names

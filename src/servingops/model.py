@@ -193,8 +193,6 @@ class _Absent(enum.Enum):
 ABSENT = _Absent.ABSENT
 """The missing side of a FieldChange: distinct from a real None or empty value."""
 
-Absent = _Absent
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FieldChange:

@@ -128,14 +128,8 @@ RULES: tuple[Rule, ...] = (
     Rule(("uc_system_metrics_export_state",), Carrier.METRICS_EXPORT, keep_live=True),
 )
 
-# Fields the server owns; they never take part in a comparison.
-OUTPUT_ONLY_ENDPOINT = frozenset(
-    {
-        "id", "creator", "creation_timestamp", "last_updated_timestamp", "state",
-        "pending_config", "permission_level", "endpoint_url", "data_plane_info", "task",
-        "effective_budget_policy_id", "usage_policy_id", "endpoint_type", "name",
-    }
-)  # fmt: skip
+# Server-owned fields of an endpoint (id, creator, timestamps, state, pending_config, ...) need
+# no list: the canonical body is built from the fields it knows, so anything else is ignored.
 OUTPUT_ONLY_ENTITY = frozenset({"creator", "creation_timestamp", "state", "foundation_model"})
 # Accepted on write but never echoed by GET: kept aside and sent, never compared.
 INPUT_ONLY_ENTITY = frozenset({"burst_scaling_enabled"})

@@ -6,7 +6,6 @@ GREEN = "32"
 YELLOW = "33"
 RED = "31"
 MAGENTA = "35"
-BOLD = "1"
 
 _BY_SYMBOL = {"+": GREEN, "~": YELLOW, "-": RED, "-/+": MAGENTA}
 
