@@ -59,9 +59,6 @@ _LIMIT_ORDER = ("key", "principal", "renewal_period", "calls", "tokens")
 _PRINCIPAL_ORDER = ("user_name", "group_name", "service_principal_name", "permission_level")
 _NOTIFICATION_ORDER = ("on_update_failure", "on_update_success")
 
-# Server defaults that normalization adopts from live when a file leaves them out.
-_DEFAULT_WORKLOAD_TYPE = "CPU"
-
 
 def export_document(endpoint: Endpoint) -> dict[str, Any]:
     """The minimal file document for a canonical live endpoint, keys in KEY_ORDER.
@@ -76,10 +73,9 @@ def export_document(endpoint: Endpoint) -> dict[str, Any]:
     """
     api = normalize.to_document(endpoint)
     doc: dict[str, Any] = {"name": endpoint.name}
-    if api.get("description"):
-        doc["description"] = api["description"]
-    if api.get("route_optimized"):
-        doc["route_optimized"] = True
+    for key in ("description", "route_optimized"):
+        if key in api and not normalize.is_server_default((key,), api[key]):
+            doc[key] = api[key]
     if isinstance(api.get("config"), Mapping):
         doc["config"] = _config(api["config"])
     if api.get("ai_gateway"):
@@ -144,15 +140,9 @@ def _config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _entity(raw: Mapping[str, Any]) -> dict[str, Any]:
-    entity = dict(raw)
-    external = isinstance(entity.get("external_model"), Mapping)
-    if not external:
-        # normalize adopts both from live when omitted (never for external models)
-        if entity.get("workload_type") == _DEFAULT_WORKLOAD_TYPE:
-            del entity["workload_type"]
-        if entity.get("scale_to_zero_enabled") is False:
-            del entity["scale_to_zero_enabled"]
-    else:
+    prefix = ("config", "served_entities", str(raw.get("name", "")))
+    entity = {k: v for k, v in raw.items() if not normalize.is_server_default((*prefix, k), v)}
+    if isinstance(entity.get("external_model"), Mapping):
         entity["external_model"] = _ordered(dict(entity["external_model"]), _EXTERNAL_ORDER)
     return _ordered(entity, _ENTITY_ORDER)
 

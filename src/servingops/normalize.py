@@ -52,6 +52,8 @@ class Rule:
     consumed     the server turns the value into something else and never echoes it: it is sent
                  while the enclosing block is absent live, and not compared once it exists
     sensitive    rendered as "(sensitive)" and never printed
+    default      what the server fills in when nobody sets the field (None when unknown);
+                 export leaves a field out when live holds exactly this value
     """
 
     pattern: tuple[str, ...]
@@ -60,6 +62,7 @@ class Rule:
     consumed: bool = False
     sensitive: bool = False
     reason: str = ""
+    default: Any = None
 
 
 _TABLES = "inference table catalog, schema and prefix cannot be changed in place"
@@ -71,12 +74,14 @@ RULES: tuple[Rule, ...] = (
         Carrier.RECREATE,
         keep_live=True,
         reason="the description has no update API",
+        default="",
     ),
     Rule(
         ("route_optimized",),
         Carrier.RECREATE,
         keep_live=True,
         reason="route_optimized cannot be changed in place; the endpoint URL changes",
+        default=False,
     ),
     Rule(
         ("config", "entity_kind"),
@@ -111,8 +116,12 @@ RULES: tuple[Rule, ...] = (
     Rule(("config",), Carrier.CONFIG, keep_live=True),
     Rule(("config", "auto_capture_config"), Carrier.CONFIG, keep_live=True),
     Rule(("config", "served_entities", WILDCARD, "workload_size"), keep_live=True),
-    Rule(("config", "served_entities", WILDCARD, "workload_type"), keep_live=True),
-    Rule(("config", "served_entities", WILDCARD, "scale_to_zero_enabled"), keep_live=True),
+    Rule(("config", "served_entities", WILDCARD, "workload_type"), keep_live=True, default="CPU"),
+    Rule(
+        ("config", "served_entities", WILDCARD, "scale_to_zero_enabled"),
+        keep_live=True,
+        default=False,
+    ),
     Rule(("config", "served_entities", WILDCARD, "environment_vars", WILDCARD), sensitive=True),
     # Synchronous side calls.
     Rule(("tags",), Carrier.TAGS),
@@ -174,6 +183,15 @@ def carrier_for(path: Path) -> tuple[Carrier, str]:
             if rule.carrier is not None and len(rule.pattern) == n and _matches(rule, path[:n]):
                 return rule.carrier, rule.reason
     return Carrier.NONE, "no API call can change this field"
+
+
+def is_server_default(path: Path, value: Any) -> bool:
+    """True when `value` at `path` is what the server fills in when nobody sets the field (and
+    normalization adopts it from live when a file omits it), so a file need not say it."""
+    rule = rule_for(path)
+    if rule is None or len(rule.pattern) != len(path) or rule.default is None:
+        return False
+    return bool(rule.keep_live) and type(value) is type(rule.default) and value == rule.default
 
 
 def is_sensitive(path: Path) -> bool:
