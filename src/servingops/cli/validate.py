@@ -10,14 +10,11 @@ import click
 from ..errors import ConfigError
 from ..model import Diagnostic
 from ..render import diagnostics as view
+from ..render import plural
 from . import EXIT_ERROR, EXIT_OK, Settings, cli
 from .common import input_options, load_inputs
 
 FORMATS = ("text", "json", "github")
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 @cli.command("validate")
@@ -60,11 +57,10 @@ def validate(
         else:
             click.echo(view.render_text(inputs.warnings, summary=False), err=True)
     line = (
-        f"Valid: {_plural(len(inputs.documents), 'endpoint')} "
-        f"in {_plural(inputs.file_count, 'file')}"
+        f"Valid: {plural(len(inputs.documents), 'endpoint')} in {plural(inputs.file_count, 'file')}"
     )
     if inputs.warnings:
-        line += f" ({_plural(len(inputs.warnings), 'warning')})"
+        line += f" ({plural(len(inputs.warnings), 'warning')})"
     click.echo(line + ".")
     return EXIT_OK
 

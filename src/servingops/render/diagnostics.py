@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 
 from ..model import Diagnostic, Severity
+from . import plural
 
 JSON_FORMAT_VERSION = "1.0"
 
@@ -21,20 +22,16 @@ def _message(diag: Diagnostic) -> str:
     return f"{diag.pointer}: {diag.summary}" if diag.pointer else diag.summary
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 def summary_line(diagnostics: Sequence[Diagnostic]) -> str:
     """`N errors in M files`, plus the warning count when there are warnings."""
     errors = [d for d in diagnostics if d.is_error]
     warnings = len(diagnostics) - len(errors)
     files = len({d.source.path for d in errors if d.source})
-    line = _plural(len(errors), "error")
+    line = plural(len(errors), "error")
     if files:
-        line += f" in {_plural(files, 'file')}"
+        line += f" in {plural(files, 'file')}"
     if warnings:
-        line += f" ({_plural(warnings, 'warning')})"
+        line += f" ({plural(warnings, 'warning')})"
     return line
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..model import ABSENT, OWNER_TAG, Action, ActionKind, Plan, render_pointer
-from . import impact, text
+from . import impact, plural, text
 
 LIMIT = 60_000
 _SYMBOL_LINE = re.compile(r"^( *)([+~-]) (.*)$")
@@ -50,7 +50,7 @@ def render_plan(plan: Plan, *, target: str, limit: int = LIMIT) -> str:
         ],
         table=_table(plan.actions, plan) if plan.actions else [],
         bottom=[_info(plan)],
-        summary=f"Full plan ({_plural(len(plan.actions), 'endpoint')})",
+        summary=f"Full plan ({plural(len(plan.actions), 'endpoint')})",
         body=_diff_lines(text.render_plan(plan, color=False)),
         fence_lang="diff",
         command="plan",
@@ -61,7 +61,7 @@ def render_plan(plan: Plan, *, target: str, limit: int = LIMIT) -> str:
 def render_drift(plan: Plan, *, target: str, limit: int = LIMIT) -> str:
     """A drift issue body for `plan` on `target`, at most `limit` characters."""
     drifted = text.drift_count(plan)
-    title = f"drift in {_plural(drifted, 'endpoint')}" if drifted else "no drift"
+    title = f"drift in {plural(drifted, 'endpoint')}" if drifted else "no drift"
     top = [
         f"<!-- servingops:drift target={target} -->",
         f"## servingops drift: {target} — {title}",
@@ -99,7 +99,7 @@ def _warnings(plan: Plan) -> list[str]:
         out.append(
             _warning(
                 [
-                    f"{_plural(len(deletes), 'endpoint')} will be **destroyed**: "
+                    f"{plural(len(deletes), 'endpoint')} will be **destroyed**: "
                     f"{_names(a.name for a in deletes)}. "
                     + ("Its URL stops" if len(deletes) == 1 else "Their URLs stop")
                     + " working at apply."
@@ -109,7 +109,7 @@ def _warnings(plan: Plan) -> list[str]:
     replaces = by_kind[ActionKind.REPLACE]
     if replaces:
         lines = [
-            f"{_plural(len(replaces), 'endpoint')} will be **replaced** "
+            f"{plural(len(replaces), 'endpoint')} will be **replaced** "
             "(deleted and created again: URL changes, traffic interrupted):"
         ]
         lines.extend(f"- `{a.name}`: {'; '.join(a.reasons)}" for a in replaces[:_MAX_NAMES])
@@ -120,7 +120,7 @@ def _warnings(plan: Plan) -> list[str]:
         out.append(
             _warning(
                 [
-                    f"{_plural(len(adopted), 'existing endpoint')} will be **adopted** "
+                    f"{plural(len(adopted), 'existing endpoint')} will be **adopted** "
                     f"(gains the `{OWNER_TAG}: {plan.owner}` tag and is managed from now on): "
                     f"{_names(a.name for a in adopted)}."
                 ]
@@ -156,11 +156,11 @@ def _what(action: Action, plan: Plan) -> str:
     """Short description of one action for the summary table."""
     if action.kind is ActionKind.DELETE:
         entities = impact.served_entities(action.before.body if action.before else {})
-        return _cell(f"{_plural(len(entities), 'served entity', 'served entities')} removed")
+        return _cell(f"{plural(len(entities), 'served entity', 'served entities')} removed")
     parts: list[str] = []
     if action.kind is ActionKind.CREATE:
         entities = impact.served_entities(action.after.body if action.after else {})
-        parts.append(_plural(len(entities), "served entity", "served entities"))
+        parts.append(plural(len(entities), "served entity", "served entities"))
     if action.kind is ActionKind.REPLACE:
         parts.append("replaced: " + "; ".join(action.reasons))
     parts.extend(_entity_changes(action))
@@ -195,7 +195,7 @@ def _changed_groups(action: Action) -> list[str]:
 
 
 def _info(plan: Plan, *, drift: bool = False) -> str:
-    lines = [f"{_plural(len(plan.unchanged), 'endpoint')} unchanged."]
+    lines = [f"{plural(len(plan.unchanged), 'endpoint')} unchanged."]
     if plan.updating:
         lines.append(f"Update in progress (pending config compared): {_names(plan.updating)}.")
     if plan.orphaned and not plan.prune and not drift:
@@ -205,7 +205,7 @@ def _info(plan: Plan, *, drift: bool = False) -> str:
         )
     if plan.unmanaged:
         lines.append(
-            f"{_plural(len(plan.unmanaged), 'unmanaged endpoint')} (no `{OWNER_TAG}` tag) "
+            f"{plural(len(plan.unmanaged), 'unmanaged endpoint')} (no `{OWNER_TAG}` tag) "
             f"left untouched: {_names(plan.unmanaged)}."
         )
     return "\n\n".join(lines)
@@ -338,7 +338,3 @@ def _names(names: Iterable[str]) -> str:
 
 def _cell(value: str) -> str:
     return value.replace("|", "\\|").replace("\n", " ")
-
-
-def _plural(n: int, noun: str, plural: str = "") -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"

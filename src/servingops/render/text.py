@@ -16,7 +16,7 @@ from typing import Any
 from .. import normalize
 from ..model import ABSENT, OWNER_TAG, Action, ActionKind, Carrier, Diagnostic, Path, Plan
 from ..model import render_pointer as _pointer
-from . import color, impact
+from . import color, impact, plural
 
 SENSITIVE = "(sensitive)"
 LEGEND = (
@@ -67,7 +67,7 @@ def render_drift(plan: Plan, *, color: bool = False) -> str:
     lines: list[str] = []
     drifted = drift_count(plan)
     if drifted:
-        lines.append(f"Drift detected in {_plural(drifted, 'endpoint')}:")
+        lines.append(f"Drift detected in {plural(drifted, 'endpoint')}:")
         lines.append("")
     for action in plan.actions:
         lines.extend(_drift_action(action, plan, color=color))
@@ -85,7 +85,7 @@ def render_drift(plan: Plan, *, color: bool = False) -> str:
         if lines:
             lines.append("")
         lines.append(
-            f"No drift. {_plural(len(plan.unchanged), 'endpoint')} match the configuration."
+            f"No drift. {plural(len(plan.unchanged), 'endpoint')} match the configuration."
         )
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -362,9 +362,9 @@ def _hidden_lines(block: _Block, depth: int, ctx: _Ctx) -> list[str]:
     pad = " " * (4 * depth + 4)
     out = []
     if attrs:
-        out.append(f"{pad}# ({_plural(attrs, 'unchanged attribute')} hidden)")
+        out.append(f"{pad}# ({plural(attrs, 'unchanged attribute')} hidden)")
     if blocks:
-        out.append(f"{pad}# ({_plural(blocks, 'unchanged block')} hidden)")
+        out.append(f"{pad}# ({plural(blocks, 'unchanged block')} hidden)")
     return out
 
 
@@ -373,7 +373,7 @@ def _delete_body(before: Any, ctx: _Ctx) -> list[str]:
     lines = [f'{_sym("-", 1, ctx.color)} served_entity "{name}"' for name in entities]
     others = sum(1 for k in before if k != "config") if isinstance(before, Mapping) else 0
     if others:
-        lines.append(f"        # ({_plural(others, 'other attribute')} hidden)")
+        lines.append(f"        # ({plural(others, 'other attribute')} hidden)")
     return lines
 
 
@@ -395,7 +395,7 @@ def _sections(plan: Plan) -> list[str]:
         )
     if plan.orphaned and not plan.prune:
         out.append(
-            f"# {_plural(len(plan.orphaned), 'endpoint')} owned by this project ({_owner(plan)}) "
+            f"# {plural(len(plan.orphaned), 'endpoint')} owned by this project ({_owner(plan)}) "
             f"no longer in the configuration, will be deleted with --prune: "
             + ", ".join(plan.orphaned)
         )
@@ -414,7 +414,7 @@ def _unmanaged_line(plan: Plan) -> str:
     if not plan.unmanaged:
         return ""
     n = len(plan.unmanaged)
-    return f"{_plural(n, 'unmanaged endpoint')} (no {OWNER_TAG} tag) left untouched: " + ", ".join(
+    return f"{plural(n, 'unmanaged endpoint')} (no {OWNER_TAG} tag) left untouched: " + ", ".join(
         plan.unmanaged
     )
 
@@ -470,10 +470,6 @@ def _sym(sym: str, depth: int, enabled: bool) -> str:
 def _key(key: Any) -> str:
     text = str(key)
     return text if _IDENT.match(text) else json.dumps(text, ensure_ascii=False)
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _owner(plan: Plan) -> str:
