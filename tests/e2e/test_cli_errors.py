@@ -88,3 +88,13 @@ def test_emulator_on_a_busy_port_is_one_error_line_and_exit_1(capsys) -> None:
         code = main(["emulator", "serve", "--port", str(port)])
     assert code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_emulator_command_defaults_match_the_emulator() -> None:
+    from serving_emulator import server
+    from servingops.cli import emulator
+
+    assert (emulator.DEFAULT_HOST, emulator.DEFAULT_PORT) == (
+        server.DEFAULT_HOST,
+        server.DEFAULT_PORT,
+    )
