@@ -70,11 +70,12 @@ async def read_live(
         ]
 
         async def fetch(
-            entry: Mapping[str, Any],
+            entry: Mapping[str, Any], *, known: dict[str, Any] | None = None
         ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+            """The endpoint's GET (`known` when it was already read) and managed ACL."""
             name = str(entry.get("name"))
             endpoint_id = str(entry.get("id") or "")
-            get = bounded(reader.get_endpoint(name))
+            get = _done(known) if known is not None else bounded(reader.get_endpoint(name))
             if name in managed_acl and endpoint_id:
                 raw, acl = await asyncio.gather(get, bounded(reader.get_permissions(endpoint_id)))
                 return raw, acl
@@ -85,8 +86,11 @@ async def read_live(
         listed = {str(e.get("name")) for e in listing}
         unlisted = sorted(wanted - listed)
         found = await asyncio.gather(*(bounded(_probe_unlisted(reader, n)) for n in unlisted))
-        interesting += [entry for entry in found if entry is not None]
-        fetched = await asyncio.gather(*(fetch(e) for e in interesting))
+        probed = [raw for raw in found if raw is not None]  # full GET answers already
+        fetched = await asyncio.gather(
+            *(fetch(e) for e in interesting), *(fetch(raw, known=raw) for raw in probed)
+        )
+        interesting += probed
         caller = normalize.caller_key(await me_task) if me_task else None
     finally:
         # A failed read must not leave the identity lookup running, or its own failure
@@ -133,6 +137,10 @@ async def compute_plan(
     desired = desired_endpoints(documents, caller=live.caller)
     result = planner.plan(desired, live.endpoints, owner=owner, prune=prune, target=target)
     return result, live
+
+
+async def _done(value: T) -> T:
+    return value
 
 
 async def _probe_unlisted(reader: LiveReader, name: str) -> dict[str, Any] | None:
