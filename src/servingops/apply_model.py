@@ -74,7 +74,9 @@ class Progress:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ActionOutcome:
     """The result of one action. `overshoot` is how long after the server finished the update
-    apply noticed it (None when there was no rollout to wait for); `polls` counts GETs."""
+    apply noticed it (None when there was no rollout to wait for); `polls` counts GETs. For an
+    action that did not succeed, `landed` names the writes that were accepted before it stopped
+    and `not_sent` the planned writes it never made (the failing one is in `message`)."""
 
     name: str
     kind: ActionKind
@@ -86,6 +88,8 @@ class ActionOutcome:
     ready: str = ""
     overshoot: float | None = None
     waited: bool = True
+    landed: tuple[str, ...] = ()
+    not_sent: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,6 +116,11 @@ class ApplyResult:
             changed += o.kind is ActionKind.UPDATE
             destroyed += o.kind in (ActionKind.DELETE, ActionKind.REPLACE)
         return added, changed, destroyed
+
+    @property
+    def partial(self) -> tuple[ActionOutcome, ...]:
+        """Actions that did not finish but changed something before they stopped."""
+        return tuple(o for o in self.outcomes if o.status is not Status.SUCCEEDED and o.landed)
 
 
 class Observer(Protocol):

@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 from . import normalize, planner
 from .errors import PermissionDenied, ReconcilerError
-from .model import OWNER_TAG, DesiredDocument, Endpoint, Plan
+from .model import OWNER_TAG, Action, ActionKind, ConfigUpdate, DesiredDocument, Endpoint, Plan
 
 T = TypeVar("T")
 
@@ -129,14 +129,62 @@ async def compute_plan(
     *,
     owner: str,
     prune: bool = False,
+    allow_replace: bool = False,
     target: str = "",
     parallelism: int = 16,
 ) -> tuple[Plan, LiveState]:
-    """Read live state and plan it against `documents`."""
+    """Read live state and plan it against `documents` under the given policy."""
     live = await read_live(reader, desired=documents, owner=owner, parallelism=parallelism)
     desired = desired_endpoints(documents, caller=live.caller)
-    result = planner.plan(desired, live.endpoints, owner=owner, prune=prune, target=target)
+    result = planner.plan(
+        desired,
+        live.endpoints,
+        owner=owner,
+        prune=prune,
+        allow_replace=allow_replace,
+        target=target,
+    )
     return result, live
+
+
+async def rollouts_to_wait_for(
+    reader: LiveReader, *, owner: str, names: Sequence[str] = (), parallelism: int = 16
+) -> tuple[Action, ...]:
+    """WAIT actions for the endpoints named (or, without names, owned by `owner`) whose update
+    is in progress or whose last update failed (a wait on it reports the failure at once)."""
+    gate = asyncio.Semaphore(max(1, parallelism))
+
+    async def get(name: str) -> dict[str, Any] | None:
+        async with gate:
+            return await reader.get_endpoint(name)
+
+    if names:
+        chosen = list(dict.fromkeys(names))
+    else:
+        chosen = sorted(
+            str(e.get("name")) for e in await reader.list_endpoints() if _owner(e) == owner
+        )
+    found = await asyncio.gather(*(get(n) for n in chosen))
+    missing = [n for n, raw in zip(chosen, found, strict=True) if raw is None]
+    if missing:
+        raise ReconcilerError(
+            f'endpoint "{missing[0]}" does not exist in this workspace; check the name'
+        )
+    waits = []
+    for raw in found:
+        assert raw is not None
+        endpoint = normalize.normalize_live(raw)
+        status = endpoint.status
+        if status is not None and status.config_update in _UNSETTLED:
+            waits.append(
+                Action(kind=ActionKind.WAIT, name=endpoint.name, before=endpoint, after=None)
+            )
+    return tuple(waits)
+
+
+_UNSETTLED = frozenset(
+    {ConfigUpdate.IN_PROGRESS, ConfigUpdate.UPDATE_FAILED, ConfigUpdate.UPDATE_CANCELED}
+)
 
 
 async def _done(value: T) -> T:

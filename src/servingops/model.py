@@ -155,6 +155,8 @@ class ActionKind(enum.StrEnum):
     UPDATE = "update"
     REPLACE = "replace"
     DELETE = "delete"
+    WAIT = "wait"
+    """Change nothing; wait until an update already in progress settles (Plan.waits only)."""
 
     @property
     def symbol(self) -> str:
@@ -166,6 +168,7 @@ _SYMBOLS = {
     ActionKind.UPDATE: "~",
     ActionKind.REPLACE: "-/+",
     ActionKind.DELETE: "-",
+    ActionKind.WAIT: "...",
 }
 
 
@@ -211,6 +214,7 @@ class Action:
     UPDATE:  before is live, after is desired, changes is non-empty and none needs a recreate.
     REPLACE: before is live, after is desired; `reasons` says which fields force it.
     DELETE:  before is live, after is None (only planned with prune, only for owned endpoints).
+    WAIT:    before is live, after is None: an update already rolling out that apply waits for.
     `adopt` is true when the live endpoint lacks this project's ownership tag and gains it.
     """
 
@@ -238,20 +242,28 @@ class Plan:
 
     `unchanged` are desired endpoints that match live; `orphaned` are live endpoints owned by
     this project but absent from the files (deleted only with prune); `unmanaged` are live
-    endpoints without this project's ownership tag (never touched); `updating` names endpoints
-    whose pending config is still rolling out (not drift); `problems` are changes with no API
-    path, which make the plan unappliable.
+    endpoints without any ownership tag, `foreign` those owned by another project, as
+    (name, owner) pairs (neither is ever touched); `updating` names endpoints whose pending
+    config is still rolling out (not drift); `waits` are the WAIT actions for those of them
+    that need no change, which apply waits out before it reports success; `problems` are
+    changes with no API path or not allowed by the policy, which make the plan unappliable.
+
+    The execution policy is part of the plan: `prune` (delete actions may be planned) and
+    `allow_replace` (replace actions may be planned); apply never widens it.
     """
 
     actions: tuple[Action, ...]
     unchanged: tuple[str, ...] = ()
     orphaned: tuple[str, ...] = ()
     unmanaged: tuple[str, ...] = ()
+    foreign: tuple[tuple[str, str], ...] = ()
     updating: tuple[str, ...] = ()
+    waits: tuple[Action, ...] = ()
     problems: tuple[Diagnostic, ...] = ()
     owner: str = ""
     target: str = ""
     prune: bool = False
+    allow_replace: bool = False
 
     @property
     def is_empty(self) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -204,6 +205,18 @@ def is_sensitive(path: Path) -> bool:
         return True
     rule = rule_for(path)
     return bool(rule and rule.sensitive and len(rule.pattern) == len(path))
+
+
+SECRET_REFERENCE = re.compile(r"\{\{secrets/[^/{}\s]+/[^/{}\s]+\}\}")
+"""`{{secrets/<scope>/<key>}}`: a pointer to a workspace secret, not a secret itself."""
+
+
+def is_masked(path: Path, value: Any) -> bool:
+    """True when `value` at `path` must never be shown or stored: a sensitive field whose value
+    is not a bare secret reference. References are shown, so a reviewer sees which one moves."""
+    if isinstance(value, str) and SECRET_REFERENCE.fullmatch(value.strip()):
+        return False
+    return is_sensitive(path)
 
 
 def _matches(rule: Rule, path: Path) -> bool:

@@ -1,26 +1,40 @@
 """Saved plans: what `plan --out FILE` writes and `apply FILE` checks before changing anything.
 
-A saved plan records the desired documents (secret *references* only; plaintext secrets never
-pass validation), the planned actions, and the live fingerprint of every endpoint the plan
-looked at: its id, config_version, last_updated_timestamp and a hash of its normalized state
-(tags and ACL included). Applying re-reads live state, re-plans from the recorded documents,
-and refuses when any fingerprint moved or the actions differ. Pure: text in, values out.
+A saved plan records the tool version, the execution policy (prune, allow_replace), the desired
+documents, the planned actions, and the live fingerprint of the endpoints the plan looked at:
+id, config_version, last_updated_timestamp and a hash of the normalized state (tags and ACL
+included). A value any renderer masks (normalize.is_masked) is never written: the plan holds a
+salted digest in its place, and apply re-resolves the value from the files and variables and
+refuses when it differs. Applying re-reads live state, re-plans from the recorded documents, and
+refuses when an endpoint the plan acts on moved; endpoints the plan leaves alone may change
+freely. Pure: text in, values out (the salt is passed in).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import __version__
+from . import __version__, normalize
 from .errors import ReconcilerError, StalePlan
-from .model import DesiredDocument, Endpoint, Fingerprint, Plan, SourceRef
+from .model import (
+    ActionKind,
+    DesiredDocument,
+    Endpoint,
+    Fingerprint,
+    Path,
+    Plan,
+    SourceRef,
+    render_pointer,
+)
 
 FORMAT = "servingops-plan"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_DIGEST = "$digest"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,15 +42,19 @@ class SavedPlan:
     target: str
     owner: str
     prune: bool
+    allow_replace: bool
     workspace: str
     documents: tuple[DesiredDocument, ...]
     fingerprints: Mapping[str, Fingerprint | None]
-    """Every endpoint the plan compared, by name; None when it did not exist."""
+    """Endpoints the plan compared, by name; None when it did not exist."""
     actions: tuple[tuple[str, str], ...]
     """(kind, name) pairs in plan order."""
     sections: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Per endpoint, a hash of each top-level field of its canonical live body (and the
-    ownership tag), so a stale plan can say what moved; empty for plans saved without it."""
+    ownership tag), so a stale plan can say what moved."""
+    salt: str = ""
+    masked: tuple[tuple[str, Path, str], ...] = ()
+    """(document name, path in its body, digest) of every value left out of the file."""
 
 
 def dump(
@@ -45,8 +63,9 @@ def dump(
     live: Sequence[Endpoint],
     *,
     workspace: str,
+    salt: bytes,
 ) -> str:
-    """Serialize a plan for `apply FILE`."""
+    """Serialize a plan for `apply FILE`; masked values become digests keyed by `salt`."""
     live_by_name = {e.name: e for e in live}
     names = {d.name for d in documents} | set(plan.orphaned)
     fingerprints: dict[str, Any] = {}
@@ -63,11 +82,13 @@ def dump(
         "target": plan.target,
         "owner": plan.owner,
         "prune": plan.prune,
+        "allow_replace": plan.allow_replace,
         "workspace": workspace,
+        "salt": salt.hex(),
         "documents": [
             {
                 "name": d.name,
-                "body": d.body,
+                "body": _digested(d.body, (), salt),
                 "source": {"path": d.source.path, "line": d.source.line, "column": d.source.column},
             }
             for d in documents
@@ -88,75 +109,227 @@ def parse(text: str, *, path: str) -> SavedPlan:
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ReconcilerError(f"{path} is not a servingops saved plan; run plan --out again")
+    version = payload.get("tool_version")
+    if version != __version__:
+        raise StalePlan(
+            f"{path} was saved by servingops {version} and this is {__version__}; "
+            "run plan --out again with this version and review the new plan"
+        )
     if payload.get("format_version") != FORMAT_VERSION:
-        raise ReconcilerError(
-            f"{path} has plan format {payload.get('format_version')}, this servingops reads "
-            f"{FORMAT_VERSION}; run plan --out again with this version"
-        )
+        raise ReconcilerError(f"{path} is a damaged saved plan; run plan --out again")
     try:
-        documents = tuple(
-            DesiredDocument(
-                name=str(d["name"]),
-                body=d["body"],
-                source=SourceRef(
-                    path=str(d["source"]["path"]),
-                    line=int(d["source"]["line"]),
-                    column=int(d["source"]["column"]),
-                ),
-            )
-            for d in payload["documents"]
-        )
-        fingerprints = {
-            str(name): (_fingerprint(fp) if fp else None)
-            for name, fp in payload["fingerprints"].items()
-        }
-        actions = tuple((str(a["kind"]), str(a["name"])) for a in payload["actions"])
-        sections = {
-            str(name): {str(k): str(v) for k, v in fp["sections"].items()}
-            for name, fp in payload["fingerprints"].items()
-            if fp and isinstance(fp.get("sections"), dict)
-        }
-        return SavedPlan(
-            target=str(payload["target"]),
-            owner=str(payload["owner"]),
-            prune=bool(payload["prune"]),
-            workspace=str(payload["workspace"]),
-            documents=documents,
-            fingerprints=fingerprints,
-            actions=actions,
-            sections=sections,
-        )
+        return _saved_plan(payload)
     except (KeyError, TypeError, ValueError, AttributeError):
         raise ReconcilerError(f"{path} is a damaged saved plan; run plan --out again") from None
 
 
-def check_fresh(saved: SavedPlan, plan: Plan, live: Sequence[Endpoint], *, workspace: str) -> None:
-    """Raise StalePlan naming every endpoint that moved since the plan was saved."""
+def resolve_masked(saved: SavedPlan, current: Sequence[DesiredDocument]) -> SavedPlan:
+    """The saved plan with each masked value taken from `current` (the files and variables
+    now), or StalePlan naming every value that is missing or differs from its digest."""
+    if not saved.masked:
+        return saved
+    salt = bytes.fromhex(saved.salt)
+    by_name = {d.name: d for d in current}
+    bodies = {d.name: _copy(d.body) for d in saved.documents}
+    differs: list[str] = []
+    for name, path, digest in saved.masked:
+        doc = by_name.get(name)
+        value = _lookup(doc.body, path) if doc is not None else _MISSING
+        if value is _MISSING or not hmac.compare_digest(_digest(value, salt), digest):
+            differs.append(f'endpoint "{name}" {render_pointer(path)}')
+            continue
+        _store(bodies[name], path, value)
+    if differs:
+        raise StalePlan(
+            "the saved plan's masked values do not match what the files and variables give now, "
+            f"nothing was changed: {', '.join(differs)}. Pass the same --var values as to plan, "
+            "or run plan again and review the new plan"
+        )
+    documents = tuple(replace(d, body=bodies[d.name]) for d in saved.documents)
+    return replace(saved, documents=documents, masked=())
+
+
+def reviewed(
+    saved: SavedPlan, plan: Plan, live: Sequence[Endpoint], *, workspace: str
+) -> tuple[Plan, tuple[str, ...]]:
+    """The part of a fresh re-plan that the saved plan reviewed, and notes about the rest.
+
+    StalePlan when the workspace differs, or when an endpoint the saved plan acts on moved
+    (fingerprint), appeared (for a create) or would now get another action. Endpoints the saved
+    plan leaves alone may have changed: their new actions are dropped, with a note each.
+    """
     if workspace != saved.workspace:
         raise StalePlan(
             f"the saved plan was made for {saved.workspace}, not {workspace}; run plan again "
             "against this workspace"
         )
     live_by_name = {e.name: e for e in live}
+    planned = {name: kind for kind, name in saved.actions}
     moved: list[str] = []
-    for name, then in sorted(saved.fingerprints.items()):
+    for kind, name in saved.actions:
         endpoint = live_by_name.get(name)
         now = endpoint.fingerprint if endpoint else None
+        then = saved.fingerprints.get(name)
         reason = _moved(then, now)
         if reason == _CHANGED and endpoint is not None and name in saved.sections:
             fields = _changed_sections(saved.sections[name], _sections(endpoint))
             reason = f"changed since the plan ({fields})"
+        if not reason and kind not in {a.kind.value for a in plan.actions if a.name == name}:
+            reason = "would now be planned differently"
         if reason:
             moved.append(f'"{name}" {reason}')
-    now_actions = tuple((a.kind.value, a.name) for a in plan.actions)
-    if not moved and now_actions != saved.actions:
-        moved.append("the planned actions differ from the saved ones")
     if moved:
         raise StalePlan(
             "saved plan is stale, nothing was changed: endpoint "
             + "; endpoint ".join(moved)
             + ". Run plan again and review the new plan"
         )
+    kept = tuple(a for a in plan.actions if planned.get(a.name) == a.kind.value)
+    notes = tuple(
+        f'endpoint "{a.name}" changed since the plan was saved; it is not part of this plan and '
+        "is left alone (run plan to see it)"
+        for a in plan.actions
+        if a.name not in planned
+    )
+    return replace(plan, actions=kept), notes
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def _saved_plan(payload: Mapping[str, Any]) -> SavedPlan:
+    documents = []
+    for d in _list(payload["documents"]):
+        body = d["body"]
+        source = d["source"]
+        if not isinstance(body, dict) or not isinstance(source, dict):
+            raise TypeError("document")
+        documents.append(
+            DesiredDocument(
+                name=_str(d["name"]),
+                body=body,
+                source=SourceRef(
+                    path=_str(source["path"]),
+                    line=int(source["line"]),
+                    column=int(source["column"]),
+                ),
+            )
+        )
+    fingerprints_raw = payload["fingerprints"]
+    if not isinstance(fingerprints_raw, dict):
+        raise TypeError("fingerprints")
+    fingerprints = {
+        str(name): (_fingerprint(fp) if fp else None) for name, fp in fingerprints_raw.items()
+    }
+    kinds = {k.value for k in ActionKind}
+    actions = tuple((_str(a["kind"]), _str(a["name"])) for a in _list(payload["actions"]))
+    if any(kind not in kinds for kind, _ in actions):
+        raise ValueError("action kind")
+    sections = {
+        str(name): {str(k): str(v) for k, v in fp["sections"].items()}
+        for name, fp in fingerprints_raw.items()
+        if fp and isinstance(fp.get("sections"), dict)
+    }
+    masked = tuple(
+        (doc.name, path, digest) for doc in documents for path, digest in _digests(doc.body, ())
+    )
+    return SavedPlan(
+        target=_str(payload["target"]),
+        owner=_str(payload["owner"]),
+        prune=_bool(payload["prune"]),
+        allow_replace=_bool(payload["allow_replace"]),
+        workspace=_str(payload["workspace"]),
+        documents=tuple(documents),
+        fingerprints=fingerprints,
+        actions=actions,
+        sections=sections,
+        salt=_str(payload["salt"]),
+        masked=masked,
+    )
+
+
+def _list(value: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise TypeError("list of objects")
+    return value
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("string")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("boolean")
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Masked values
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()
+
+
+def _digest(value: Any, salt: bytes) -> str:
+    payload = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    return "hmac-sha256:" + hmac.new(salt, payload, hashlib.sha256).hexdigest()
+
+
+def _digested(value: Any, path: Path, salt: bytes) -> Any:
+    """A copy of a document body with every masked leaf replaced by `{"$digest": ...}`."""
+    if isinstance(value, Mapping):
+        return {k: _digested(v, (*path, k), salt) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_digested(v, (*path, i), salt) for i, v in enumerate(value)]
+    if normalize.is_masked(path, value):
+        return {_DIGEST: _digest(value, salt)}
+    return value
+
+
+def _digests(value: Any, path: Path) -> list[tuple[Path, str]]:
+    if isinstance(value, Mapping):
+        if set(value) == {_DIGEST} and isinstance(value[_DIGEST], str):
+            return [(path, value[_DIGEST])]
+        return [d for k, v in value.items() for d in _digests(v, (*path, k))]
+    if isinstance(value, list):
+        return [d for i, v in enumerate(value) for d in _digests(v, (*path, i))]
+    return []
+
+
+def _lookup(body: Any, path: Path) -> Any:
+    for part in path:
+        in_list = isinstance(part, int) and isinstance(body, list) and 0 <= part < len(body)
+        in_map = isinstance(part, str) and isinstance(body, Mapping) and part in body
+        if not (in_list or in_map):
+            return _MISSING
+        body = body[part]
+    return body
+
+
+def _store(body: Any, path: Path, value: Any) -> None:
+    for part in path[:-1]:
+        body = body[part]
+    body[path[-1]] = value
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Fingerprints
 
 
 def _moved(then: Fingerprint | None, now: Fingerprint | None) -> str:
@@ -207,9 +380,15 @@ def _fingerprint_dict(fp: Fingerprint) -> dict[str, Any]:
 
 
 def _fingerprint(raw: Mapping[str, Any]) -> Fingerprint:
+    version = raw["config_version"]
+    stamp = raw["last_updated_timestamp"]
+    if version is not None and not isinstance(version, int):
+        raise TypeError("config_version")
+    if stamp is not None and not isinstance(stamp, int):
+        raise TypeError("last_updated_timestamp")
     return Fingerprint(
-        endpoint_id=str(raw["endpoint_id"]),
-        config_version=raw["config_version"],
-        last_updated_timestamp=raw["last_updated_timestamp"],
-        sha256=str(raw["sha256"]),
+        endpoint_id=_str(raw["endpoint_id"]),
+        config_version=version,
+        last_updated_timestamp=stamp,
+        sha256=_str(raw["sha256"]),
     )

@@ -27,7 +27,13 @@ from .model import (
     render_pointer,
 )
 
-_RANK = {ActionKind.CREATE: 0, ActionKind.UPDATE: 1, ActionKind.REPLACE: 2, ActionKind.DELETE: 3}
+_RANK = {
+    ActionKind.CREATE: 0,
+    ActionKind.UPDATE: 1,
+    ActionKind.REPLACE: 2,
+    ActionKind.DELETE: 3,
+    ActionKind.WAIT: 4,
+}
 
 
 def plan(
@@ -36,12 +42,18 @@ def plan(
     *,
     owner: str,
     prune: bool = False,
+    allow_replace: bool = False,
     target: str = "",
 ) -> Plan:
-    """Plan the actions that make `live` match `desired` for the project that owns `owner`."""
+    """Plan the actions that make `live` match `desired` for the project that owns `owner`.
+
+    The policy is decided here: a replace that `allow_replace` does not permit is a problem
+    naming the endpoint, so the plan cannot be applied; deletes are planned only with `prune`.
+    """
     live_by_name = {e.name: e for e in live}
     desired_names = {e.name for e in desired}
     actions: list[Action] = []
+    waits: list[Action] = []
     unchanged: list[str] = []
     updating: list[str] = []
     problems: list[Diagnostic] = []
@@ -68,20 +80,28 @@ def plan(
         action = _compare(want, have, owner=owner, problems=problems)
         if action is None:
             unchanged.append(want.name)
-        else:
-            actions.append(action)
+            if status is not None and status.updating:
+                waits.append(Action(kind=ActionKind.WAIT, name=want.name, before=have, after=None))
+            continue
+        if action.kind is ActionKind.REPLACE and not allow_replace:
+            problems.append(_blocked_replace(want, action))
+        actions.append(action)
 
     orphaned: list[str] = []
     unmanaged: list[str] = []
+    foreign: list[tuple[str, str]] = []
     for have in live:
         if have.name in desired_names:
             continue
-        if have.status is not None and have.status.owner == owner:
+        live_owner = have.status.owner if have.status is not None else None
+        if live_owner == owner:
             orphaned.append(have.name)
             if prune:
                 actions.append(
                     Action(kind=ActionKind.DELETE, name=have.name, before=have, after=None)
                 )
+        elif live_owner is not None:
+            foreign.append((have.name, live_owner))
         else:
             unmanaged.append(have.name)
 
@@ -91,11 +111,28 @@ def plan(
         unchanged=tuple(sorted(unchanged)),
         orphaned=tuple(sorted(orphaned)),
         unmanaged=tuple(sorted(unmanaged)),
+        foreign=tuple(sorted(foreign)),
         updating=tuple(sorted(updating)),
+        waits=tuple(sorted(waits, key=lambda a: a.name)),
         problems=tuple(sorted(problems, key=Diagnostic.sort_key)),
         owner=owner,
         target=target,
         prune=prune,
+        allow_replace=allow_replace,
+    )
+
+
+def _blocked_replace(want: Endpoint, action: Action) -> Diagnostic:
+    forcing = next(
+        (c.path for c in action.changes if normalize.carrier_for(c.path)[0] is Carrier.RECREATE),
+        (),
+    )
+    return _problem(
+        want,
+        f'endpoint "{want.name}" must be replaced ({"; ".join(action.reasons)}), which this '
+        "plan does not allow; plan again with --allow-replace to delete and re-create it (its "
+        "id and URL change and it does not serve in between), or keep the live value",
+        path=forcing,
     )
 
 

@@ -3,9 +3,10 @@
 Update: wait out an update already in progress; tags, AI gateway, notifications, permissions,
 telemetry and the metrics export state; then PUT config and wait until it settles. Create: POST
 with the ownership tag, permissions as soon as the id exists, then wait. Replace: delete, wait
-until gone, create (only when allowed). Delete: only when the live endpoint carries this
-project's ownership tag. 409 RESOURCE_CONFLICT is waited out and retried; 429 holds writes
-back; the deadline turns waiting into TIMED_OUT.
+until gone, create. Delete: only when the live endpoint carries this project's ownership tag.
+Wait: only wait until an update already in progress settles, and check it ended READY.
+409 RESOURCE_CONFLICT is waited out and retried; 429 holds writes back; the deadline turns
+waiting into TIMED_OUT. Each run records which calls landed, so a failure can say so.
 """
 
 from __future__ import annotations
@@ -38,8 +39,19 @@ class Context:
     observer: Observer
     wait: WaitPolicy
     scheduler: WriteScheduler
-    allow_replace: bool
     no_wait: bool
+
+
+# The calls of an update, in the order `_update` makes them.
+CALLS = {
+    Carrier.TAGS: "PATCH tags",
+    Carrier.AI_GATEWAY: "PUT ai-gateway",
+    Carrier.NOTIFICATIONS: "PATCH notifications",
+    Carrier.PERMISSIONS: "PUT permissions",
+    Carrier.TELEMETRY: "PATCH telemetry-config",
+    Carrier.METRICS_EXPORT: "PATCH system-metrics-export-state",
+    Carrier.CONFIG: "PUT config",
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -84,7 +96,8 @@ def notifications_request(after: Endpoint) -> dict[str, list[str]]:
 
 
 def failure_message(name: str, raw: Mapping[str, Any]) -> str:
-    """Why a rollout failed: each served entity's deployment message and where its logs are."""
+    """Why a rollout failed, as a block: a first line, each failed served entity's deployment
+    message, what is still serving, and where the build logs are."""
     update = _state(raw).get("config_update", "")
     details: list[str] = []
     entities: list[str] = []
@@ -98,14 +111,32 @@ def failure_message(name: str, raw: Mapping[str, Any]) -> str:
                 continue
             entities.append(entity_name)
             details.append(f"{entity_name}: {message or state.get('deployment', 'failed')}")
-    text = f"update failed (config_update={update})"
-    if details:
-        text += "; " + "; ".join(details)
     logs = entities[0] if entities else "<served-entity>"
-    return (
-        f"{text}. Build logs: databricks serving-endpoints build-logs {name} {logs} "
-        f"(GET /api/2.0/serving-endpoints/{name}/served-models/{logs}/build-logs)"
+    return "\n".join(
+        [
+            f"update failed (config_update={update})",
+            *details,
+            serving_line(raw),
+            f"Build logs: databricks serving-endpoints build-logs {name} {logs} "
+            f"(GET /api/2.0/serving-endpoints/{name}/served-models/{logs}/build-logs)",
+        ]
     )
+
+
+def serving_line(raw: Mapping[str, Any]) -> str:
+    """What the endpoint serves now: its active config's version, entities and traffic."""
+    config = _mapping(raw.get("config"))
+    entities = [str(e.get("name", "")) for e in config.get("served_entities") or []]
+    if not entities:
+        return "Still serving: nothing (no config version has ever become ready)"
+    routes = _mapping(config.get("traffic_config")).get("routes") or []
+    split = {
+        str(r.get("served_entity_name") or r.get("served_model_name")): r.get("traffic_percentage")
+        for r in routes
+        if isinstance(r, Mapping)
+    }
+    shown = ", ".join(f"{e} {split[e]}%" if e in split else e for e in entities)
+    return f"Still serving: config_version {config.get('config_version', '?')} ({shown})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,6 +169,9 @@ class EndpointRun:
         self.last: Raw | None = None
         self.overshoot: float | None = None
         self.waited = not ctx.no_wait
+        self.planned = _planned_calls(action)
+        self.landed: list[str] = []
+        self.calling = ""
 
     async def run(self) -> ActionOutcome:
         self.ctx.observer.started(self.action)
@@ -147,7 +181,7 @@ class EndpointRun:
             outcome = self._outcome(Status.FAILED, str(e))
         except WaitTimeout as e:
             outcome = self._outcome(Status.TIMED_OUT, str(e))
-        except ReconcilerError as e:
+        except ReconcilerError as e:  # API errors name the call that failed
             outcome = self._outcome(Status.FAILED, str(e))
         else:
             outcome = self._outcome(Status.SUCCEEDED, "" if self.waited else "not waited for")
@@ -177,6 +211,10 @@ class EndpointRun:
             ready=str(_state(self.last).get("ready", "")) if self.last else "",
             overshoot=self.overshoot,
             waited=self.waited,
+            landed=tuple(self.landed) if status is not Status.SUCCEEDED else (),
+            not_sent=tuple(c for c in self.planned if c not in self.landed and c != self.calling)
+            if status is not Status.SUCCEEDED
+            else (),
         )
 
     async def _dispatch(self) -> None:
@@ -190,6 +228,8 @@ class EndpointRun:
                 await self._replace()
             case ActionKind.DELETE:
                 await self._delete()
+            case ActionKind.WAIT:
+                await self._wait()
             case _:
                 assert_never(kind)
 
@@ -199,7 +239,9 @@ class EndpointRun:
         after = self._after()
         body = create_body(after, owner=self.ctx.owner)
         try:
-            raw = await self._write(lambda: self.ctx.api.create_endpoint(body), budgeted=True)
+            raw = await self._write(
+                "POST create", lambda: self.ctx.api.create_endpoint(body), budgeted=True
+            )
         except Conflict as e:
             if e.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
@@ -220,37 +262,44 @@ class EndpointRun:
             raise _Failed("the endpoint no longer exists; run plan again")
         if Carrier.TAGS in carriers:
             add, delete = tag_patch(self.action.before, after, owner=self.ctx.owner)
-            await self._write(lambda: self.ctx.api.patch_tags(self.name, add=add, delete=delete))
+            await self._write(
+                CALLS[Carrier.TAGS],
+                lambda: self.ctx.api.patch_tags(self.name, add=add, delete=delete),
+            )
         if Carrier.AI_GATEWAY in carriers:
             gateway = normalize.ai_gateway_request(after.body.get("ai_gateway", {}))
-            await self._write(lambda: self.ctx.api.put_ai_gateway(self.name, gateway))
+            await self._write(
+                CALLS[Carrier.AI_GATEWAY], lambda: self.ctx.api.put_ai_gateway(self.name, gateway)
+            )
         if Carrier.NOTIFICATIONS in carriers:
             emails = notifications_request(after)
-            await self._write(lambda: self.ctx.api.patch_notifications(self.name, emails))
+            await self._write(
+                CALLS[Carrier.NOTIFICATIONS],
+                lambda: self.ctx.api.patch_notifications(self.name, emails),
+            )
         if Carrier.PERMISSIONS in carriers:
             await self._set_permissions(str(live.get("id") or ""), after)
         if Carrier.TELEMETRY in carriers:
             telemetry = normalize.telemetry_request(after.body.get("telemetry_config", {}))
-            await self._write(lambda: self.ctx.api.patch_telemetry(self.name, telemetry))
+            await self._write(
+                CALLS[Carrier.TELEMETRY], lambda: self.ctx.api.patch_telemetry(self.name, telemetry)
+            )
         if Carrier.METRICS_EXPORT in carriers:
             state = str(after.body.get("uc_system_metrics_export_state", ""))
-            await self._write(lambda: self.ctx.api.patch_metrics_export(self.name, state))
+            await self._write(
+                CALLS[Carrier.METRICS_EXPORT],
+                lambda: self.ctx.api.patch_metrics_export(self.name, state),
+            )
         if Carrier.CONFIG in carriers:
             await self._update_config(after, live)
 
     async def _replace(self) -> None:
-        if not self.ctx.allow_replace:
-            reasons = "; ".join(self.action.reasons) or "a field cannot change in place"
-            raise _Failed(
-                f"must be replaced ({reasons}); nothing was changed. Pass --allow-replace to "
-                "delete and re-create it (its id changes and it stops serving meanwhile)"
-            )
         live = await self.ctx.api.get_endpoint(self.name)
         if live is not None:
             owner = _owner(live)
             if owner is not None and owner != self.ctx.owner:
                 raise _Failed(f'refusing to replace: it is owned by "{owner}"; nothing was changed')
-            await self._write(lambda: self.ctx.api.delete_endpoint(self.name))
+            await self._write("DELETE", lambda: self.ctx.api.delete_endpoint(self.name))
             await self._poll(Phase.DELETING, lambda raw: raw is None)
         await self._create()
 
@@ -266,9 +315,22 @@ class EndpointRun:
                 "nothing was changed"
             )
         self.last = live
-        await self._write(lambda: self.ctx.api.delete_endpoint(self.name))
+        await self._write("DELETE", lambda: self.ctx.api.delete_endpoint(self.name))
         if not self.ctx.no_wait:
             await self._poll(Phase.DELETING, lambda raw: raw is None)
+
+    async def _wait(self) -> None:
+        raw = await self._settled(Phase.IN_FLIGHT)
+        if raw is None:
+            raise _Failed("the endpoint was deleted while apply waited for its rollout")
+        if _state(raw).get("config_update") in FAILED_STATES:
+            raise _Failed(failure_message(self.name, raw))
+        ready = str(_state(raw).get("ready", ""))
+        if ready != "READY":
+            raise _Failed(
+                f"the rollout finished but the endpoint is not ready (ready={ready or '?'}); "
+                f"see servingops status {self.name}"
+            )
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -290,7 +352,9 @@ class EndpointRun:
         if not endpoint_id:
             raise _Failed("the workspace returned no endpoint id, so permissions cannot be set")
         acl = acl_request(after.body.get("permissions", {}), caller=self.ctx.caller)
-        await self._write(lambda: self.ctx.api.set_permissions(endpoint_id, acl))
+        await self._write(
+            CALLS[Carrier.PERMISSIONS], lambda: self.ctx.api.set_permissions(endpoint_id, acl)
+        )
 
     async def _update_config(self, after: Endpoint, live: Raw) -> None:
         config = after.body.get("config")
@@ -301,6 +365,7 @@ class EndpointRun:
         request = normalize.config_request(config, write_only=after.write_only)
         try:
             raw = await self._write(
+                CALLS[Carrier.CONFIG],
                 lambda: self.ctx.api.update_config(self.name, request),
                 budgeted=True,
                 applied=lambda fresh: _config_applied(fresh, after),
@@ -326,21 +391,24 @@ class EndpointRun:
 
     async def _write(
         self,
+        label: str,
         call: Callable[[], Awaitable[T]],
         *,
         budgeted: bool = False,
         applied: Callable[[Raw], bool] | None = None,
     ) -> T:
-        """One write, retried until it is accepted: 409 RESOURCE_CONFLICT is waited out (and
-        _AlreadyApplied raised when `applied` says the change is live by then), a 429 holds the
-        budgeted writes back. The action's deadline bounds the retries."""
+        """One write (`label`, e.g. "PATCH tags"), retried until it is accepted: 409
+        RESOURCE_CONFLICT is waited out (and _AlreadyApplied raised when `applied` says the
+        change is live by then), a 429 holds the budgeted writes back. The action's deadline
+        bounds the retries. A write that returns is recorded as landed."""
+        self.calling = label
         while True:
             if budgeted:
                 waited = await self.ctx.scheduler.acquire()
                 if waited > 0:
                     self._report(Phase.THROTTLED, self.last)
             try:
-                return await call()
+                result = await call()
             except Conflict as e:
                 if e.error_code != "RESOURCE_CONFLICT":
                     raise
@@ -348,6 +416,7 @@ class EndpointRun:
                 if fresh is None:
                     raise _Failed("the endpoint disappeared while apply waited for it") from None
                 if applied is not None and applied(fresh):
+                    self._landed(label)
                     raise _AlreadyApplied(fresh) from None
             except RateLimited as e:
                 pause = e.retry_after or self.ctx.wait.min_interval
@@ -355,7 +424,14 @@ class EndpointRun:
                 self._report(Phase.THROTTLED, self.last)
                 if not budgeted:
                     await self._sleep(pause)
+            else:
+                self._landed(label)
+                return result
             self._check_deadline()
+
+    def _landed(self, label: str) -> None:
+        self.landed.append(label)
+        self.calling = ""
 
     async def _poll(
         self, phase: Phase, done: Callable[[Raw | None], bool], *, known: Raw | None = None
@@ -414,6 +490,26 @@ class EndpointRun:
 
 # --------------------------------------------------------------------------------------------
 # Small pure helpers
+
+
+def _planned_calls(action: Action) -> tuple[str, ...]:
+    """The writes an action makes, in order (for "landed" / "not sent" in failure reports)."""
+    match action.kind:
+        case ActionKind.UPDATE:
+            carriers = action.carriers
+            return tuple(label for carrier, label in CALLS.items() if carrier in carriers)
+        case ActionKind.CREATE:
+            managed = action.after is not None and "permissions" in action.after.body
+            return ("POST create", *(("PUT permissions",) if managed else ()))
+        case ActionKind.REPLACE:
+            managed = action.after is not None and "permissions" in action.after.body
+            return ("DELETE", "POST create", *(("PUT permissions",) if managed else ()))
+        case ActionKind.DELETE:
+            return ("DELETE",)
+        case ActionKind.WAIT:
+            return ()
+        case _:
+            assert_never(action.kind)
 
 
 def _progress(phase: Phase, raw: Raw | None, elapsed: float) -> Progress:

@@ -14,6 +14,7 @@ import pytest
 from serving_emulator import Emulator, EmulatorConfig, ManualClock
 from servingops.auth import Credentials
 from servingops.cli import Settings, main
+from servingops.cli.apply import RUNTIME_OPTION, ApplyRuntime
 from servingops.client import Client
 
 T0 = 1_766_000_000.0
@@ -99,3 +100,90 @@ def call(emu: Emulator[ManualClock], method: str, *args: Any, **kwargs: Any) -> 
             return await getattr(client, method)(*args, **kwargs)
 
     return asyncio.run(go())
+
+
+# --------------------------------------------------------------------------------------------
+# apply: the runtime seam on the emulator's clock
+
+CALLER = "local-admin@example.com"
+
+
+class Recording(httpx.AsyncBaseTransport):
+    """Wraps the emulator's ASGI transport: records (method, path, status) and can start a
+    competing config update just before the first PUT /config (to provoke a 409)."""
+
+    def __init__(self, emu: Emulator[ManualClock]) -> None:
+        self.inner = httpx.ASGITransport(app=emu.app)
+        self.seen: list[tuple[str, str, int]] = []
+        self.race_next_put = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.race_next_put and request.method == "PUT" and request.url.path.endswith("/config"):
+            self.race_next_put = False
+            competing = httpx.Request(
+                "PUT", request.url, headers=request.headers, content=request.content
+            )
+            await self.inner.handle_async_request(competing)
+        response = await self.inner.handle_async_request(request)
+        self.seen.append((request.method, request.url.path, response.status_code))
+        return response
+
+    def statuses(self, status: int) -> list[tuple[str, str, int]]:
+        return [s for s in self.seen if s[2] == status]
+
+
+def runtime_for(emu: Emulator[ManualClock], **kw: Any) -> ApplyRuntime:
+    async def sleep(seconds: float) -> None:
+        emu.advance(seconds)
+        await asyncio.sleep(0)
+
+    return ApplyRuntime(sleep=sleep, clock=emu.clock.now, wall_clock=emu.clock.now, **kw)
+
+
+class ApplyCli:
+    """`servingops ...` in-process with the apply runtime seam on the emulator's clock."""
+
+    def __init__(self, root: Path, emu: Emulator[ManualClock], capsys: Any) -> None:
+        self.root = root
+        self.emu = emu
+        self.capsys = capsys
+        self.transport = Recording(emu)
+        self.runtime = runtime_for(emu)
+        self.interactive = False
+
+    def __call__(self, *argv: str) -> tuple[int, str, str]:
+        settings = Settings(
+            cwd=self.root,
+            env={},
+            home=self.root,
+            transport=self.transport,
+            color=False,
+            interactive=self.interactive,
+            options={RUNTIME_OPTION: self.runtime},
+        )
+        code = main(list(argv), settings=settings)
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = call(self.emu, "get_endpoint", name)
+        return result
+
+    def plan_is_empty(self) -> bool:
+        return self("plan", "--detailed-exitcode")[0] == 0
+
+
+@pytest.fixture
+def run(project: Path, emulator: Emulator[ManualClock], capsys: Any) -> ApplyCli:
+    return ApplyCli(project, emulator, capsys)
+
+
+def with_emulator(project: Path, capsys: Any, config: EmulatorConfig) -> Iterator[ApplyCli]:
+    emu = Emulator(config, clock=ManualClock(T0))
+    yield ApplyCli(project, emu, capsys)
+    emu.close()
+
+
+def tags(raw: dict[str, Any] | None) -> dict[str, str]:
+    assert raw is not None
+    return {t["key"]: t["value"] for t in raw.get("tags", [])}

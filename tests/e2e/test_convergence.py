@@ -119,10 +119,8 @@ async def apply_then_plan(
 
     wait = WaitPolicy(sleep=sleep, clock=emu.clock.now, wall_clock=emu.clock.now)
     async with client_for(emu, transport) as client:
-        plan, live = await engine.compute_plan(client, docs, owner=OWNER)
-        result = await applier.apply(
-            plan, client, owner=OWNER, caller=live.caller, wait=wait, allow_replace=True
-        )
+        plan, live = await engine.compute_plan(client, docs, owner=OWNER, allow_replace=True)
+        result = await applier.apply(plan, client, owner=OWNER, caller=live.caller, wait=wait)
         after, _ = await engine.compute_plan(client, docs, owner=OWNER)
     return result, after
 

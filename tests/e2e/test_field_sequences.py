@@ -11,7 +11,7 @@ import pytest
 
 from serving_emulator import Emulator, ManualClock
 
-from .test_apply_cli import ApplyCli
+from .conftest import ApplyCli
 
 BASE = """\
 name: scorer
@@ -209,7 +209,8 @@ def test_description_change_needs_allow_replace(run: ApplyCli, project: Path) ->
     assert code == 1
     assert "--allow-replace" in out
     assert run.get("scorer")["id"] == first["id"]  # type: ignore[index]
-    assert run("plan", "--detailed-exitcode")[0] == 2
+    assert run("plan", "--detailed-exitcode")[0] == 1  # a replace the plan does not allow
+    assert run("plan", "--detailed-exitcode", "--allow-replace")[0] == 2
     second = converge(run, project, BASE + "description: two\n")
     assert (second["id"], second["description"]) != (first["id"], "one")
 

@@ -325,8 +325,16 @@ def policy(time: FakeTime, **kw: Any) -> WaitPolicy:
     return WaitPolicy(sleep=time.sleep, clock=time.clock, wall_clock=time.clock, **kw)
 
 
-def plan_for(ws: FakeWorkspace, docs: Sequence[DesiredDocument], *, prune: bool = False) -> Plan:
-    plan, _ = asyncio.run(engine.compute_plan(ws, docs, owner=OWNER, prune=prune))
+def plan_for(
+    ws: FakeWorkspace,
+    docs: Sequence[DesiredDocument],
+    *,
+    prune: bool = False,
+    allow_replace: bool = False,
+) -> Plan:
+    plan, _ = asyncio.run(
+        engine.compute_plan(ws, docs, owner=OWNER, prune=prune, allow_replace=allow_replace)
+    )
     return plan
 
 
@@ -337,8 +345,14 @@ def run(ws: FakeWorkspace, plan: Plan, *, observer: Any = None, **kw: Any) -> Ap
     return asyncio.run(apply(plan, ws, owner=OWNER, caller=f"user:{CALLER}", **kw))
 
 
-def converge(ws: FakeWorkspace, docs: Sequence[DesiredDocument], **kw: Any) -> ApplyResult:
-    result = run(ws, plan_for(ws, docs), **kw)
+def converge(
+    ws: FakeWorkspace,
+    docs: Sequence[DesiredDocument],
+    *,
+    allow_replace: bool = False,
+    **kw: Any,
+) -> ApplyResult:
+    result = run(ws, plan_for(ws, docs, allow_replace=allow_replace), **kw)
     assert plan_for(ws, docs).is_empty
     return result
 
@@ -428,13 +442,14 @@ def test_adoption_adds_the_owner_tag(ws: FakeWorkspace) -> None:
 
 def test_replace_is_refused_without_allow_replace(ws: FakeWorkspace) -> None:
     ws.seed("fraud", config("1"), tags={OWNER_TAG: OWNER})
-    plan = plan_for(ws, [doc("fraud", description="new text")])
-    assert plan.actions[0].kind is ActionKind.REPLACE
-    result = run(ws, plan)
-    [outcome] = result.outcomes
-    assert outcome.status is Status.FAILED
-    assert "--allow-replace" in outcome.message
-    assert writes_only(ws, "fraud") == []
+    ws.seed("other", config("1"), tags={OWNER_TAG: OWNER})
+    plan = plan_for(ws, [doc("fraud", description="new text"), doc("other", "2")])
+    assert [a.kind for a in plan.actions] == [ActionKind.UPDATE, ActionKind.REPLACE]
+    assert not plan.applyable
+    assert "--allow-replace" in plan.problems[0].summary
+    with pytest.raises(ApplyError):
+        run(ws, plan)
+    assert writes_only(ws, "fraud") == writes_only(ws, "other") == []
 
 
 def test_replace_deletes_waits_until_gone_and_creates(ws: FakeWorkspace) -> None:

@@ -11,6 +11,7 @@ from servingops.model import Plan
 from servingops.render import json_view
 from tests.unit.test_render_text import (
     CASES,
+    REFERENCES,
     SECRETS,
     case_delete_prune,
     case_empty_workspace,
@@ -42,10 +43,11 @@ def test_drift_json_matches_golden(case, golden):
 def test_top_level_shape():
     doc = _doc(case_traffic_shift())
     assert list(doc) == [
-        "format_version", "tool_version", "workspace", "target", "owner", "resource_changes",
-        "unchanged", "orphaned", "unmanaged", "updating", "problems", "summary",
+        "format_version", "tool_version", "workspace", "target", "owner", "policy",
+        "resource_changes", "unchanged", "orphaned", "unmanaged", "foreign", "updating", "waits",
+        "problems", "summary",
     ]  # fmt: skip
-    assert doc["format_version"] == "1.0"
+    assert doc["format_version"] == "1.1"
     assert doc["summary"] == {"add": 0, "change": 1, "destroy": 0, "unchanged": 1}
     change = doc["resource_changes"][0]
     assert change["address"] == "endpoint.fraud-scorer"
@@ -100,12 +102,16 @@ def test_secrets_replaced_and_flagged():
     by_name = {rc["name"]: rc for rc in json.loads(out)["resource_changes"]}
     chat = by_name["chat-gpt"]["change"]
     entity = chat["after"]["config"]["served_entities"]["gpt-4o-mini"]
-    assert entity["external_model"]["openai_config"]["openai_api_key"] == "(sensitive)"
-    masked = chat["after_sensitive"]["config"]["served_entities"]["gpt-4o-mini"]
-    assert masked == {"external_model": {"openai_config": {"openai_api_key": True}}}
+    # a secret reference is not a secret (issue 9 item 7)
+    assert entity["external_model"]["openai_config"]["openai_api_key"] == REFERENCES[1]
+    assert chat["after_sensitive"] == {}
     fraud = by_name["fraud-scorer"]["change"]
     env = fraud["after_sensitive"]["config"]["served_entities"]["champion"]["environment_vars"]
-    assert env == {"DB_PASSWORD": True, "PLAIN_TOKEN": True}
+    assert env == {"PLAIN_TOKEN": True}
+    assert fraud["after"]["config"]["served_entities"]["champion"]["environment_vars"] == {
+        "DB_PASSWORD": REFERENCES[0],
+        "PLAIN_TOKEN": "(sensitive)",
+    }
     assert fraud["before_sensitive"] == {}
 
 

@@ -21,7 +21,10 @@ from servingops.render import json_view, markdown, text
 
 OWNER = "ml-platform/serving"
 CALLER = "service_principal:ci-app-id"
-SECRETS = ("{{secrets/fraud/db_password}}", "plain-env-secret-value", "{{secrets/llm/openai_key}}")
+# Values written in clear (masked everywhere), and secret references (shown everywhere: a
+# reference is a pointer, and a reviewer must see which one changes; issue 9 item 7).
+SECRETS = ("plain-env-secret-value",)
+REFERENCES = ("{{secrets/fraud/db_password}}", "{{secrets/llm/openai_key}}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -47,7 +50,7 @@ def routes(**split: int) -> dict[str, Any]:
 
 
 def fraud_body(**changes: Any) -> dict[str, Any]:
-    env = {"DB_PASSWORD": SECRETS[0], "PLAIN_TOKEN": SECRETS[1]}
+    env = {"DB_PASSWORD": REFERENCES[0], "PLAIN_TOKEN": SECRETS[0]}
     body: dict[str, Any] = {
         "name": "fraud-scorer",
         "description": "Scores card transactions",
@@ -71,7 +74,7 @@ def chat_body(**changes: Any) -> dict[str, Any]:
         "provider": "openai",
         "name": "gpt-4o-mini",
         "task": "llm/v1/chat",
-        "openai_config": {"openai_api_key": SECRETS[2]},
+        "openai_config": {"openai_api_key": REFERENCES[1]},
     }
     body: dict[str, Any] = {
         "name": "chat-gpt",
@@ -183,8 +186,12 @@ def _live_config(config: dict[str, Any], version: int) -> dict[str, Any]:
     }
 
 
-def _plan(want: list[Endpoint], have: list[Endpoint], *, prune: bool = False) -> Plan:
-    return planner.plan(want, have, owner=OWNER, prune=prune, target="prod")
+def _plan(
+    want: list[Endpoint], have: list[Endpoint], *, prune: bool = False, allow_replace: bool = False
+) -> Plan:
+    return planner.plan(
+        want, have, owner=OWNER, prune=prune, allow_replace=allow_replace, target="prod"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,6 +256,12 @@ def case_adoption() -> Plan:
 
 def case_replace() -> Plan:
     changed = embed_body(description="Recommendation embeddings v2")
+    return _plan([desired(changed)], [live(embed_body())], allow_replace=True)
+
+
+def case_replace_blocked() -> Plan:
+    """The same change planned without --allow-replace: shown, and refused."""
+    changed = embed_body(description="Recommendation embeddings v2")
     return _plan([desired(changed)], [live(embed_body())])
 
 
@@ -263,7 +276,12 @@ def case_orphaned_unmanaged() -> Plan:
     adhoc = embed_body(name="adhoc-test")
     return _plan(
         [desired(fraud_body())],
-        [live(fraud_body()), live(old), live(theirs, owner=None), live(adhoc, owner=None)],
+        [
+            live(fraud_body()),
+            live(old),
+            live(theirs, owner="team-x/serving"),
+            live(adhoc, owner=None),
+        ],
     )
 
 
@@ -292,6 +310,7 @@ CASES: dict[str, Callable[[], Plan]] = {
     "capacity": case_capacity,
     "adoption": case_adoption,
     "replace": case_replace,
+    "replace_blocked": case_replace_blocked,
     "delete_prune": case_delete_prune,
     "orphaned_unmanaged": case_orphaned_unmanaged,
     "updating": case_updating,
@@ -397,8 +416,12 @@ def test_capacity_and_cold_starts():
 def test_orphaned_and_unmanaged_listed():
     out = text.render_plan(case_orphaned_unmanaged())
     assert "will be deleted with --prune: old-scorer" in out
-    unmanaged = "2 unmanaged endpoints (no servingops-owner tag) left untouched"
-    assert f"{unmanaged}: adhoc-test, team-x-endpoint" in out
+    assert "1 unmanaged endpoint (no servingops-owner tag) left untouched: adhoc-test" in out
+    # Owned by another project is not "unmanaged": it is listed apart, with its owner.
+    assert (
+        "1 endpoint owned by another servingops project left untouched: "
+        "team-x-endpoint (team-x/serving)"
+    ) in out
 
 
 def test_problems_are_one_line_each():
@@ -426,6 +449,14 @@ def test_secrets_never_appear_in_any_output(case):
     for name, out in all_outputs(CASES[case]()).items():
         for secret in SECRETS:
             assert secret not in out, f"{secret!r} leaked in {name}"
+
+
+def test_secret_references_are_shown_in_every_format():
+    plans = {n: o for n, o in all_outputs(case_empty_workspace()).items() if "drift" not in n}
+    assert set(plans) == {"text", "text_color", "json", "markdown"}
+    for name, out in plans.items():
+        for reference in REFERENCES:
+            assert reference in out, f"{reference!r} hidden in {name}"
 
 
 def test_renderers_are_deterministic():

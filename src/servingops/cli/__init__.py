@@ -29,6 +29,7 @@ EXIT_TIMEOUT = 4
 EXIT_USAGE = 64
 EXIT_BUG = 70
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 @dataclass(kw_only=True)
@@ -130,3 +131,4 @@ from . import init as _init  # noqa: E402,F401
 from . import planning as _planning  # noqa: E402,F401
 from . import tour as _tour  # noqa: E402,F401
 from . import validate as _validate  # noqa: E402,F401
+from . import wait as _wait  # noqa: E402,F401

@@ -1,8 +1,11 @@
 """`servingops apply [PLANFILE]`: change the workspace to match the files, or a saved plan.
 
 Without PLANFILE it plans, shows the plan and asks for `yes` on a terminal (without one it
-refuses unless --auto-approve). With PLANFILE it re-reads live state and applies exactly that
-plan, or changes nothing and exits 3 when any endpoint moved since it was saved.
+refuses unless --auto-approve); a plan whose policy forbids one of its actions is refused
+before the prompt. With PLANFILE it re-reads live state and applies exactly that plan, or
+changes nothing and exits 3 when an endpoint it acts on moved since it was saved (or a masked
+value no longer resolves to what was reviewed). Either way it also waits for the project's
+rollouts still in progress, so a re-run after a timeout succeeds only once they are READY.
 
 Test seam: `Settings.options[RUNTIME_OPTION]` may hold an `ApplyRuntime`, which supplies the
 sleep and clocks of the applier's waits, write scheduler and client retries, and the write
@@ -13,7 +16,9 @@ waits out 10-minute rollouts instantly; everything else uses the real clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -43,11 +48,12 @@ from . import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     EXIT_TIMEOUT,
     Settings,
     cli,
 )
-from .common import input_options, parallelism_option
+from .common import input_options, load_inputs, parallelism_option
 from .planning import run_plan
 
 RUNTIME_OPTION = "apply.runtime"
@@ -65,21 +71,29 @@ class ApplyRuntime:
     progress_every: float = 30.0
 
 
+MAX_TIMEOUT_HOURS = 72
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?")
 
 
-def parse_duration(value: str) -> float:
+def parse_duration(value: str, *, option: str = "'--wait-timeout'") -> float:
     """`45m`, `90s`, `1h30m`, `120` (seconds) -> seconds; BadParameter otherwise."""
     match = _DURATION.fullmatch(value.strip())
     if not value.strip() or match is None or not any(match.groups()):
         raise click.BadParameter(
             f"expected a duration like 45m, 90s or 1h30m, got {value!r}",
-            param_hint="'--wait-timeout'",
+            param_hint=option,
         )
     hours, minutes, seconds = match.groups()
-    total = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
-    if total <= 0:
-        raise click.BadParameter("the wait timeout must be positive", param_hint="'--wait-timeout'")
+    too_long = any(part and len(part) > 9 for part in match.groups())
+    total = (
+        0.0 if too_long else int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
+    )
+    if total <= 0 and not too_long:
+        raise click.BadParameter("the wait timeout must be positive", param_hint=option)
+    if too_long or total > MAX_TIMEOUT_HOURS * 3600:
+        raise click.BadParameter(
+            f"the wait timeout must be at most {MAX_TIMEOUT_HOURS}h", param_hint=option
+        )
     return total
 
 
@@ -88,11 +102,12 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Ready:
-    """A plan that may be applied, with where and as whom."""
+class Ready:
+    """A plan that may be applied, with where and as whom (`caller`: the ACL principal key
+    of the identity running apply, kept at CAN_MANAGE)."""
 
     plan: Plan
-    live: LiveState
+    caller: str | None
     workspace: Workspace
     owner: str
 
@@ -138,14 +153,15 @@ def apply_command(
     fmt: str,
 ) -> int:
     """Change the workspace to match the files (or exactly a saved PLANFILE)."""
-    ready: _Ready | None
     if planfile is not None:
-        if paths or variables or prune:
+        if paths or prune or allow_replace:
             raise UsageError(
-                "a saved plan already fixes the files, variables and --prune; "
+                "a saved plan already fixes the files, --prune and --allow-replace; "
                 "pass them to `servingops plan --out` instead"
             )
-        ready = _from_saved_plan(settings, planfile, project=project, target=target)
+        ready = _from_saved_plan(
+            settings, planfile, project=project, target=target, variables=variables
+        )
     else:
         ready = _from_files(
             settings,
@@ -154,45 +170,51 @@ def apply_command(
             target=target,
             variables=variables,
             prune=prune,
+            allow_replace=allow_replace,
             parallelism=parallelism,
             show=fmt == "text",
         )
-        if ready is None:
-            return EXIT_OK
-        if not auto_approve and not _confirmed(settings):
-            return EXIT_ERROR
     runtime: ApplyRuntime = settings.options.get(RUNTIME_OPTION) or ApplyRuntime()
-    observer = _observer(settings, fmt, runtime)
-    result = asyncio.run(
-        _run(
-            ready,
-            runtime,
-            observer=observer,
-            parallelism=parallelism,
-            timeout=wait_timeout,
-            allow_replace=allow_replace,
-            no_wait=no_wait,
-        )
+    if ready.plan.is_empty and not ready.plan.waits:
+        if fmt == "json":
+            click.echo(progress.json_summary(ApplyResult(outcomes=()), exit_code=EXIT_OK))
+        return EXIT_OK
+    if ready.plan.actions and planfile is None and not auto_approve and not _confirmed(settings):
+        return EXIT_ERROR
+    if ready.plan.waits and fmt == "text":
+        click.echo(text.waits_line(ready.plan))
+    result, terminated = run_apply(
+        ready,
+        runtime,
+        observer=observer_for(settings, fmt, runtime),
+        parallelism=parallelism,
+        timeout=wait_timeout,
+        no_wait=no_wait,
     )
-    code = exit_code(result)
-    if fmt == "json":
-        click.echo(progress.json_summary(result, exit_code=code))
-    else:
-        _echo_stats(result)
-        click.echo("")
-        click.echo(progress.render_apply_result(result))
+    code = exit_code(result, terminated=terminated)
+    echo_result(result, code, fmt)
     return code
 
 
-def exit_code(result: ApplyResult) -> int:
-    """130 interrupted, 1 any failure, 4 any wait timed out, else 0."""
+def exit_code(result: ApplyResult, *, terminated: bool = False) -> int:
+    """143 terminated, 130 interrupted, 1 any failure, 4 any wait timed out, else 0."""
     if result.interrupted:
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     if result.having(Status.FAILED):
         return EXIT_ERROR
     if result.having(Status.TIMED_OUT):
         return EXIT_TIMEOUT
     return EXIT_OK
+
+
+def echo_result(result: ApplyResult, code: int, fmt: str) -> None:
+    """The closing summary: a JSON line, or the stats and the result text."""
+    if fmt == "json":
+        click.echo(progress.json_summary(result, exit_code=code))
+        return
+    _echo_stats(result)
+    click.echo("")
+    click.echo(progress.render_apply_result(result))
 
 
 def _from_files(
@@ -203,9 +225,10 @@ def _from_files(
     target: str | None,
     variables: dict[str, str],
     prune: bool,
+    allow_replace: bool,
     parallelism: int,
     show: bool,
-) -> _Ready | None:
+) -> Ready:
     run = run_plan(
         settings,
         project=project,
@@ -213,21 +236,25 @@ def _from_files(
         variables=variables,
         paths=paths,
         prune=prune,
+        allow_replace=allow_replace,
         parallelism=max(parallelism, 16),
     )
     if show or not run.plan.applyable:
         click.echo(text.render_plan(run.plan, color=settings.use_color()))
     if not run.plan.applyable:
         raise ReconcilerError("the plan cannot be applied; fix the problems listed above")
-    if run.plan.is_empty:
-        return None
     owner = run.inputs.project.owner_for(run.inputs.target)
-    return _Ready(plan=run.plan, live=run.live, workspace=run.workspace, owner=owner)
+    return Ready(plan=run.plan, caller=run.live.caller, workspace=run.workspace, owner=owner)
 
 
 def _from_saved_plan(
-    settings: Settings, path: Path, *, project: Path | None, target: str | None
-) -> _Ready:
+    settings: Settings,
+    path: Path,
+    *,
+    project: Path | None,
+    target: str | None,
+    variables: dict[str, str],
+) -> Ready:
     full = path if path.is_absolute() else settings.cwd / path
     try:
         content = full.read_text(encoding="utf-8")
@@ -239,6 +266,17 @@ def _from_saved_plan(
     loaded = load_project(settings.cwd, project)
     named = saved.target in loaded.targets or saved.target != "default"
     chosen = select_target(loaded, saved.target if named else None)
+    if saved.masked:
+        # Masked values were never written to the file: take them from the files and
+        # variables again, and refuse if they are not what was reviewed.
+        current = load_inputs(
+            settings,
+            project=project,
+            target=saved.target if named else None,
+            variables=variables,
+            paths=(),
+        )
+        saved = planfile.resolve_masked(saved, current.documents)
     workspace = resolve_workspace(
         loaded, chosen, env=settings.env, home=settings.home, transport=settings.transport
     )
@@ -248,14 +286,21 @@ def _from_saved_plan(
     async def replan() -> tuple[Plan, LiveState]:
         async with workspace.client() as client:
             return await engine.compute_plan(
-                client, saved.documents, owner=saved.owner, prune=saved.prune, target=saved.target
+                client,
+                saved.documents,
+                owner=saved.owner,
+                prune=saved.prune,
+                allow_replace=saved.allow_replace,
+                target=saved.target,
             )
 
-    plan, live = asyncio.run(replan())
-    planfile.check_fresh(saved, plan, live.endpoints, workspace=workspace.label)
+    fresh, live = asyncio.run(replan())
+    plan, notes = planfile.reviewed(saved, fresh, live.endpoints, workspace=workspace.label)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
     if not plan.applyable:
         raise ReconcilerError("the saved plan cannot be applied; run plan again")
-    return _Ready(plan=plan, live=live, workspace=workspace, owner=saved.owner)
+    return Ready(plan=plan, caller=live.caller, workspace=workspace, owner=saved.owner)
 
 
 def _confirmed(settings: Settings) -> bool:
@@ -274,7 +319,7 @@ def _confirmed(settings: Settings) -> bool:
     return True
 
 
-def _observer(settings: Settings, fmt: str, runtime: ApplyRuntime) -> Observer:
+def observer_for(settings: Settings, fmt: str, runtime: ApplyRuntime) -> Observer:
     if fmt == "json":
         return progress.JsonProgress(sys.stdout, every=runtime.progress_every)
     if settings.is_interactive():
@@ -282,14 +327,56 @@ def _observer(settings: Settings, fmt: str, runtime: ApplyRuntime) -> Observer:
     return progress.PeriodicProgress(sys.stdout, every=runtime.progress_every)
 
 
-async def _run(
-    ready: _Ready,
+def run_apply(
+    ready: Ready,
     runtime: ApplyRuntime,
     *,
     observer: Observer,
     parallelism: int,
     timeout: float,
-    allow_replace: bool,
+    no_wait: bool,
+) -> tuple[ApplyResult, bool]:
+    """Run the applier; (its result, whether SIGTERM ended it). SIGTERM is handled like
+    Ctrl-C: nothing new starts, what is in flight is reported, and a summary follows."""
+    terminated = False
+
+    async def go() -> ApplyResult:
+        nonlocal terminated
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+
+        def on_term() -> None:
+            nonlocal terminated
+            terminated = True
+            if task is not None:
+                task.cancel()
+
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
+            loop.add_signal_handler(signal.SIGTERM, on_term)
+        try:
+            return await _run(
+                ready,
+                runtime,
+                observer=observer,
+                parallelism=parallelism,
+                timeout=timeout,
+                no_wait=no_wait,
+            )
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGTERM)
+
+    result = asyncio.run(go())
+    return result, terminated
+
+
+async def _run(
+    ready: Ready,
+    runtime: ApplyRuntime,
+    *,
+    observer: Observer,
+    parallelism: int,
+    timeout: float,
     no_wait: bool,
 ) -> ApplyResult:
     wait = WaitPolicy(
@@ -307,12 +394,11 @@ async def _run(
             ready.plan,
             client,
             owner=ready.owner,
-            caller=ready.live.caller,
+            caller=ready.caller,
             observer=observer,
             wait=wait,
             scheduler=scheduler,
             parallelism=parallelism,
-            allow_replace=allow_replace,
             no_wait=no_wait,
         )
 

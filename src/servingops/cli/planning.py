@@ -7,6 +7,7 @@ Plan. `drift` is read-only by construction: it never builds a client that writes
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import click
 
 from .. import __version__, engine, planfile
 from ..engine import LiveState
+from ..errors import UsageError
 from ..model import Plan
 from ..render import json_view, markdown, text
 from ..workspace import Workspace, resolve_workspace
@@ -56,9 +58,15 @@ def run_plan(
     variables: dict[str, str],
     paths: Sequence[Path],
     prune: bool,
+    allow_replace: bool,
     parallelism: int,
 ) -> PlanRun:
     """Load, read live, plan. Warnings from the files go to stderr."""
+    if prune and paths:
+        raise UsageError(
+            "--prune cannot be combined with a subset of files (PATHS or --path): a subset "
+            "cannot say which owned endpoints are no longer wanted; run it on the whole project"
+        )
     inputs = load_inputs(settings, project=project, target=target, variables=variables, paths=paths)
     echo_warnings(inputs)
     workspace = open_workspace(settings, inputs)
@@ -72,6 +80,7 @@ def run_plan(
                 inputs.documents,
                 owner=owner,
                 prune=prune,
+                allow_replace=allow_replace,
                 target=target_name,
                 parallelism=parallelism,
             )
@@ -94,6 +103,11 @@ def echo_warnings(inputs: Inputs) -> None:
 @input_options
 @click.option("--prune", is_flag=True, help="Plan deletion of owned endpoints no longer in files.")
 @click.option(
+    "--allow-replace",
+    is_flag=True,
+    help="Allow delete + create where a change has no in-place path (recorded in --out).",
+)
+@click.option(
     "--out",
     "out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -114,6 +128,7 @@ def plan_command(
     target: str | None,
     variables: dict[str, str],
     prune: bool,
+    allow_replace: bool,
     out: Path | None,
     fmt: str,
     detailed_exitcode: bool,
@@ -127,6 +142,7 @@ def plan_command(
         variables=variables,
         paths=paths,
         prune=prune,
+        allow_replace=allow_replace,
         parallelism=parallelism,
     )
     result = run.plan
@@ -138,7 +154,11 @@ def plan_command(
         path = out if out.is_absolute() else settings.cwd / out
         path.write_text(
             planfile.dump(
-                result, run.inputs.documents, run.live.endpoints, workspace=run.workspace.label
+                result,
+                run.inputs.documents,
+                run.live.endpoints,
+                workspace=run.workspace.label,
+                salt=secrets.token_bytes(16),
             )
         )
         click.echo(
@@ -170,6 +190,7 @@ def drift_command(
         variables=variables,
         paths=(),
         prune=False,
+        allow_replace=True,  # drift reports what differs; the policy only matters to apply
         parallelism=parallelism,
     )
     result = run.plan

@@ -25,7 +25,7 @@ from ..model import (
 )
 from . import text
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 SENSITIVE = text.SENSITIVE
 
 _ACTIONS = {
@@ -45,11 +45,14 @@ def plan_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str, 
         "workspace": workspace,
         "target": plan.target,
         "owner": plan.owner,
+        "policy": {"allow_replace": plan.allow_replace, "prune": plan.prune},
         "resource_changes": [_resource_change(a) for a in plan.actions],
         "unchanged": list(plan.unchanged),
         "orphaned": list(plan.orphaned),
         "unmanaged": list(plan.unmanaged),
+        "foreign": _foreign(plan),
         "updating": list(plan.updating),
+        "waits": [a.name for a in plan.waits],
         "problems": [_problem(p) for p in plan.problems],
         "summary": {
             "add": add,
@@ -88,6 +91,7 @@ def drift_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str,
         "missing": [a.name for a in plan.actions if a.kind is ActionKind.CREATE],
         "orphaned": list(plan.orphaned),
         "unmanaged": list(plan.unmanaged),
+        "foreign": _foreign(plan),
         "unchanged": list(plan.unchanged),
         "problems": [_problem(p) for p in plan.problems],
     }
@@ -99,6 +103,10 @@ def render_drift_json(plan: Plan, *, tool_version: str, workspace: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def _foreign(plan: Plan) -> list[dict[str, str]]:
+    return [{"name": name, "owner": owner} for name, owner in plan.foreign]
 
 
 def _resource_change(action: Action) -> dict[str, Any]:

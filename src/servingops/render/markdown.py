@@ -208,6 +208,15 @@ def _info(plan: Plan, *, drift: bool = False) -> str:
             f"{plural(len(plan.unmanaged), 'unmanaged endpoint')} (no `{OWNER_TAG}` tag) "
             f"left untouched: {_names(plan.unmanaged)}."
         )
+    if plan.foreign:
+        owned = [f"{name} ({owner})" for name, owner in plan.foreign]
+        lines.append(
+            f"{plural(len(plan.foreign), 'endpoint')} owned by another servingops project "
+            f"left untouched: {_names(owned)}."
+        )
+    policy = text.policy_line(plan)
+    if policy and not drift:
+        lines.append(policy)
     return "\n\n".join(lines)
 
 

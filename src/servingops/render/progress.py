@@ -21,12 +21,14 @@ _STARTED = {
     ActionKind.UPDATE: "Modifying...",
     ActionKind.REPLACE: "Replacing (delete, then create)...",
     ActionKind.DELETE: "Destroying...",
+    ActionKind.WAIT: "Waiting for the update in progress...",
 }
 _COMPLETE = {
     ActionKind.CREATE: "Creation complete",
     ActionKind.UPDATE: "Update complete",
     ActionKind.REPLACE: "Replacement complete",
     ActionKind.DELETE: "Destruction complete",
+    ActionKind.WAIT: "Rollout complete",
 }
 _STILL = {
     Phase.IN_FLIGHT: "still waiting for the update already in progress",
@@ -99,8 +101,12 @@ def finished_line(action: Action, outcome: ActionOutcome) -> str:
             return f"{name}: Timed out after {took}: {outcome.message}"
         case Status.INTERRUPTED:
             return f"{name}: Interrupted after {took}: {outcome.message}"
-        case Status.FAILED | Status.SKIPPED:
-            return f"{name}: Error: {outcome.message}"
+        case Status.FAILED:
+            first, _, rest = outcome.message.partition("\n")
+            more = " (details below)" if rest or outcome.landed or outcome.not_sent else ""
+            return f"{name}: Error after {took}: {first}{more}"
+        case Status.SKIPPED:
+            return f"{name}: Skipped: {outcome.message}"
         case _:
             assert_never(outcome.status)
 
@@ -218,6 +224,9 @@ def outcome_event(outcome: ActionOutcome) -> dict[str, Any]:
     }
     if outcome.message:
         event["message"] = outcome.message
+    if outcome.landed or outcome.not_sent:
+        event["landed"] = list(outcome.landed)
+        event["not_sent"] = list(outcome.not_sent)
     return event
 
 
@@ -229,6 +238,7 @@ def json_summary(result: ApplyResult, *, exit_code: int) -> str:
         "type": "summary",
         "added": added,
         "changed": changed,
+        "partially_changed": [o.name for o in result.partial],
         "destroyed": destroyed,
         "interrupted": result.interrupted,
         "elapsed_seconds": round(result.elapsed, 3),
@@ -241,9 +251,12 @@ def json_summary(result: ApplyResult, *, exit_code: int) -> str:
 
 def render_apply_result(result: ApplyResult) -> str:
     """`Apply complete! Endpoints: X added, Y changed, Z destroyed.`, or what succeeded, what
-    failed (with why), what timed out, what was in flight, and what was skipped."""
+    failed (each failure once, as a block: why, what landed, what was not sent), what timed
+    out, what was in flight, and what was skipped and why."""
     added, changed, destroyed = result.summary
-    counts = f"Endpoints: {added} added, {changed} changed, {destroyed} destroyed."
+    partial = len(result.partial)
+    part = f" ({partial} partially changed)" if partial else ""
+    counts = f"Endpoints: {added} added, {changed} changed{part}, {destroyed} destroyed."
     if result.ok:
         return f"Apply complete! {counts}"
     lines = []
@@ -258,10 +271,22 @@ def render_apply_result(result: ApplyResult) -> str:
         outcomes = result.having(status)
         if outcomes:
             lines.append(f"{title}:")
-            lines.extend(f'  - endpoint "{o.name}": {o.message}' for o in outcomes)
-    skipped = result.having(Status.SKIPPED)
-    if skipped:
-        lines.append("Skipped (not started): " + ", ".join(o.name for o in skipped))
+            lines.extend(_outcome_block(o) for o in outcomes)
+    skipped: dict[str, list[str]] = {}
+    for o in result.having(Status.SKIPPED):
+        skipped.setdefault(o.message, []).append(o.name)
+    for reason, names in skipped.items():
+        lines.append(f"Skipped ({reason}): " + ", ".join(names))
     head = "Apply interrupted!" if result.interrupted else "Apply incomplete!"
     lines.append(f"{head} {counts}")
+    return "\n".join(lines)
+
+
+def _outcome_block(outcome: ActionOutcome) -> str:
+    first, *rest = outcome.message.splitlines() or [""]
+    lines = [f'  - endpoint "{outcome.name}": {first}', *(f"      {line}" for line in rest)]
+    if outcome.landed:
+        lines.append("      landed: " + ", ".join(outcome.landed))
+    if outcome.not_sent:
+        lines.append("      not sent: " + ", ".join(outcome.not_sent))
     return "\n".join(lines)

@@ -1,8 +1,8 @@
 """Plan -> terminal text: Terraform-like symbols, `old -> new`, serving-impact notes, summary line.
 
-Pure: reads only the Plan. Secret values (normalize.is_sensitive, and any `{{secrets/...}}`
-reference) are never printed. The redaction and impact-note helpers are shared with the JSON
-and markdown renderers so every format says the same thing.
+Pure: reads only the Plan. Secret values (normalize.is_masked) are never printed; a bare
+`{{secrets/scope/key}}` reference is not a secret and is shown. The redaction and impact-note
+helpers are shared with the JSON and markdown renderers so every format says the same thing.
 """
 
 from __future__ import annotations
@@ -108,10 +108,9 @@ def drift_count(plan: Plan) -> int:
 
 
 def is_secret(path: Path, value: Any) -> bool:
-    """True for a sensitive field (normalize's table) or any secret reference string."""
-    if isinstance(value, str) and "{{secrets/" in value:
-        return True
-    return normalize.is_sensitive(path)
+    """True for a sensitive field (normalize's table) unless its value is a bare secret
+    reference, which is shown (normalize.is_masked)."""
+    return normalize.is_masked(path, value)
 
 
 def redact(path: Path, value: Any, *, mask: Any = MASKED) -> Any:
@@ -202,6 +201,8 @@ def _reasons(action: Action, plan: Plan) -> list[str]:
     reasons = list(action.reasons)
     if action.kind is ActionKind.REPLACE:
         reasons.append("the endpoint URL changes and traffic is interrupted during the replace")
+        if plan.allow_replace:
+            reasons.append("allowed by --allow-replace")
     if action.kind is ActionKind.DELETE:
         reasons.append(f"not in the configuration; owned by this project ({_owner(plan)}); --prune")
     if action.adopt:
@@ -390,6 +391,7 @@ def _sections(plan: Plan) -> list[str]:
             "\n".join(
                 f'# endpoint "{n}" has an update in progress; its pending config already '
                 "matches the configuration"
+                + ("; apply waits for it to finish" if n in {w.name for w in plan.waits} else "")
                 for n in quiet
             )
         )
@@ -402,6 +404,9 @@ def _sections(plan: Plan) -> list[str]:
     info = _unmanaged_line(plan)
     if info:
         out.append(info)
+    policy = policy_line(plan)
+    if policy:
+        out.append(policy)
     problems = _problem_lines(plan.problems)
     if problems:
         if not plan.applyable:
@@ -411,12 +416,39 @@ def _sections(plan: Plan) -> list[str]:
 
 
 def _unmanaged_line(plan: Plan) -> str:
-    if not plan.unmanaged:
-        return ""
-    n = len(plan.unmanaged)
-    return f"{plural(n, 'unmanaged endpoint')} (no {OWNER_TAG} tag) left untouched: " + ", ".join(
-        plan.unmanaged
-    )
+    lines = []
+    if plan.unmanaged:
+        n = len(plan.unmanaged)
+        lines.append(
+            f"{plural(n, 'unmanaged endpoint')} (no {OWNER_TAG} tag) left untouched: "
+            + ", ".join(plan.unmanaged)
+        )
+    if plan.foreign:
+        n = len(plan.foreign)
+        lines.append(
+            f"{plural(n, 'endpoint')} owned by another servingops project left untouched: "
+            + ", ".join(f"{name} ({owner})" for name, owner in plan.foreign)
+        )
+    return "\n".join(lines)
+
+
+def waits_line(plan: Plan) -> str:
+    """What apply waits for besides its own changes: rollouts already in progress."""
+    names = ", ".join(a.name for a in plan.waits)
+    n = plural(len(plan.waits), "rollout")
+    if plan.actions:
+        return f"Apply also waits for {n} already in progress: {names}."
+    return f"Waiting for {n} already in progress: {names}."
+
+
+def policy_line(plan: Plan) -> str:
+    """What the plan allows beyond in-place changes (recorded in saved plans), or ""."""
+    allowed = []
+    if plan.allow_replace:
+        allowed.append("replace allowed (--allow-replace)")
+    if plan.prune:
+        allowed.append("prune owned endpoints no longer in the files (--prune)")
+    return "Policy: " + "; ".join(allowed) + "." if allowed else ""
 
 
 def _problem_lines(problems: tuple[Diagnostic, ...]) -> list[str]:
