@@ -284,6 +284,12 @@ class Client:
         path = f"/api/2.0/serving-endpoints/{_seg(name)}/system-metrics-export-state"
         return await self._call("PATCH", path, json={"uc_system_metrics_export_state": state})
 
+    async def stop_endpoint(self, name: str) -> dict[str, Any]:
+        return await self._call("POST", f"/api/2.0/serving-endpoints/{_seg(name)}/config:stop")
+
+    async def start_endpoint(self, name: str) -> dict[str, Any]:
+        return await self._call("POST", f"/api/2.0/serving-endpoints/{_seg(name)}/config:start")
+
     async def build_logs(self, name: str, served_entity: str) -> str:
         path = f"/api/2.0/serving-endpoints/{_seg(name)}/served-models/{_seg(served_entity)}"
         payload = await self._call("GET", f"{path}/build-logs")

@@ -34,6 +34,7 @@ _TOP_LEVEL = (
     "email_notifications",
     "telemetry_config",
     "uc_system_metrics_export_state",
+    "state",
     "permissions",
 )
 

@@ -7,7 +7,8 @@ cares about (desired, or carrying its ownership tag) and its permissions where t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -132,9 +133,12 @@ async def compute_plan(
     allow_replace: bool = False,
     target: str = "",
     parallelism: int = 16,
+    clock: Callable[[], float] = time.time,
 ) -> tuple[Plan, LiveState]:
-    """Read live state and plan it against `documents` under the given policy."""
+    """Read live state and plan it against `documents` under the given policy. `clock` (epoch
+    seconds) stamps when live state was read, so a plan can say how long an update has run."""
     live = await read_live(reader, desired=documents, owner=owner, parallelism=parallelism)
+    observed_at_ms = int(clock() * 1000)
     desired = desired_endpoints(documents, caller=live.caller)
     result = planner.plan(
         desired,
@@ -143,6 +147,7 @@ async def compute_plan(
         prune=prune,
         allow_replace=allow_replace,
         target=target,
+        observed_at_ms=observed_at_ms,
     )
     return result, live
 

@@ -106,6 +106,17 @@ class Fingerprint:
     sha256: str
 
 
+class Health(enum.StrEnum):
+    """What a live endpoint is doing, as the serving UI says it (docs: "Ready", "Ready (Update
+    failed)", "Not ready (Updating)", "Not ready (Update failed)", "Not ready (Stopped)")."""
+
+    READY = "ready"
+    NOT_READY = "not ready"  # no active config serves, and nothing is rolling out
+    UPDATING = "updating"  # a pending config is rolling out; the active one (if any) serves
+    UPDATE_FAILED = "update failed"  # the last rollout failed; the active one (if any) serves
+    STOPPED = "stopped"  # stopped with config:stop; serves nothing until config:start
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LiveStatus:
     """Server-owned facts about a live endpoint that are not part of its canonical body."""
@@ -121,10 +132,28 @@ class LiveStatus:
     creator: str | None = None
     foundation_model: bool = False
     """Pay-per-token / system endpoint: no permissions API, no config updates by users."""
+    stopped: bool = False
+    pending_since_ms: int | None = None
+    """When the pending config's rollout started (epoch ms), while one is pending."""
+    failure: str = ""
+    """Why the last rollout failed: each failed served entity's deployment message."""
+    serving: str = ""
+    """What the active config serves, e.g. `config_version 3 (champion 90%, challenger 10%)`;
+    empty when no config is active."""
 
     @property
     def updating(self) -> bool:
         return self.config_update is ConfigUpdate.IN_PROGRESS
+
+    @property
+    def health(self) -> Health:
+        if self.updating:
+            return Health.UPDATING
+        if self.config_update in (ConfigUpdate.UPDATE_FAILED, ConfigUpdate.UPDATE_CANCELED):
+            return Health.UPDATE_FAILED
+        if self.stopped:
+            return Health.STOPPED
+        return Health.READY if self.ready == "READY" else Health.NOT_READY
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,6 +211,7 @@ class Carrier(enum.StrEnum):
     PERMISSIONS = "permissions"  # PUT /permissions/serving-endpoints/{id}
     TELEMETRY = "telemetry"  # PATCH .../telemetry-config (rejected while updating)
     METRICS_EXPORT = "metrics_export"  # PATCH .../system-metrics-export-state
+    RUN_STATE = "run_state"  # POST .../config:stop or .../config:start
     RECREATE = "recreate"  # no in-place update exists: delete and create
     NONE = "none"  # cannot be changed at all on an existing endpoint: a plan error
 
@@ -264,6 +294,10 @@ class Plan:
     target: str = ""
     prune: bool = False
     allow_replace: bool = False
+    live: Mapping[str, LiveStatus] = field(default_factory=dict)
+    """Health and state of every live endpoint the plan paired with a file or may prune."""
+    observed_at_ms: int | None = None
+    """When live state was read (epoch ms), so renderers can say how long an update has run."""
 
     @property
     def is_empty(self) -> bool:

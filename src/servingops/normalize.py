@@ -136,6 +136,8 @@ RULES: tuple[Rule, ...] = (
     Rule(("telemetry_config", "table_names"), consumed=True),
     # No documented default: an omitted state is the workspace's choice.
     Rule(("uc_system_metrics_export_state",), Carrier.METRICS_EXPORT, keep_live=True),
+    # Desired run state: absent leaves it alone (shown, never changed); live is read from state.
+    Rule(("state",), Carrier.RUN_STATE, keep_live=True, default="running"),
 )
 
 # Server-owned fields of an endpoint (id, creator, timestamps, state, pending_config, ...) need
@@ -355,6 +357,8 @@ def to_document(endpoint: Endpoint) -> dict[str, Any]:
             doc[key] = body[key]
     if "uc_system_metrics_export_state" in body:
         doc["uc_system_metrics_export_state"] = body["uc_system_metrics_export_state"]
+    if "state" in body:  # servingops' own field (config:stop / config:start), not the API's
+        doc["state"] = body["state"]
     config = body.get("config")
     if isinstance(config, Mapping):
         doc["config"] = config_request(config, write_only=endpoint.write_only)
@@ -433,6 +437,11 @@ def _canonical_body(
         body["telemetry_config"] = telemetry
     if raw.get("uc_system_metrics_export_state"):
         body["uc_system_metrics_export_state"] = str(raw["uc_system_metrics_export_state"])
+    run_state = raw.get("state")
+    if isinstance(run_state, str) and run_state in RUN_STATES:  # a desired document's
+        body["state"] = run_state
+    elif isinstance(run_state, Mapping) and isinstance(config, dict):  # a GET's state block
+        body["state"] = "stopped" if is_stopped(raw) else "running"
     if permissions is not None:
         body["permissions"] = _permissions(permissions, caller=caller)
     return body
@@ -641,6 +650,54 @@ def _write_only(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {"served_entities": out} if out else {}
 
 
+RUN_STATES = ("running", "stopped")
+
+
+def is_stopped(raw: Mapping[str, Any]) -> bool:
+    """Whether a GET response shows an endpoint stopped with config:stop.
+
+    The API has no "stopped" value (docs: the UI shows "Not ready (Stopped)"): it is an active
+    config that is not ready, with no update running or failed, and every served entity's
+    deployment aborted.
+    """
+    state = _mapping(raw.get("state"))
+    entities = _mapping(raw.get("config")).get("served_entities") or []
+    return (
+        state.get("ready") == "NOT_READY"
+        and state.get("config_update") in (None, "NOT_UPDATING")
+        and bool(entities)
+        and all(
+            _mapping(_mapping(e).get("state")).get("deployment") == "DEPLOYMENT_ABORTED"
+            for e in entities
+        )
+    )
+
+
+def _serving(config: Mapping[str, Any]) -> str:
+    entities = [str(_mapping(e).get("name", "")) for e in config.get("served_entities") or []]
+    if not entities:
+        return ""
+    routes = _mapping(config.get("traffic_config")).get("routes") or []
+    split = {
+        str(r.get("served_entity_name") or r.get("served_model_name")): r.get("traffic_percentage")
+        for r in routes
+        if isinstance(r, Mapping)
+    }
+    shown = ", ".join(f"{e} {split[e]}%" if e in split else e for e in entities)
+    return f"config_version {config.get('config_version', '?')} ({shown})"
+
+
+def _failure(raw: Mapping[str, Any]) -> str:
+    details = []
+    for block in ("pending_config", "config"):
+        for entity in _mapping(raw.get(block)).get("served_entities") or []:
+            state = _mapping(_mapping(entity).get("state"))
+            if state.get("deployment") == "DEPLOYMENT_FAILED":
+                message = state.get("deployment_state_message") or "deployment failed"
+                details.append(f"{entity.get('name', '?')}: {message}")
+    return "; ".join(dict.fromkeys(details))
+
+
 def _status(raw: Mapping[str, Any]) -> LiveStatus:
     state = _mapping(raw.get("state"))
     try:
@@ -654,6 +711,7 @@ def _status(raw: Mapping[str, Any]) -> LiveStatus:
         if isinstance(tag, Mapping) and tag.get("key") == OWNER_TAG:
             owner = str(tag.get("value") or "")
     entities = config.get("served_entities") or []
+    failed = update in (ConfigUpdate.UPDATE_FAILED, ConfigUpdate.UPDATE_CANCELED)
     return LiveStatus(
         endpoint_id=str(raw.get("id") or ""),
         owner=owner,
@@ -666,6 +724,10 @@ def _status(raw: Mapping[str, Any]) -> LiveStatus:
         foundation_model=any(
             isinstance(e, Mapping) and e.get("foundation_model") for e in entities
         ),
+        stopped=is_stopped(raw),
+        pending_since_ms=_opt_int(pending.get("start_time")) if pending else None,
+        failure=_failure(raw) if failed else "",
+        serving=_serving(config),
     )
 
 

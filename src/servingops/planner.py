@@ -44,6 +44,7 @@ def plan(
     prune: bool = False,
     allow_replace: bool = False,
     target: str = "",
+    observed_at_ms: int | None = None,
 ) -> Plan:
     """Plan the actions that make `live` match `desired` for the project that owns `owner`.
 
@@ -90,6 +91,11 @@ def plan(
     orphaned: list[str] = []
     unmanaged: list[str] = []
     foreign: list[tuple[str, str]] = []
+    statuses = {
+        e.name: e.status
+        for e in live
+        if e.status is not None and (e.name in desired_names or e.status.owner == owner)
+    }
     for have in live:
         if have.name in desired_names:
             continue
@@ -119,6 +125,8 @@ def plan(
         target=target,
         prune=prune,
         allow_replace=allow_replace,
+        live=dict(sorted(statuses.items())),
+        observed_at_ms=observed_at_ms,
     )
 
 

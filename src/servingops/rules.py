@@ -82,6 +82,7 @@ def check_document(document: LoadedDocument) -> tuple[Diagnostic, ...]:
     _check_permissions(ctx, data.get("permissions"))
     _check_rate_limits(ctx, data)
     _check_telemetry(ctx, data)
+    _check_run_state(ctx, data)
     return tuple(sorted(ctx.out, key=Diagnostic.sort_key))
 
 
@@ -174,6 +175,33 @@ def _check_telemetry(ctx: _Context, data: Mapping[str, Any]) -> None:
             "custom models support telemetry",
             key=True,
         )
+
+
+def _check_run_state(ctx: _Context, data: Mapping[str, Any]) -> None:
+    """Only custom-model endpoints that are not route-optimized can be stopped (docs)."""
+    if data.get("state") != "stopped":
+        return
+    if data.get("route_optimized") is True:
+        ctx.error(
+            ("state",),
+            "a route-optimized endpoint cannot be stopped; remove state: stopped "
+            "(or delete the endpoint to stop paying for it)",
+        )
+    config = data.get("config")
+    entities = config.get(entity_list_key(config)) if isinstance(config, Mapping) else None
+    for _, entity in _items(entities):
+        if "external_model" in entity:
+            kind = "an external-model"
+        elif str(entity.get("entity_name", "")).startswith("system.ai."):
+            kind = "a foundation-model"
+        else:
+            continue
+        ctx.error(
+            ("state",),
+            f"{kind} endpoint cannot be stopped (only custom-model endpoints can); "
+            "remove state: stopped",
+        )
+        return
 
 
 def _check_name(ctx: _Context, data: Mapping[str, Any]) -> None:

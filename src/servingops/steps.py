@@ -52,6 +52,8 @@ CALLS = {
     Carrier.METRICS_EXPORT: "PATCH system-metrics-export-state",
     Carrier.CONFIG: "PUT config",
 }
+# Carrier.RUN_STATE: config:start goes before PUT config, config:stop after it settles.
+START, STOP = "POST config:start", "POST config:stop"
 
 
 # --------------------------------------------------------------------------------------------
@@ -60,9 +62,10 @@ CALLS = {
 
 def create_body(after: Endpoint, *, owner: str) -> dict[str, Any]:
     """POST body for `after`: its create document with the ownership tag, without the ACL
-    (permissions go through the permissions API once the id exists)."""
+    (permissions go through the permissions API once the id exists) or the run state."""
     doc = normalize.to_document(after)
     doc.pop("permissions", None)
+    doc.pop("state", None)  # a desired "stopped" is a config:stop once the first rollout ends
     tags = [t for t in doc.get("tags", []) if t["key"] != OWNER_TAG]
     doc["tags"] = [*tags, {"key": OWNER_TAG, "value": owner}]
     return doc
@@ -253,6 +256,8 @@ class EndpointRun:
         if self.ctx.no_wait:
             return
         await self._await_rollout(Phase.CREATING, known=raw)
+        if after.body.get("state") == "stopped":
+            await self._stop()
 
     async def _update(self) -> None:
         after = self._after()
@@ -290,8 +295,15 @@ class EndpointRun:
                 CALLS[Carrier.METRICS_EXPORT],
                 lambda: self.ctx.api.patch_metrics_export(self.name, state),
             )
+        run_state = after.body.get("state")
+        if Carrier.RUN_STATE in carriers and run_state == "running":
+            await self._start()
         if Carrier.CONFIG in carriers:
             await self._update_config(after, live)
+        # A rollout may start a stopped endpoint: one that is to stay stopped (written so, or
+        # left unmanaged while stopped) is stopped again, never left running as a side effect.
+        if run_state == "stopped" and {Carrier.RUN_STATE, Carrier.CONFIG} & set(carriers):
+            await self._stop()
 
     async def _replace(self) -> None:
         live = await self.ctx.api.get_endpoint(self.name)
@@ -355,6 +367,21 @@ class EndpointRun:
         await self._write(
             CALLS[Carrier.PERMISSIONS], lambda: self.ctx.api.set_permissions(endpoint_id, acl)
         )
+
+    async def _start(self) -> None:
+        """config:start rolls the active config out again as a new version; wait for it."""
+        raw = await self._write(
+            START, lambda: self.ctx.api.start_endpoint(self.name), budgeted=True
+        )
+        self.last = raw
+        if not self.ctx.no_wait:
+            await self._await_rollout(Phase.UPDATING, known=raw)
+
+    async def _stop(self) -> None:
+        live = await self._settled(Phase.IN_FLIGHT)  # a rollout before it must have finished
+        if live is None or normalize.is_stopped(live):
+            return
+        self.last = await self._write(STOP, lambda: self.ctx.api.stop_endpoint(self.name))
 
     async def _update_config(self, after: Endpoint, live: Raw) -> None:
         config = after.body.get("config")
@@ -497,7 +524,13 @@ def _planned_calls(action: Action) -> tuple[str, ...]:
     match action.kind:
         case ActionKind.UPDATE:
             carriers = action.carriers
-            return tuple(label for carrier, label in CALLS.items() if carrier in carriers)
+            calls = [label for carrier, label in CALLS.items() if carrier in carriers]
+            run = action.after.body.get("state") if action.after is not None else None
+            if Carrier.RUN_STATE in carriers and run == "running":
+                calls.insert(len(calls) - (Carrier.CONFIG in carriers), START)
+            elif run == "stopped" and {Carrier.RUN_STATE, Carrier.CONFIG} & set(carriers):
+                calls.append(STOP)
+            return tuple(calls)
         case ActionKind.CREATE:
             managed = action.after is not None and "permissions" in action.after.body
             return ("POST create", *(("PUT permissions",) if managed else ()))

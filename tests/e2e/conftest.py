@@ -78,6 +78,7 @@ class Cli:
             transport=httpx.ASGITransport(app=self.emu.app),
             color=False,
             interactive=False,
+            wall_clock=self.emu.clock.now,
         )
         code = main(list(argv), settings=settings)
         out, err = self.capsys.readouterr()
@@ -160,6 +161,7 @@ class ApplyCli:
             color=False,
             interactive=self.interactive,
             options={RUNTIME_OPTION: self.runtime},
+            wall_clock=self.emu.clock.now,
         )
         code = main(list(argv), settings=settings)
         out, err = self.capsys.readouterr()

@@ -200,6 +200,19 @@ class FakeWorkspace:
         self.records[name]["uc_system_metrics_export_state"] = state
         return {"name": name}
 
+    async def stop_endpoint(self, name: str) -> dict[str, Any]:
+        self.calls.append(("stop", name))
+        self.records[name]["stopped"] = True
+        return self._raw(self.records[name])
+
+    async def start_endpoint(self, name: str) -> dict[str, Any]:
+        self.calls.append(("start", name))
+        self._budgeted()
+        rec = self.records[name]
+        rec["stopped"] = False
+        self.start_rollout(name, rec["config"])
+        return self._raw(rec)
+
     async def set_permissions(
         self, endpoint_id: str, acl: Sequence[Mapping[str, Any]]
     ) -> dict[str, Any]:

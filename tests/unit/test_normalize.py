@@ -43,6 +43,7 @@ def test_live_drops_server_fields_and_keys_lists_by_name() -> None:
         },
         "description": "",
         "route_optimized": False,
+        "state": "running",
         "tags": {},
         "ai_gateway": {
             "usage_tracking_config": {"enabled": True},

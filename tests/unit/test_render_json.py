@@ -45,7 +45,7 @@ def test_top_level_shape():
     assert list(doc) == [
         "format_version", "tool_version", "workspace", "target", "owner", "policy",
         "resource_changes", "unchanged", "orphaned", "unmanaged", "foreign", "updating", "waits",
-        "problems", "summary",
+        "health", "problems", "summary",
     ]  # fmt: skip
     assert doc["format_version"] == "1.1"
     assert doc["summary"] == {"add": 0, "change": 1, "destroy": 0, "unchanged": 1}

@@ -389,7 +389,7 @@ def test_traffic_shift_shows_impact():
     assert "# traffic champion/challenger 100/0 -> 90/10" in out
     assert "# challenger: version 7 -> 8" in out
     assert '~ entity_version = "7" -> "8"' in out
-    assert "via PUT config (rolling update; old config keeps serving)" in out
+    assert "via PUT config (rolling update; config_version 4 keeps serving until the new one" in out
     assert "(sensitive)" not in out  # the unchanged secrets are hidden, not shown masked
 
 

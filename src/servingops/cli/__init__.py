@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,8 @@ class Settings:
     """Process-level facts resolved once: where to look, what environment, and test seams.
 
     `transport` replaces the network for every workspace the command talks to (tests pass the
-    in-process emulator); `env` defaults to os.environ; `home` is where ~/.databrickscfg lives.
+    in-process emulator); `env` defaults to os.environ; `home` is where ~/.databrickscfg lives;
+    `wall_clock` (epoch seconds) stamps when live state was read (tests pass the emulator's).
     """
 
     cwd: Path = field(default_factory=Path.cwd)
@@ -47,6 +49,7 @@ class Settings:
     color: bool | None = None
     interactive: bool | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    wall_clock: Callable[[], float] = time.time
 
     def use_color(self, stream: Any = None) -> bool:
         if self.color is not None:

@@ -292,6 +292,7 @@ def _from_saved_plan(
                 prune=saved.prune,
                 allow_replace=saved.allow_replace,
                 target=saved.target,
+                clock=settings.wall_clock,
             )
 
     fresh, live = asyncio.run(replan())

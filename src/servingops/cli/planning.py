@@ -83,6 +83,7 @@ def run_plan(
                 allow_replace=allow_replace,
                 target=target_name,
                 parallelism=parallelism,
+                clock=settings.wall_clock,
             )
 
     result, live = asyncio.run(compute())
@@ -219,6 +220,6 @@ def render(run: PlanRun, fmt: str, settings: Settings, *, drift: bool) -> str:
 
 
 def has_drift(plan: Plan) -> bool:
-    """Drift: a desired endpoint differs or is missing, or an owned one is no longer in files.
-    An update still rolling out is not drift."""
-    return bool(plan.actions or plan.orphaned)
+    """Drift: a desired endpoint differs or is missing, an owned one is no longer in files, or
+    a configured one's last update failed. An update still rolling out is not drift."""
+    return text.drift_count(plan) > 0

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..model import ABSENT, Action, ActionKind, Carrier, Path, Plan
+from ..model import ABSENT, Action, ActionKind, Carrier, Health, Path, Plan
 
 ENTITIES: Path = ("config", "served_entities")
 TRAFFIC: Path = ("config", "traffic")
 SIZES = {"Small": (4, 4), "Medium": (8, 16), "Large": (16, 64)}
 _VIA = {
-    Carrier.CONFIG: "via PUT config (rolling update; old config keeps serving)",
+    Carrier.CONFIG: "via PUT config",
     Carrier.TAGS: "via PATCH tags",
     Carrier.AI_GATEWAY: "via PUT ai-gateway",
     Carrier.NOTIFICATIONS: "via PATCH notifications",
@@ -117,11 +117,40 @@ def carrier_notes(action: Action) -> list[str]:
     notes = []
     for carrier in action.carriers:
         groups = _groups(c.path for c in action.changes if c.carrier is carrier)
-        if carrier in _VIA:
+        if carrier is Carrier.CONFIG:
+            notes.append(f"{_VIA[carrier]} ({rollout_note(action)}): {groups}")
+        elif carrier is Carrier.RUN_STATE:
+            notes.append(_run_state_note(action))
+        elif carrier in _VIA:
             notes.append(f"{_VIA[carrier]}: {groups}")
         elif carrier is Carrier.NONE:
             notes.append(f"no API call can change {groups} on an existing endpoint (see errors)")
     return notes
+
+
+def rollout_note(action: Action) -> str:
+    """What serves while a config update rolls out, from the endpoint's live health."""
+    status = action.before.status if action.before is not None else None
+    run_state = action.after.body.get("state") if action.after is not None else None
+    if status is None:
+        return "rolling update"
+    if status.health is Health.STOPPED:
+        if run_state == "running":
+            return "the endpoint is started first; the new config serves once ready"
+        return "the endpoint is stopped: the new config rolls out, then it is stopped again"
+    if status.serving and status.ready == "READY":
+        version = status.serving.split(" (")[0]
+        return f"rolling update; {version} keeps serving until the new one is ready"
+    return "nothing serves until the rollout ends"
+
+
+def _run_state_note(action: Action) -> str:
+    if action.after is not None and action.after.body.get("state") == "stopped":
+        return "via POST config:stop (after any config update): the endpoint stops serving"
+    return (
+        "via POST config:start (before any config update): the active config rolls out again "
+        "as a new version and serves once ready"
+    )
 
 
 def group_name(path: Path) -> str:

@@ -23,7 +23,7 @@ from ..model import (
     Plan,
     render_pointer,
 )
-from . import text
+from . import health, text
 
 FORMAT_VERSION = "1.1"
 SENSITIVE = text.SENSITIVE
@@ -53,6 +53,7 @@ def plan_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str, 
         "foreign": _foreign(plan),
         "updating": list(plan.updating),
         "waits": [a.name for a in plan.waits],
+        "health": _health(plan),
         "problems": [_problem(p) for p in plan.problems],
         "summary": {
             "add": add,
@@ -93,6 +94,8 @@ def drift_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str,
         "unmanaged": list(plan.unmanaged),
         "foreign": _foreign(plan),
         "unchanged": list(plan.unchanged),
+        "update_failed": text.failed_drift(plan),
+        "health": _health(plan),
         "problems": [_problem(p) for p in plan.problems],
     }
 
@@ -103,6 +106,25 @@ def render_drift_json(plan: Plan, *, tool_version: str, workspace: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def _health(plan: Plan) -> dict[str, dict[str, Any]]:
+    """Per endpoint: the health word, the sentence every renderer shows, and its facts."""
+    out = {}
+    for name, status in plan.live.items():
+        pending_seconds = None
+        if status.pending_since_ms is not None and plan.observed_at_ms is not None:
+            pending_seconds = max(0, plan.observed_at_ms - status.pending_since_ms) // 1000
+        out[name] = {
+            "state": status.health.value,
+            "description": health.describe(status, observed_at_ms=plan.observed_at_ms),
+            "config_version": status.config_version,
+            "pending_config_version": status.pending_config_version,
+            "pending_seconds": pending_seconds,
+            "failure": status.failure or None,
+            "serving": status.serving or None,
+        }
+    return out
 
 
 def _foreign(plan: Plan) -> list[dict[str, str]]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..model import ABSENT, OWNER_TAG, Action, ActionKind, Plan, render_pointer
-from . import impact, plural, text
+from . import health, impact, plural, text
 
 LIMIT = 60_000
 _SYMBOL_LINE = re.compile(r"^( *)([+~-]) (.*)$")
@@ -69,12 +69,16 @@ def render_drift(plan: Plan, *, target: str, limit: int = LIMIT) -> str:
     if plan.problems:
         top.append(_warning(["Problems found while comparing:", *_problems(plan)]))
     rows = [a for a in plan.actions if a.kind is not ActionKind.DELETE]
+    failed = [n for n in text.failed_drift(plan) if n not in {a.name for a in rows}]
     table = []
-    if rows or plan.orphaned:
+    if rows or plan.orphaned or failed:
         table = ["| endpoint | drift | fields |", "|---|---|---|"]
         for action in rows:
             table.append(f"| `{action.name}` | {_drift_kind(action)} | {_drift_fields(action)} |")
         table.extend(f"| `{n}` | owned, no longer in git | — |" for n in plan.orphaned)
+        for name in failed:
+            why = plan.live[name].failure or "see servingops status"
+            table.append(f"| `{name}` | last update failed | {_cell(why)} |")
     page = _Page(
         top=top,
         table=table,
@@ -129,6 +133,12 @@ def _warnings(plan: Plan) -> list[str]:
     if plan.problems:
         head = "**This plan cannot be applied**" if not plan.applyable else "Problems found"
         out.append(_warning([f"{head}:", *_problems(plan)]))
+    sick = health.unhealthy(plan)
+    if sick:
+        lines = [f"{plural(len(sick), 'endpoint')} not ready live:"]
+        lines.extend(f"- `{name}`: {_cell(described)}" for name, described in sick[:_MAX_NAMES])
+        lines.extend(_more(len(sick)))
+        out.append(_warning(lines))
     return out
 
 
@@ -196,6 +206,8 @@ def _changed_groups(action: Action) -> list[str]:
 
 def _info(plan: Plan, *, drift: bool = False) -> str:
     lines = [f"{plural(len(plan.unchanged), 'endpoint')} unchanged."]
+    if plan.live:
+        lines.append(health.summary(plan))
     if plan.updating:
         lines.append(f"Update in progress (pending config compared): {_names(plan.updating)}.")
     if plan.orphaned and not plan.prune and not drift:

@@ -14,9 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import normalize
-from ..model import ABSENT, OWNER_TAG, Action, ActionKind, Carrier, Diagnostic, Path, Plan
+from ..model import (
+    ABSENT,
+    OWNER_TAG,
+    Action,
+    ActionKind,
+    Carrier,
+    Diagnostic,
+    Health,
+    Path,
+    Plan,
+)
 from ..model import render_pointer as _pointer
-from . import color, impact, plural
+from . import color, health, impact, plural
 
 SENSITIVE = "(sensitive)"
 LEGEND = (
@@ -77,6 +87,15 @@ def render_drift(plan: Plan, *, color: bool = False) -> str:
             f'{sym} endpoint "{name}" is owned by this project ({_owner(plan)}) '
             "but no longer in the configuration"
         )
+    acted = {a.name for a in plan.actions}
+    for name in failed_drift(plan):
+        if name not in acted:
+            sym = color_symbol("!", color)
+            described = health.describe(plan.live[name], observed_at_ms=plan.observed_at_ms)
+            lines.append(f'{sym} endpoint "{name}" {described}')
+    live_health = _health_lines(plan, mentioned=acted | set(failed_drift(plan)))
+    if live_health:
+        lines.extend(["", live_health])
     info = _unmanaged_line(plan)
     problems = _problem_lines(plan.problems)
     if info or problems:
@@ -102,9 +121,18 @@ def summary_line(plan: Plan) -> str:
 
 
 def drift_count(plan: Plan) -> int:
-    """Endpoints that drifted: changed or missing live, plus owned ones no longer in git."""
+    """Endpoints that drifted: changed or missing live, owned ones no longer in git, and
+    configured ones whose last update failed."""
     kinds = (ActionKind.CREATE, ActionKind.UPDATE, ActionKind.REPLACE)
-    return sum(1 for a in plan.actions if a.kind in kinds) + len(plan.orphaned)
+    acted = {a.name for a in plan.actions if a.kind in kinds}
+    failed = [n for n in failed_drift(plan) if n not in acted]
+    return len(acted) + len(plan.orphaned) + len(failed)
+
+
+def failed_drift(plan: Plan) -> list[str]:
+    """Configured endpoints whose last update failed: drift even when the config matches."""
+    configured = set(plan.unchanged) | {a.name for a in plan.actions}
+    return health.failed(plan, configured)
 
 
 def is_secret(path: Path, value: Any) -> bool:
@@ -210,8 +238,12 @@ def _reasons(action: Action, plan: Plan) -> list[str]:
             f"adopted: the live endpoint has no {OWNER_TAG} tag and gains "
             f"{OWNER_TAG} = {literal(plan.owner)}"
         )
-    if action.name in plan.updating:
-        reasons.append("update in progress: its pending config is what is compared")
+    status = plan.live.get(action.name)
+    if status is not None and status.health is not Health.READY:
+        described = health.describe(status, observed_at_ms=plan.observed_at_ms)
+        if action.name in plan.updating:
+            described += "; its pending config is what is compared"
+        reasons.append("live: " + described)
     return reasons
 
 
@@ -384,17 +416,9 @@ def _delete_body(before: Any, ctx: _Ctx) -> list[str]:
 
 def _sections(plan: Plan) -> list[str]:
     out: list[str] = []
-    acted = {a.name for a in plan.actions}
-    quiet = [n for n in plan.updating if n not in acted]
-    if quiet:
-        out.append(
-            "\n".join(
-                f'# endpoint "{n}" has an update in progress; its pending config already '
-                "matches the configuration"
-                + ("; apply waits for it to finish" if n in {w.name for w in plan.waits} else "")
-                for n in quiet
-            )
-        )
+    live_health = _health_lines(plan)
+    if live_health:
+        out.append(live_health)
     if plan.orphaned and not plan.prune:
         out.append(
             f"# {plural(len(plan.orphaned), 'endpoint')} owned by this project ({_owner(plan)}) "
@@ -413,6 +437,23 @@ def _sections(plan: Plan) -> list[str]:
             problems.append("This plan cannot be applied until the errors above are fixed.")
         out.append("\n".join(problems))
     return out
+
+
+def _health_lines(plan: Plan, *, mentioned: set[str] | None = None) -> str:
+    """The live-health summary, then one line per endpoint that is not ready and is not
+    `mentioned` already (by default: those with an action block, which says it). Without
+    `mentioned` this is a plan, and the lines say which rollouts apply waits for."""
+    acted = {a.name for a in plan.actions} if mentioned is None else mentioned
+    waits = {w.name for w in plan.waits} if mentioned is None else set()
+    lines = [health.summary(plan)] if plan.live else []
+    for name, described in health.unhealthy(plan):
+        if name in acted:
+            continue
+        line = f'# endpoint "{name}": {described}'
+        if name in waits:
+            line += "; its pending config already matches the configuration, apply waits for it"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _unmanaged_line(plan: Plan) -> str:
@@ -479,10 +520,12 @@ def _drift_action(action: Action, plan: Plan, *, color: bool) -> list[str]:
         lines.append(f"    {_pointer(change.path)}: live {live}, desired {desired}")
     if action.kind is ActionKind.REPLACE:
         lines.append("    # healing it replaces the endpoint: " + "; ".join(action.reasons))
+    status = plan.live.get(action.name)
+    if status is not None and status.health is not Health.READY:
+        lines.append("    # live: " + health.describe(status, observed_at_ms=plan.observed_at_ms))
     if action.name in plan.updating:
         lines.append(
-            "    # update in progress: compared with its pending config, "
-            "so the rollout itself is not drift"
+            "    # compared with its pending config, so the rollout itself is not drift"
         )
     return lines
 
