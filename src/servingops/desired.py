@@ -7,6 +7,7 @@ what the user wrote (no defaults filled in; normalize.py does that), in the REST
 from __future__ import annotations
 
 import copy
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path as FsPath
@@ -87,23 +88,30 @@ def collect_files(
     """Endpoint files under `roots` (folders walked for *.yaml/*.yml, sorted), with display names.
 
     Hidden files and folders and the project file itself are skipped; a file named twice is
-    read once.
+    read once. Symlinks are followed only while they stay inside the project: a link that leads
+    out of it (or, for a root outside the project, out of that root) is refused unread, and a
+    dangling one is an error too, since skipping it would silently drop its endpoint.
     """
     files: list[tuple[FsPath, str]] = []
     problems: list[Diagnostic] = []
     seen: set[FsPath] = set()
     skip = project.path.resolve() if project.path else None
+    project_root = FsPath(os.path.realpath(project.root))
     for root in roots:
         root = root if root.is_absolute() else project.root / root
-        if root.is_dir():
-            found = sorted(
-                p
-                for p in root.rglob("*")
-                if p.suffix in YAML_SUFFIXES
-                and p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(root).parts)
-            )
-        elif root.is_file():
+        lexical = FsPath(os.path.abspath(root))
+        boundary = project_root if _within(lexical, FsPath(os.path.abspath(project.root))) else None
+        real = FsPath(os.path.realpath(root))
+        if boundary is None:
+            boundary = real if real.is_dir() else real.parent  # a root outside the project
+        problem = _link_problem(root, real, boundary, project.root)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        found: list[FsPath] = []
+        if real.is_dir():
+            _walk(root, boundary=boundary, found=found, problems=problems, base=project.root)
+        elif real.is_file():
             found = [root]
         else:
             problems.append(
@@ -115,13 +123,110 @@ def collect_files(
                 )
             )
             continue
-        for path in found:
+        for path in sorted(found):
             key = path.resolve()
             if key in seen or key == skip:
                 continue
             seen.add(key)
             files.append((path, _display(path, project.root)))
     return files, problems
+
+
+def _walk(
+    folder: FsPath,
+    *,
+    boundary: FsPath,
+    found: list[FsPath],
+    problems: list[Diagnostic],
+    base: FsPath,
+    visited: set[FsPath] | None = None,
+) -> None:
+    """Collect YAML files under `folder`, following links that stay within `boundary`."""
+    visited = visited if visited is not None else set()
+    here = FsPath(os.path.realpath(folder))
+    if here in visited:
+        return  # a folder link back to where the walk has been (a loop, or a second way in)
+    visited.add(here)
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+    except OSError as e:
+        problems.append(
+            Diagnostic(
+                severity=Severity.ERROR,
+                summary=f"cannot read folder: {e.strerror or e}",
+                source=SourceRef(path=_display(folder, base)),
+            )
+        )
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        path = FsPath(entry.path)
+        if entry.is_symlink():
+            real = FsPath(os.path.realpath(path))
+            if not real.exists() or real.is_dir() or path.suffix in YAML_SUFFIXES:
+                problem = _link_problem(path, real, boundary, base)
+                if problem is not None:
+                    problems.append(problem)
+                    continue
+            if real.is_dir():
+                _walk(
+                    path,
+                    boundary=boundary,
+                    found=found,
+                    problems=problems,
+                    base=base,
+                    visited=visited,
+                )
+            elif real.is_file() and path.suffix in YAML_SUFFIXES:
+                found.append(path)
+        elif entry.is_dir(follow_symlinks=False):
+            _walk(
+                path, boundary=boundary, found=found, problems=problems, base=base, visited=visited
+            )
+        elif entry.is_file(follow_symlinks=False) and path.suffix in YAML_SUFFIXES:
+            found.append(path)
+
+
+def _link_problem(path: FsPath, real: FsPath, boundary: FsPath, base: FsPath) -> Diagnostic | None:
+    """Why `path` (whose target resolves to `real`) may not be read, or None when it may.
+
+    Only links are judged: a path that is not a link reads what it names. The message names
+    the link as written, never anything read from its target.
+    """
+    if not _through_link(path):
+        return None
+    if not real.exists():
+        summary = "points to nothing; fix the link or delete it"
+    elif not _within(real, boundary):
+        summary = (
+            "leads outside the project; copy the file into the project, or point the link inside it"
+        )
+    else:
+        return None
+    return Diagnostic(
+        severity=Severity.ERROR,
+        summary=f"symlink to {_link_text(path)!r} {summary}",
+        source=SourceRef(path=_display(path, base)),
+    )
+
+
+def _through_link(path: FsPath) -> bool:
+    """True when `path` or one of its folders is a symlink (so its real place may differ)."""
+    return path.is_symlink() or FsPath(os.path.realpath(path)) != FsPath(os.path.abspath(path))
+
+
+def _link_text(path: FsPath) -> str:
+    """What the nearest link on `path` says (as its author wrote it), for messages."""
+    for candidate in (path, *path.parents):
+        if candidate.is_symlink():
+            return os.readlink(candidate)
+    return str(path)
+
+
+def _within(path: FsPath, folder: FsPath) -> bool:
+    return path == folder or folder in path.parents
 
 
 def _display(path: FsPath, base: FsPath) -> str:

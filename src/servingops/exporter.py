@@ -2,7 +2,7 @@
 
 Pure: no I/O. The output is minimal (server defaults left out, since normalization adopts them
 back from live) and loads through desired.load_desired to exactly the live canonical body, so
-export followed by plan is empty.
+export followed by plan is empty. Names and secrets read from a server are checked, not trusted.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from . import normalize
-from .model import Endpoint
+from . import normalize, rules
+from .model import Endpoint, Path, render_pointer
 
 DEFAULT_SCHEMA_REF = "../schemas/endpoint.schema.json"
 """The modeline's schema path, relative to a file in the project's endpoints/ folder."""
@@ -58,6 +58,47 @@ _GATEWAY_ORDER = (
 _LIMIT_ORDER = ("key", "principal", "renewal_period", "calls", "tokens")
 _PRINCIPAL_ORDER = ("user_name", "group_name", "service_principal_name", "permission_level")
 _NOTIFICATION_ORDER = ("on_update_failure", "on_update_success")
+
+
+def valid_name(name: object) -> bool:
+    """True for a valid endpoint name (1-63 letters, digits, '-' or '_'), the only names that
+    may become a file name: a server's answer is never trusted as a path."""
+    return isinstance(name, str) and rules.NAME_RE.fullmatch(name) is not None
+
+
+def file_name(name: str) -> str:
+    """`<name>.yaml`; ValueError for anything that is not a valid endpoint name."""
+    if not valid_name(name):
+        raise ValueError(f"not a valid endpoint name: {name!r}")
+    return f"{name}.yaml"
+
+
+def literal_secrets(endpoint: Endpoint) -> tuple[str, ...]:
+    """Pointers to provider secret fields that hold anything but a `{{secrets/scope/key}}`
+    reference. Such an endpoint must not be written: the file would put a secret in git.
+
+    (The API returns references only and drops `*_plaintext`, as normalization does; this
+    guards against a server that does not.) Environment variables are not judged: a plain
+    value there is an ordinary setting as often as not.
+    """
+    found: list[str] = []
+
+    def walk(value: Any, path: Path) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(item, (*path, str(key)))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, (*path, i))
+        elif (
+            "environment_vars" not in path
+            and normalize.is_sensitive(path)
+            and not (isinstance(value, str) and rules.SECRET_REF_RE.fullmatch(value))
+        ):
+            found.append(render_pointer(path))
+
+    walk(export_document(endpoint), ())
+    return tuple(found)
 
 
 def export_document(endpoint: Endpoint) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from . import normalize
 from .model import Diagnostic, Path, Severity, SourceRef
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -59,6 +60,16 @@ class LoadedDocument:
 class LoadResult:
     documents: tuple[LoadedDocument, ...]
     diagnostics: tuple[Diagnostic, ...]
+
+
+def is_secret_path(path: Path) -> bool:
+    """True when the value at `path` in a file may hold a secret: an external-model provider's
+    secret field (or its `_plaintext` twin) or an environment variable. Diagnostics never repeat
+    such a value, whatever its type."""
+    canonical = tuple("served_entities" if part == "served_models" else part for part in path)
+    if canonical and isinstance(canonical[-1], str) and canonical[-1].endswith("_plaintext"):
+        canonical = (*canonical[:-1], canonical[-1].removesuffix("_plaintext"))
+    return normalize.is_sensitive(canonical)
 
 
 class _Loader(yaml.SafeLoader):
@@ -268,19 +279,26 @@ class _Builder:
                 raise _Problem(f"unsupported YAML tag {node.tag}; remove it", node)
             return [self._build(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, ScalarNode)
-        return self._scalar(node)
+        return self._scalar(node, secret=is_secret_path(path))
 
-    def _scalar(self, node: ScalarNode) -> Any:
+    def _scalar(self, node: ScalarNode, *, secret: bool = False) -> Any:
         if node.tag not in _SAFE_SCALAR_TAGS:
             raise _Problem(f"unsupported YAML tag {node.tag}; remove it", node)
         if node.tag in ("tag:yaml.org,2002:timestamp", _MERGE_TAG):
             return node.value  # dates stay as written: JSON has no date type
         try:
             value = self.constructor.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, OverflowError) as e:
-            raise _Problem(
-                f"invalid {node.tag.rsplit(':', 1)[-1]} value {node.value!r}: {e}", node
-            ) from None
+        except (yaml.YAMLError, ValueError, OverflowError, KeyError) as e:
+            # KeyError: PyYAML's bool constructor looks the word up in a table (`!!bool maybe`).
+            kind = node.tag.rsplit(":", 1)[-1]
+            hint = "write true or false" if kind == "bool" else f"remove the !!{kind} tag"
+            if secret:
+                message = f"invalid {kind} value (not shown: it may be a secret); {hint}"
+            elif isinstance(e, KeyError):
+                message = f"invalid {kind} value {node.value!r}; {hint}"
+            else:
+                message = f"invalid {kind} value {node.value!r}: {e}"
+            raise _Problem(message, node) from None
         if isinstance(value, float) and value != value:  # NaN never equals itself
             raise _Problem("NaN is not a valid value", node)
         return value

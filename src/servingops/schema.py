@@ -16,12 +16,14 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from .loader import LoadedDocument
+from .loader import LoadedDocument, is_secret_path
 from .model import Diagnostic, Path, Severity, render_pointer
 
 ENDPOINT_SCHEMA = "endpoint.schema.json"
 _ANNOTATIONS = frozenset({"description", "title", "deprecated", "examples", "default", "$comment"})
 PROJECT_SCHEMA = "project.schema.json"
+_VALUE_FREE = frozenset({"additionalProperties", "required", "type"})
+"""Checks whose messages below name keys or kinds, never a value inside a mapping or list."""
 
 _TYPE_WORDS = {
     "object": "a mapping",
@@ -94,7 +96,13 @@ def _explain(error: ValidationError) -> Iterator[tuple[Path, bool, str]]:
     path: Path = tuple(error.absolute_path)
     schema = error.schema if isinstance(error.schema, Mapping) else {}
     kind = error.validator
-    if kind == "additionalProperties" and isinstance(error.instance, Mapping):
+    if kind == "type" and is_secret_path(path):
+        yield path, False, _secret_type_message(schema.get("type"), path, error.instance)
+    elif kind not in _VALUE_FREE and _holds_secret(path, error.instance):
+        # The messages below quote the value (jsonschema's own quote the whole instance); no
+        # schema check on a secret reaches them today, but a new one must not print it.
+        yield path, False, f"invalid value (not shown: it may hold a secret): failed '{kind}'"
+    elif kind == "additionalProperties" and isinstance(error.instance, Mapping):
         allowed = sorted(schema.get("properties", {}))
         for key in error.instance:
             if key not in allowed:
@@ -159,6 +167,30 @@ def _type_message(expected: Any, schema: Mapping[str, Any], value: Any) -> str:
     if "string" in types and isinstance(value, bool | int | float):
         hint = f' (quote it: "{_describe(value).removeprefix("the number ")}")'
     return f"expected {words}, got {_describe(value)}{hint}"
+
+
+def _holds_secret(path: Path, value: Any) -> bool:
+    if is_secret_path(path):
+        return True
+    if isinstance(value, Mapping):
+        return any(_holds_secret((*path, str(k)), v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_secret((*path, i), v) for i, v in enumerate(value))
+    return False
+
+
+def _secret_type_message(expected: Any, path: Path, value: Any) -> str:
+    """A type error at a secret field: what was found, never the value."""
+    types = [expected] if isinstance(expected, str) else list(expected or [])
+    words = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+    if isinstance(value, Mapping | list) or value is None:
+        return f"expected {words}, got {_describe(value)}"
+    found = "a boolean" if isinstance(value, bool) else "a number"
+    if "environment_vars" in path:
+        hint = "environment variable values may be secret; quote it"
+    else:
+        hint = 'a secret field; write a secret reference like "{{secrets/<scope>/<key>}}"'
+    return f"expected {words}, got {found} (not shown: {hint})"
 
 
 def _enum_message(value: Any, options: list[Any]) -> str:

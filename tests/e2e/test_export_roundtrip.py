@@ -7,13 +7,16 @@ permissions are set through the HTTP API; everything else goes through the real 
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from serving_emulator import Emulator, EmulatorConfig, ManualClock
@@ -22,6 +25,12 @@ from servingops.model import OWNER_TAG
 from .conftest import OWNER, Cli, call
 
 NAMES = st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True)
+# Endpoint names up to the API's 63-character limit, with every allowed character.
+ENDPOINT_NAMES = st.one_of(
+    NAMES,
+    st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{62}", fullmatch=True),
+    st.from_regex(r"[A-Za-z0-9_-]{1,63}", fullmatch=True),
+)
 WORDS = st.text("abc xyz-:#'\"", min_size=1, max_size=10)
 PRINCIPALS = st.sampled_from(["analysts", "support", "6f1c-app"])
 LEVELS = st.sampled_from(["CAN_VIEW", "CAN_QUERY", "CAN_MANAGE"])
@@ -151,7 +160,11 @@ def gateway(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def live_endpoint(draw: st.DrawFn, name: str) -> dict[str, Any]:
     body: dict[str, Any] = {"name": name}
-    body["config"] = draw(st.one_of(custom_config(), external_config(), foundation_config()))
+    # An endpoint may be created with no config at all (databricks/cli acceptance test
+    # bundle/resources/model_serving_endpoints/basic; terraform-provider-databricks #4446).
+    config = draw(st.one_of(custom_config(), external_config(), foundation_config(), st.none()))
+    if config is not None:
+        body["config"] = config
     if draw(st.booleans()):
         body["description"] = draw(WORDS)
     if draw(st.booleans()):
@@ -181,27 +194,84 @@ def acl(draw: st.DrawFn) -> list[dict[str, str]] | None:
     return [{field: who, "permission_level": level} for field, who, level in entries]
 
 
+LIVE_STATES = ("ready", "updating", "stopped")
+"""ready: the config is active; updating: mid-rollout (export writes the pending config);
+stopped: stopped through `POST .../config:stop` (only a ready endpoint with a config can be).
+Custom-model endpoints may also be "failed": a later config update ended in UPDATE_FAILED
+(export writes the config still serving)."""
+FAILING_VERSION = "41"  # never drawn by custom_config; the emulator fails rollouts to it
+FAILING = frozenset((name, FAILING_VERSION) for name in ("main.risk.fraud", "main.a.b_c", "plain"))
+
+
 @st.composite
 def workspaces(draw: st.DrawFn) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    names = draw(st.lists(NAMES, min_size=1, max_size=3, unique=True))
-    return [
-        (
-            draw(live_endpoint(name)),
-            {
-                "acl": draw(acl()),
-                "creator": draw(st.sampled_from([None, "bob@example.com"])),
-                "ready": draw(st.booleans()),
-            },
+    names = draw(st.lists(ENDPOINT_NAMES, min_size=1, max_size=3, unique_by=str.lower))
+    out = []
+    for name in names:
+        body = draw(live_endpoint(name))
+        entities = body.get("config", {}).get("served_entities", [])
+        custom = entities and all(
+            "entity_version" in e and not e["entity_name"].startswith("system.") for e in entities
         )
-        for name in names
-    ]
+        # Failed first: a rollout that can fail is rarer to draw, and the most telling state.
+        states = ("failed", *LIVE_STATES[:3]) if custom else LIVE_STATES[: 3 if entities else 1]
+        how = {
+            "acl": draw(acl()),
+            "creator": draw(st.sampled_from([None, "bob@example.com"])),
+            "state": draw(st.sampled_from(states)),
+        }
+        out.append((body, how))
+        event(f"live state: {how['state']}")
+        event("config" if "config" in body else "no config")
+        if len(name) == 63:
+            event("name at the 63-character limit")
+    return out
+
+
+def seed_all(
+    emu: Emulator[ManualClock], workspace: list[tuple[dict[str, Any], dict[str, Any]]]
+) -> None:
+    """Failed updates first (their rollout must end before the others are seeded)."""
+    failing = [(body, how) for body, how in workspace if how["state"] == "failed"]
+    for body, how in failing:
+        seed(emu, body, how)
+        config = copy.deepcopy(body["config"])
+        for entity in config["served_entities"]:
+            entity["entity_version"] = FAILING_VERSION
+        call(emu, "update_config", body["name"], config)
+    if failing:
+        emu.advance(EMULATOR.update_seconds + 1)
+    for body, how in workspace:
+        if how["state"] != "failed":
+            seed(emu, body, how)
 
 
 def seed(emu: Emulator[ManualClock], body: dict[str, Any], how: dict[str, Any]) -> None:
-    created = emu.seed_endpoint(body, creator=how["creator"], ready=how["ready"])
+    created = emu.seed_endpoint(body, creator=how["creator"], ready=how["state"] != "updating")
     if how["acl"] is not None:
         call(emu, "set_permissions", created["id"], how["acl"])
+    if how["state"] == "stopped":
+        stop(emu, body["name"])
 
+
+def stop(emu: Emulator[ManualClock], name: str) -> None:
+    """`POST /api/2.0/serving-endpoints/{name}/config:stop`, through the emulator's HTTP surface
+    (the client has no call for it; see reference/databricks-serving-api.md on stop/start)."""
+
+    async def go() -> httpx.Response:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=emu.app), base_url="http://emulator.local"
+        ) as http:
+            return await http.post(
+                f"/api/2.0/serving-endpoints/{name}/config:stop",
+                headers={"Authorization": "Bearer test"},
+            )
+
+    response = asyncio.run(go())
+    assert response.status_code == 200, response.text
+
+
+EMULATOR = EmulatorConfig(update_seconds=30, shuffle_seed=11, failing_versions=FAILING)
 
 PROPERTY = settings(
     max_examples=60,
@@ -215,7 +285,7 @@ PROPERTY = settings(
 def test_export_then_plan_is_empty(
     workspace: list[tuple[dict[str, Any], dict[str, Any]]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    emu = Emulator(EmulatorConfig(update_seconds=30, shuffle_seed=11), clock=ManualClock(1.7e9))
+    emu = Emulator(EMULATOR, clock=ManualClock(1.7e9))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "servingops.yaml").write_text(
@@ -223,12 +293,13 @@ def test_export_then_plan_is_empty(
             "targets:\n  test:\n    host: https://test.example.net\n"
         )
         try:
-            for body, how in workspace:
-                seed(emu, body, how)
+            seed_all(emu, workspace)
             cli = Cli(root, emu, capsys)
             code, out, err = cli("export", "--all")
             assert code == 0, err
-            assert len(list((root / "endpoints").glob("*.yaml"))) == len(workspace)
+            assert sorted(p.name for p in (root / "endpoints").glob("*.yaml")) == sorted(
+                f"{body['name']}.yaml" for body, _ in workspace
+            )
             code, out, err = cli("plan", "--format", "json", "--detailed-exitcode")
             assert code in (0, 2), err
             changes = {

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import tempfile
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from servingops.cli import Settings, main
 
@@ -140,3 +145,113 @@ def test_corpus_through_the_cli(
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     assert err == (root / "expected.txt").read_text()
+
+
+# --- issue 9, item 11: what validate prints never comes from outside the project or a secret --
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "github"])
+def test_link_out_of_the_project_is_refused_and_its_content_never_printed(
+    tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "repo"
+    (root / "endpoints").mkdir(parents=True)
+    (root / "servingops.yaml").write_text("endpoints: endpoints/\nowner: o\n")
+    (root / "endpoints" / "ok.yaml").write_text("name: ok\n")
+    secret = tmp_path / "home" / ".netrc"
+    secret.parent.mkdir()
+    secret.write_text("machine example.com password hunter2-netrc\n")
+    (root / "endpoints" / "leak.yaml").symlink_to(secret)
+    assert run(root, "--format", fmt) == 1
+    out, err = capsys.readouterr()
+    assert "hunter2" not in out + err
+    assert "machine" not in out + err
+    assert "endpoints/leak.yaml" in out + err
+    assert "leads outside the project" in out + err
+    assert "ok.yaml" not in out + err
+
+
+def test_dangling_link_fails_validate_and_plan_instead_of_dropping_an_endpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "repo"
+    (root / "endpoints").mkdir(parents=True)
+    (root / "servingops.yaml").write_text("endpoints: endpoints/\nowner: o\n")
+    (root / "endpoints" / "ok.yaml").write_text("name: ok\n")
+    (root / "endpoints" / "moved.yaml").symlink_to("../old/moved.yaml")
+    assert run(root) == 1
+    assert capsys.readouterr().err == (
+        "endpoints/moved.yaml: error: symlink to '../old/moved.yaml' points to nothing; fix "
+        "the link or delete it\n1 error in 1 file\n"
+    )
+    assert main(["plan", "--prune"], settings=Settings(cwd=root, env={})) == 1
+    out, err = capsys.readouterr()
+    assert "destroy" not in out
+    assert "points to nothing" in err
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "github"])
+def test_a_secret_written_as_a_number_is_never_echoed(
+    tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "e.yaml").write_text(
+        (CORPUS / "secret-as-number" / "a.yaml").read_text()
+        + "    - name: b\n      entity_name: a.b.c\n      entity_version: '1'\n"
+        "      environment_vars: {TOKEN: 5551234567, FLAG: true}\n"
+    )
+    assert run(tmp_path, "e.yaml", "--format", fmt) == 1
+    out, err = capsys.readouterr()
+    assert "8675309123" not in out + err
+    assert "5551234567" not in out + err
+    assert "openai_api_key" in out + err
+    assert "not shown" in out + err
+
+
+SECRET_FIELDS = [
+    ("openai", "openai_config", "openai_api_key"),
+    ("openai", "openai_config", "microsoft_entra_client_secret"),
+    ("anthropic", "anthropic_config", "anthropic_api_key"),
+    ("amazon-bedrock", "amazon_bedrock_config", "aws_secret_access_key"),
+    ("google-cloud-vertex-ai", "google_cloud_vertex_ai_config", "private_key"),
+    ("openai", "openai_config", "openai_api_key_plaintext"),
+]
+SECRET_VALUES = st.one_of(
+    st.integers(min_value=10**7, max_value=10**30).map(str),
+    st.integers(min_value=10**7, max_value=10**12).map(lambda n: f"{n}.{n % 97}"),
+    st.from_regex(r"sk-[A-Za-z0-9]{12}", fullmatch=True),
+    st.from_regex(r"sk-[A-Za-z0-9]{12}", fullmatch=True).map(lambda s: f"[{s}]"),
+    st.from_regex(r"sk-[A-Za-z0-9]{12}", fullmatch=True).map(lambda s: f"{{k: {s}}}"),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    field=st.sampled_from(SECRET_FIELDS),
+    value=SECRET_VALUES,
+    env=SECRET_VALUES,
+    tag=st.sampled_from(["", "!!str ", "!!int ", "!!float "]),
+)
+def test_no_secret_value_reaches_any_output_format(
+    field: tuple[str, str, str], value: str, env: str, tag: str
+) -> None:
+    """Whatever a secret field or environment variable holds, and however YAML types it,
+    validate's output (every format) never repeats it."""
+    provider, block, key = field
+    text = (
+        "name: x\nconfig:\n  served_entities:\n    - external_model:\n"
+        f"        provider: {provider}\n        name: m\n        task: llm/v1/chat\n"
+        f"        {block}:\n          {key}: {tag}{value}\n"
+        "    - entity_name: a.b.c\n      entity_version: '1'\n"
+        f"      environment_vars: {{TOKEN: {tag}{env}}}\n"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "e.yaml").write_text(text)
+        for fmt in ("text", "json", "github"):
+            out, err = io.StringIO(), io.StringIO()
+            with redirect_stdout(out), redirect_stderr(err):
+                main(["validate", "e.yaml", "--format", fmt], settings=Settings(cwd=root, env={}))
+            shown = out.getvalue() + err.getvalue()
+            for secret in (value, env):
+                core = secret.strip("[]{}").removeprefix("k: ")
+                assert core not in shown, (fmt, shown)

@@ -290,3 +290,66 @@ def test_schema_ref_is_configurable() -> None:
 def test_awkward_strings_survive(tmp_path: Path, value: str) -> None:
     raw = custom(description=value, tags=[{"key": "k", "value": value}])
     assert_round_trips(tmp_path, live_endpoint(raw))
+
+
+def test_endpoint_without_config(tmp_path: Path) -> None:
+    """Created with no config at all (databricks/cli acceptance test
+    bundle/resources/model_serving_endpoints/basic; terraform-provider-databricks #4446)."""
+    raw: dict[str, Any] = {"name": "bare", "tags": [{"key": "team", "value": "ml"}]}
+    text = assert_round_trips(tmp_path, live_endpoint(raw))
+    assert text == (
+        "# yaml-language-server: $schema=../schemas/endpoint.schema.json\n"
+        "name: bare\n"
+        "tags:\n"
+        "  team: ml\n"
+    )
+
+
+@pytest.mark.parametrize("name", ["a", "A-b_9", "n" * 63])
+def test_file_name_for_valid_names(name: str) -> None:
+    assert exporter.valid_name(name)
+    assert exporter.file_name(name) == f"{name}.yaml"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "n" * 64, "../x", "a/b", "a\\b", "a\x00b", "a\nb", "a b", ".hidden", "é", "x.yaml"],
+)
+def test_file_name_refuses_anything_else(name: str) -> None:
+    """Names come from the server; only a valid endpoint name may become a path."""
+    assert not exporter.valid_name(name)
+    with pytest.raises(ValueError, match="not a valid endpoint name"):
+        exporter.file_name(name)
+
+
+def test_non_string_names_are_not_valid() -> None:
+    assert not exporter.valid_name(None)
+    assert not exporter.valid_name(7)
+
+
+def test_the_export_never_holds_a_plaintext_secret(tmp_path: Path) -> None:
+    raw = live_fixture("external_chat")
+    openai = raw["config"]["served_entities"][0]["external_model"]["openai_config"]
+    openai["openai_api_key_plaintext"] = "sk-plain-1"  # a server must never return it
+    live = live_endpoint(raw)
+    text = exporter.to_yaml(live)
+    assert "sk-plain-1" not in text
+    assert "plaintext" not in text
+    assert exporter.literal_secrets(live) == ()
+
+
+def test_literal_secret_values_are_found() -> None:
+    raw = live_fixture("external_chat")
+    openai = raw["config"]["served_entities"][0]["external_model"]["openai_config"]
+    openai["openai_api_key"] = "sk-live-1"
+    openai["microsoft_entra_client_secret"] = 12345
+    assert exporter.literal_secrets(live_endpoint(raw)) == (
+        "config.served_entities[0].external_model.openai_config.microsoft_entra_client_secret",
+        "config.served_entities[0].external_model.openai_config.openai_api_key",
+    )
+
+
+def test_environment_variables_are_not_judged_as_secrets() -> None:
+    raw = custom()
+    raw["config"]["served_entities"][0]["environment_vars"] = {"MODE": "fast"}
+    assert exporter.literal_secrets(live_endpoint(raw)) == ()

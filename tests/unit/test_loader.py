@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from servingops import loader
+from servingops import desired, loader
 from servingops.model import SourceRef
+from servingops.project import load_project
 
 
 def only_error(result: loader.LoadResult) -> str:
@@ -200,3 +203,175 @@ def test_random_bytes_never_raise(data: bytes) -> None:
 @given(st.text(alphabet="ab: -[]{}&*!|>'\"#\n\t,?<%@`~\\x01", max_size=120))
 def test_random_yaml_like_text_never_raises(text: str) -> None:
     loader.load_text(text, path="f.yaml")
+
+
+# --- symlinks among the endpoint files (issue 9, item 11), with real links in tmp_path ---------
+
+ENDPOINT = "name: {name}\n"
+
+
+def symlinked_project(tmp_path: Path) -> tuple[Path, Path]:
+    """A project at tmp_path/repo with endpoints/, and a folder outside it holding a secret."""
+    root = tmp_path / "repo"
+    (root / "endpoints").mkdir(parents=True)
+    (root / "servingops.yaml").write_text("endpoints: endpoints/\nowner: o\n")
+    (root / "endpoints" / "ok.yaml").write_text(ENDPOINT.format(name="ok"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("hunter2-token-abc\n")
+    (outside / "x.yaml").write_text("name: leaked\npassword: hunter2-token-abc\n")
+    return root, outside
+
+
+def load(root: Path, *paths: str) -> tuple[list[str], list[str]]:
+    """(names of the loaded documents, diagnostics as text lines)."""
+    project = load_project(root)
+    documents, diagnostics = desired.load_desired(
+        project, None, paths=tuple(root / p for p in paths)
+    )
+    return [d.name for d in documents], [f"{d.source}: {d.summary}" for d in diagnostics]
+
+
+def test_link_to_a_file_outside_the_project_is_refused_without_reading_it(tmp_path: Path) -> None:
+    root, outside = symlinked_project(tmp_path)
+    (root / "endpoints" / "leak.yaml").symlink_to(outside / "secret.txt")
+    (root / "endpoints" / "leak2.yaml").symlink_to(outside / "x.yaml")
+    names, problems = load(root)
+    assert names == []
+    assert problems == [
+        f"endpoints/leak.yaml: symlink to '{outside / 'secret.txt'}' leads outside the project; "
+        "copy the file into the project, or point the link inside it",
+        f"endpoints/leak2.yaml: symlink to '{outside / 'x.yaml'}' leads outside the project; "
+        "copy the file into the project, or point the link inside it",
+    ]
+    assert not any("hunter2" in p or "leaked" in p for p in problems)
+
+
+def test_relative_link_and_link_chain_leaving_the_project(tmp_path: Path) -> None:
+    root, outside = symlinked_project(tmp_path)
+    (root / "hop.yaml").symlink_to(outside / "x.yaml")  # inside the project, but leads out
+    (root / "endpoints" / "chain.yaml").symlink_to("../hop.yaml")
+    (root / "endpoints" / "rel.yaml").symlink_to("../../outside/x.yaml")
+    names, problems = load(root)
+    assert names == []
+    assert [p.split(":")[0] for p in problems] == ["endpoints/chain.yaml", "endpoints/rel.yaml"]
+    assert "symlink to '../hop.yaml' leads outside the project" in problems[0]
+
+
+def test_dangling_link_is_an_error_not_a_silent_skip(tmp_path: Path) -> None:
+    """Skipping it would drop its endpoint from the desired state, and `--prune` would delete it."""
+    root, _ = symlinked_project(tmp_path)
+    (root / "endpoints" / "gone.yaml").symlink_to("../moved/gone.yaml")
+    (root / "endpoints" / "team-b").symlink_to("../nowhere")  # a folder link, dangling
+    names, problems = load(root)
+    assert names == []
+    assert problems == [
+        "endpoints/gone.yaml: symlink to '../moved/gone.yaml' points to nothing; fix the link "
+        "or delete it",
+        "endpoints/team-b: symlink to '../nowhere' points to nothing; fix the link or delete it",
+    ]
+
+
+def test_link_loop_is_an_error(tmp_path: Path) -> None:
+    root, _ = symlinked_project(tmp_path)
+    (root / "endpoints" / "a.yaml").symlink_to("b.yaml")
+    (root / "endpoints" / "b.yaml").symlink_to("a.yaml")
+    names, problems = load(root)
+    assert names == []
+    assert len(problems) == 2
+    assert all("points to nothing" in p for p in problems)
+
+
+def test_links_inside_the_project_are_followed_once(tmp_path: Path) -> None:
+    root, _ = symlinked_project(tmp_path)
+    shared = root / "shared"
+    shared.mkdir()
+    (shared / "common.yaml").write_text(ENDPOINT.format(name="common"))
+    (root / "endpoints" / "common.yaml").symlink_to("../shared/common.yaml")
+    (root / "endpoints" / "team").symlink_to("../shared")  # the same file again, by a folder
+    (root / "endpoints" / "loop").symlink_to(".")  # a folder link back to an ancestor
+    names, problems = load(root)
+    assert problems == []
+    assert sorted(names) == ["common", "ok"]
+
+
+def test_folder_link_leaving_the_project_is_refused(tmp_path: Path) -> None:
+    root, outside = symlinked_project(tmp_path)
+    (root / "endpoints" / "vendor").symlink_to(outside)
+    names, problems = load(root)
+    assert names == []
+    assert problems == [
+        f"endpoints/vendor: symlink to '{outside}' leads outside the project; "
+        "copy the file into the project, or point the link inside it",
+    ]
+
+
+def test_named_paths_that_are_links_leaving_the_project_are_refused(tmp_path: Path) -> None:
+    root, outside = symlinked_project(tmp_path)
+    (root / "leak.yaml").symlink_to(outside / "x.yaml")
+    (root / "linked").symlink_to(outside)
+    for path in ("leak.yaml", "linked", "linked/x.yaml"):
+        names, problems = load(root, path)
+        assert names == []
+        assert len(problems) == 1, problems
+        assert "leads outside the project" in problems[0]
+        assert "hunter2" not in problems[0]
+
+
+def test_non_yaml_links_leaving_the_project_are_ignored(tmp_path: Path) -> None:
+    root, outside = symlinked_project(tmp_path)
+    (root / "endpoints" / "NOTES.txt").symlink_to(outside / "secret.txt")
+    names, problems = load(root)
+    assert (names, problems) == (["ok"], [])
+
+
+def test_files_outside_the_project_named_explicitly_are_read(tmp_path: Path) -> None:
+    """Only links are judged: a path given on purpose may be anywhere."""
+    root, outside = symlinked_project(tmp_path)
+    (outside / "y.yaml").write_text(ENDPOINT.format(name="explicit"))
+    names, problems = load(root, str(outside / "y.yaml"))
+    assert (names, problems) == (["explicit"], [])
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "config: {served_entities: [{external_model: {openai_config: {openai_api_key: VALUE}}}]}",
+        "config: {served_entities: [{environment_vars: {TOKEN: VALUE}}]}",
+        "config: {served_models: [{environment_vars: {TOKEN: VALUE}}]}",
+    ],
+)
+@pytest.mark.parametrize("tag", ["!!int", "!!float", "!!bool"])
+def test_a_secret_value_that_fails_its_tag_is_not_echoed(where: str, tag: str) -> None:
+    text = "name: x\n" + where.replace("VALUE", f"{tag} sk-abc123") + "\n"
+    message = only_error(loader.load_text(text, path="f.yaml"))
+    assert "sk-abc123" not in message
+    assert message.startswith("f.yaml:2:")
+    assert f"invalid {tag[2:]} value (not shown: it may be a secret)" in message
+
+
+def test_a_bool_tag_on_a_word_that_is_no_boolean_is_a_located_error() -> None:
+    # PyYAML's bool constructor raises KeyError here, which is not a YAMLError
+    assert only_error(loader.load_text("a: 1\nb: !!bool maybe\n", path="f")) == (
+        "f:2:4: invalid bool value 'maybe'; write true or false"
+    )
+
+
+def test_unreadable_folder_is_an_error_not_a_silent_skip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, _ = symlinked_project(tmp_path)
+    locked = root / "endpoints" / "locked"
+    locked.mkdir()
+    (locked / "hidden.yaml").write_text(ENDPOINT.format(name="hidden"))
+    scandir = os.scandir
+
+    def refuse_locked(path: Any) -> Any:  # an environment fact: tests run as root here
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse_locked)
+    names, problems = load(root)
+    assert names == []
+    assert problems == ["endpoints/locked: cannot read folder: Permission denied"]

@@ -175,3 +175,68 @@ def test_project_messages() -> None:
         "and '_', not starting with a digit",
         "e.yaml:6:20: targets.dev.workspace: 'remote' is not one of 'local'",
     ]
+
+
+# --- a secret field's value never appears in a diagnostic, whatever its type (issue 9, item 11)
+
+_EXTERNAL = (
+    "name: x\nconfig:\n  served_entities:\n    - external_model:\n"
+    "        provider: {provider}\n        name: m\n        task: llm/v1/chat\n"
+    "        {block}:\n"
+)
+SECRET_SPOTS = {
+    "openai_api_key": _EXTERNAL.format(provider="openai", block="openai_config")
+    + "          openai_api_key: {value}\n",
+    "entra_secret": _EXTERNAL.format(provider="openai", block="openai_config")
+    + "          microsoft_entra_client_secret: {value}\n",
+    "plaintext_twin": _EXTERNAL.format(provider="openai", block="openai_config")
+    + "          openai_api_key_plaintext: {value}\n",
+    "aws_secret": _EXTERNAL.format(provider="amazon-bedrock", block="amazon_bedrock_config")
+    + "          aws_secret_access_key: {value}\n",
+    "custom_api_key": _EXTERNAL.format(provider="custom", block="custom_provider_config")
+    + "          api_key_auth: {{key: k, value: {value}}}\n",
+    "custom_bearer": _EXTERNAL.format(provider="custom", block="custom_provider_config")
+    + "          bearer_token_auth: {{token: {value}}}\n",
+    "env_var": "name: x\nconfig:\n  served_entities:\n    - entity_name: a.b.c\n"
+    "      entity_version: '1'\n      environment_vars: {{TOKEN: {value}}}\n",
+    "legacy_env_var": "name: x\nconfig:\n  served_models:\n    - model_name: a.b.c\n"
+    "      model_version: '1'\n      environment_vars: {{TOKEN: {value}}}\n",
+}
+SECRET_VALUES = {
+    "int": ("98765432101", "98765432101"),
+    "float": ("31415.9265", "31415.9265"),
+    "exponent": ("2.71828e+5", "271828"),
+    "negative": ("-4242424242", "4242424242"),
+    "bool": ("true", "true"),
+}
+
+
+@pytest.mark.parametrize("value", sorted(SECRET_VALUES))
+@pytest.mark.parametrize("spot", sorted(SECRET_SPOTS))
+def test_secret_values_are_never_echoed(spot: str, value: str) -> None:
+    written, shown = SECRET_VALUES[value]
+    found = messages(SECRET_SPOTS[spot].format(value=written))
+    leaf = SECRET_SPOTS[spot].rstrip("\n}").rsplit(": ", 2)[-2].rsplit(" ", 1)[-1].lstrip("{")
+    secret_lines = [m for m in found if m.split(": ")[1].endswith(leaf)]
+    assert secret_lines, found
+    for line in secret_lines:
+        assert shown not in line.split(": ", 2)[-1], line
+        assert "not shown" in line, line
+
+
+def test_secret_type_error_wording() -> None:
+    assert messages(SECRET_SPOTS["openai_api_key"].format(value="12345")) == [
+        "e.yaml:9:27: config.served_entities[0].external_model.openai_config.openai_api_key: "
+        "expected a string, got a number (not shown: a secret field; write a secret reference "
+        'like "{{secrets/<scope>/<key>}}")',
+    ]
+    assert messages(SECRET_SPOTS["env_var"].format(value="12345")) == [
+        "e.yaml:6:33: config.served_entities[0].environment_vars.TOKEN: expected a string, "
+        "got a number (not shown: environment variable values may be secret; quote it)",
+    ]
+
+
+def test_ordinary_values_are_still_quoted_back() -> None:
+    assert messages("name: x\ntags: {a: 5}\n") == [
+        'e.yaml:2:11: tags.a: expected a string, got the number 5 (quote it: "5")'
+    ]

@@ -1,17 +1,20 @@
 """`servingops export`: write live endpoints as YAML files, to adopt an existing workspace.
 
-Reads the named endpoints (or all of them) with their permissions, and writes one minimal file
-per endpoint. Never overwrites a file without --force, and never writes an endpoint that a
-project file already declares (that would be a duplicate name).
+Reads the selected endpoints (named, by glob, or all; narrowed by tags) with their permissions,
+and writes one minimal file per endpoint. Never overwrites a file without --force, never writes
+an endpoint that a project file already declares (that would be a duplicate name) or that
+another project owns, and never builds a path from a name that is not a valid endpoint name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import click
@@ -20,24 +23,55 @@ from .. import engine, exporter, loader
 from ..desired import YAML_SUFFIXES, collect_files
 from ..engine import LiveState
 from ..errors import ReconcilerError
-from ..model import DesiredDocument, Endpoint, SourceRef
+from ..model import OWNER_TAG, DesiredDocument, Endpoint, SourceRef
 from ..project import Project, load_project, select_target
+from ..rules import SECRET_FORM
 from ..workspace import resolve_workspace
 from . import EXIT_ERROR, EXIT_OK, Settings, cli
 from .common import parallelism_option, project_option, target_option
 
+_GLOB_CHARS = frozenset("*?[")
+_NO_TAGS: Mapping[str, str] = MappingProxyType({})
+_NAME_RULE = "1-63 letters, digits, '-' or '_'"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Skip:
+    """An endpoint that is not exported, and why (one line)."""
+
+    name: str
+    """As shown: the name itself when valid, else its repr (escapes NUL, newlines, ...)."""
+    reason: str
+    kind: str
+    """"unmanageable", "owner", "invalid-name" or "secret"; the summary counts the last three."""
+    named: bool
+    """Named exactly on the command line: an error, not a note."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Selection:
-    """What was read: exportable endpoints, and the ones that cannot be managed (with why)."""
+    """What was read: exportable endpoints, and the ones that are not exported (with why)."""
 
     endpoints: tuple[Endpoint, ...]
-    unmanageable: Mapping[str, str] = field(default_factory=dict)
+    skipped: tuple[Skip, ...] = ()
 
 
 @cli.command("export")
-@click.argument("names", nargs=-1, metavar="[NAMES]...")
+@click.argument("names", nargs=-1, metavar="[NAME|GLOB]...")
 @click.option("--all", "export_all", is_flag=True, help="Export every endpoint in the workspace.")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=lambda _ctx, _param, value: _parse_tags(value),
+    help="Only endpoints carrying this tag; repeatable, all must match.",
+)
+@click.option(
+    "--no-permissions",
+    is_flag=True,
+    help="Leave the permissions block out (the ACL stays unmanaged; nothing reads it).",
+)
 @project_option
 @target_option
 @click.option(
@@ -53,6 +87,8 @@ def export_command(
     settings: Settings,
     names: tuple[str, ...],
     export_all: bool,
+    tags: Mapping[str, str],
+    no_permissions: bool,
     project: Path | None,
     target: str | None,
     out_dir: Path | None,
@@ -61,16 +97,19 @@ def export_command(
 ) -> int:
     """Write live endpoints as YAML files, one `<name>.yaml` each, with their permissions.
 
-    Name the endpoints to export, or pass --all. Files that exist are skipped unless --force;
-    endpoints already declared in the project's files are skipped. Exit 0 when every selected
-    endpoint was written (or was already declared), 1 when any file was skipped because it
-    exists, a named endpoint is missing or cannot be managed, or on error.
+    Name the endpoints to export, give name globs ('fraud-*', quoted), or pass --all; --tag
+    narrows any of these. Files that exist are skipped unless --force; endpoints already
+    declared in the project's files, owned by another servingops project, or with a name that
+    is not a valid endpoint name are skipped, each with a note. Exit 0 when every selected
+    endpoint was written or skipped that way, 1 when a file was skipped because it exists, a
+    named endpoint is missing or cannot be exported, or on error.
     """
     if names and export_all:
         raise click.UsageError("give endpoint NAMES or --all, not both")
     if not names and not export_all:
+        hint = "; --tag narrows a selection" if tags else ""
         raise click.UsageError(
-            "name the endpoints to export (servingops export NAME...), or pass --all"
+            "name the endpoints to export (servingops export NAME|GLOB...), or pass --all" + hint
         )
     loaded = load_project(settings.cwd, project)
     selected_target = select_target(loaded, target)
@@ -87,29 +126,37 @@ def export_command(
 
     async def read() -> Selection:
         async with workspace.client() as client:
-            return await read_selection(client, names=names, owner=owner, parallelism=parallelism)
+            return await read_selection(
+                client,
+                names=names,
+                tags=tags,
+                owner=owner,
+                parallelism=parallelism,
+                permissions=not no_permissions,
+            )
 
     selection = asyncio.run(read())
-    failed = False
-    for name in names:
-        if name in selection.unmanageable:
-            click.echo(f"error: {name}: {selection.unmanageable[name]}", err=True)
-            failed = True
-    if failed:
+    errors = [s for s in selection.skipped if s.named]
+    for skip in errors:
+        click.echo(f"error: {skip.name}: {skip.reason}", err=True)
+    if errors:
         return EXIT_ERROR
-    for name, why in sorted(selection.unmanageable.items()):
-        click.echo(f"note: skipped {name}: {why}", err=True)
+    for skip in sorted(selection.skipped, key=lambda s: s.name):
+        click.echo(f"note: skipped {skip.name}: {skip.reason}", err=True)
 
     folder = _out_dir(settings, loaded, out_dir)
-    declared = declared_names(loaded)
+    declared = declared_files(loaded)
     schema_ref = _schema_ref(loaded.root, folder)
     written: list[Path] = []
     exists: list[Path] = []
     already: list[str] = []
     for endpoint in selection.endpoints:
-        path = folder / f"{endpoint.name}.yaml"
-        where = declared.get(endpoint.name)
-        if where is not None and where != path.resolve():
+        path = folder / exporter.file_name(endpoint.name)
+        where = _declared_in(declared, endpoint.name)
+        # Declared endpoints are skipped: a second file would duplicate the name. The one
+        # exception is --force on the endpoint's own file (declaring nothing else): a refresh.
+        own_file = where == path.resolve() and declared[where] == {endpoint.name}
+        if where is not None and not (force and own_file):
             click.echo(
                 f"note: skipped {endpoint.name}: already declared in "
                 f"{_display(where, settings.cwd)}",
@@ -117,10 +164,12 @@ def export_command(
             )
             already.append(endpoint.name)
             continue
-        if path.exists() and not force:
+        if (path.exists() or path.is_symlink()) and not force:
             exists.append(path)
             continue
         folder.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink():
+            path.unlink()  # --force replaces the link; writing through it could land anywhere
         path.write_text(exporter.to_yaml(endpoint, schema_ref=schema_ref))
         written.append(path)
         click.echo(f"wrote {_display(path, settings.cwd)}")
@@ -129,7 +178,9 @@ def export_command(
             f"skipped {_display(path, settings.cwd)}: file exists (use --force to overwrite)",
             err=True,
         )
-    click.echo(_summary(written, exists, already, folder=_display(folder, settings.cwd)))
+    click.echo(
+        _summary(written, exists, already, selection.skipped, folder=_display(folder, settings.cwd))
+    )
     if written:
         click.echo(
             "Next: review the files, commit them, and run `servingops plan`; endpoints without "
@@ -139,75 +190,213 @@ def export_command(
     return EXIT_ERROR if exists else EXIT_OK
 
 
-async def read_selection(
-    reader: engine.LiveReader, *, names: Sequence[str], owner: str, parallelism: int
-) -> Selection:
-    """Read the named endpoints (all when `names` is empty) with their direct permissions.
+def _parse_tags(values: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="'--tag'")
+        if key in out:
+            raise click.BadParameter(f"tag {key!r} is given twice", param_hint="'--tag'")
+        out[key] = value
+    return out
 
-    A named endpoint that does not exist raises ReconcilerError. Endpoints without an id
-    (system endpoints) and pay-per-token foundation-model endpoints cannot be managed: they are
-    returned in `unmanageable`, never exported.
+
+async def read_selection(
+    reader: engine.LiveReader,
+    *,
+    names: Sequence[str],
+    owner: str,
+    parallelism: int,
+    tags: Mapping[str, str] = _NO_TAGS,
+    permissions: bool = True,
+) -> Selection:
+    """Read the selected endpoints (all when `names` is empty), with their direct permissions
+    unless `permissions` is false.
+
+    `names` are exact names or globs (`*`, `?`, `[...]`; endpoint names never contain these);
+    every endpoint must carry each of `tags`. An exact name that does not exist, or a glob that
+    matches nothing, raises ReconcilerError. Endpoints that cannot be exported are returned in
+    `skipped`: names that are not valid endpoint names (never used in a request or a path, nor
+    trusted when a GET answers one), endpoints owned by another servingops project, system and
+    pay-per-token foundation-model endpoints, and any whose secret fields hold a literal value.
     """
     listing = await reader.list_endpoints()
-    live_names = {str(e.get("name")) for e in listing}
-    missing = [n for n in names if n not in live_names]
-    if missing:
+    exact = list(dict.fromkeys(n for n in names if not _is_glob(n)))
+    globs = list(dict.fromkeys(n for n in names if _is_glob(n)))
+    skipped: list[Skip] = []
+    by_name: dict[str, Mapping[str, Any]] = {}
+    for entry in listing:
+        name = entry.get("name")
+        if exporter.valid_name(name):
+            by_name[str(name)] = entry
+        elif not names or (isinstance(name, str) and _matches(name, globs)):
+            skipped.append(_invalid_name(name, named=False))
+    missing = [n for n in exact if n not in by_name]
+    problems = [f"no endpoint named {', '.join(missing)}"] if missing else []
+    problems += [f"no endpoint matches {g}" for g in globs if not _matches(by_name, [g])]
+    if problems:
         raise ReconcilerError(
-            f"no endpoint named {', '.join(missing)} in the workspace; "
+            f"{'; '.join(problems)} in the workspace; "
             "list them with `servingops export --all` or check --target"
         )
-    wanted = list(dict.fromkeys(names)) if names else sorted(live_names)
+    wanted = [n for n in sorted(by_name) if not names or n in exact or _matches(n, globs)]
+    chosen: list[str] = []
+    for name in wanted:
+        named = name in exact
+        entry_tags = _tags(by_name[name])
+        if any(entry_tags.get(k) != v for k, v in tags.items()):
+            if named:
+                skipped.append(
+                    Skip(
+                        name=name,
+                        reason=f"its tags do not match {_tag_list(tags)}",
+                        kind="filtered",
+                        named=False,
+                    )
+                )
+            continue
+        other = entry_tags.get(OWNER_TAG)
+        if other is not None and other != owner:
+            skipped.append(
+                Skip(
+                    name=name,
+                    reason=f'owned by another servingops project (owner "{other}"); export it '
+                    "from that project",
+                    kind="owner",
+                    named=named,
+                )
+            )
+            continue
+        chosen.append(name)
+
     # Stub documents with `permissions` make read_live fetch each endpoint's ACL and the caller,
     # exactly as plan does for files that manage permissions.
+    body: dict[str, Any] = {"permissions": []} if permissions else {}
     stubs = [
-        DesiredDocument(
-            name=n, body={"name": n, "permissions": []}, source=SourceRef(path="<export>")
-        )
-        for n in wanted
+        DesiredDocument(name=n, body={"name": n, **body}, source=SourceRef(path="<export>"))
+        for n in chosen
     ]
+    selected = _Selected(reader, [by_name[n] for n in chosen])
     live: LiveState = await engine.read_live(
-        reader,
+        selected,
         desired=stubs,
         owner=owner,
         parallelism=parallelism,
-        all_endpoints=not names,
-        need_caller=True,
+        all_endpoints=True,
+        need_caller=permissions,
     )
-    chosen = set(wanted)
+    for asked, answered in sorted(selected.renamed.items()):
+        skipped.append(_renamed(asked, answered, named=asked in exact))
     endpoints: list[Endpoint] = []
-    unmanageable: dict[str, str] = {}
     for endpoint in live.endpoints:
-        if endpoint.name not in chosen or endpoint.name not in live.raw:
-            continue
-        reason = _unmanageable(endpoint)
+        kind, reason = _unexportable(endpoint)
         if reason:
-            unmanageable[endpoint.name] = reason
+            skipped.append(
+                Skip(name=endpoint.name, reason=reason, kind=kind, named=endpoint.name in exact)
+            )
         else:
             endpoints.append(endpoint)
-    return Selection(endpoints=tuple(endpoints), unmanageable=unmanageable)
+    return Selection(endpoints=tuple(endpoints), skipped=tuple(skipped))
 
 
-def _unmanageable(endpoint: Endpoint) -> str:
+class _Selected:
+    """The reader as read_live sees it: the listing narrowed to the selection, and each GET
+    checked to answer the name it was asked for."""
+
+    def __init__(self, reader: engine.LiveReader, listing: list[Mapping[str, Any]]) -> None:
+        self._reader = reader
+        self._listing = listing
+        self.renamed: dict[str, object] = {}
+
+    async def list_endpoints(self) -> list[dict[str, Any]]:
+        return [dict(entry) for entry in self._listing]
+
+    async def get_endpoint(self, name: str) -> dict[str, Any] | None:
+        raw = await self._reader.get_endpoint(name)
+        if raw is not None and raw.get("name") != name:
+            self.renamed[name] = raw.get("name")
+            return None
+        return raw
+
+    async def get_permissions(self, endpoint_id: str) -> dict[str, Any]:
+        return await self._reader.get_permissions(endpoint_id)
+
+    async def me(self) -> dict[str, Any]:
+        return await self._reader.me()
+
+
+def _invalid_name(name: object, *, named: bool) -> Skip:
+    reason = f"not a valid endpoint name ({_NAME_RULE}); not written"
+    return Skip(name=_quoted(name), reason=reason, kind="invalid-name", named=named)
+
+
+def _renamed(asked: str, answered: object, *, named: bool) -> Skip:
+    """The GET for `asked` answered another name: never written under either."""
+    if not exporter.valid_name(answered):
+        return _invalid_name(answered, named=named)
+    reason = f"reading it answered another endpoint, {answered}; not written"
+    return Skip(name=asked, reason=reason, kind="invalid-name", named=named)
+
+
+def _quoted(name: object) -> str:
+    """repr, so NUL, newlines and terminal escapes are shown escaped; long names shortened."""
+    text = repr(name)
+    return text if len(text) <= 80 else text[:76] + "...'"
+
+
+def _is_glob(name: str) -> bool:
+    return not _GLOB_CHARS.isdisjoint(name)
+
+
+def _matches(names: Iterable[str] | str, globs: Sequence[str]) -> bool:
+    """True when the name (or any of the names) matches any of the globs."""
+    candidates = [names] if isinstance(names, str) else names
+    return any(fnmatch.fnmatchcase(n, g) for n in candidates for g in globs)
+
+
+def _tags(entry: Mapping[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for tag in entry.get("tags") or []:
+        if isinstance(tag, Mapping) and isinstance(tag.get("key"), str):
+            out[tag["key"]] = str(tag.get("value") or "")
+    return out
+
+
+def _tag_list(tags: Mapping[str, str]) -> str:
+    return " ".join(f"--tag {k}={v}" for k, v in tags.items())
+
+
+def _unexportable(endpoint: Endpoint) -> tuple[str, str]:
+    """(kind, reason) when the endpoint cannot be exported, else ("", "")."""
     status = endpoint.status
     if status is None or not status.endpoint_id:
-        return "a system endpoint without an id; it cannot be managed"
+        return "unmanageable", "a system endpoint without an id; it cannot be managed"
     if status.foundation_model:
-        return "a pay-per-token foundation-model endpoint; it cannot be managed"
-    if "config" not in endpoint.body:
-        return "it has no served entities to describe"
-    return ""
+        return "unmanageable", "a pay-per-token foundation-model endpoint; it cannot be managed"
+    secrets = exporter.literal_secrets(endpoint)
+    if secrets:
+        return "secret", (
+            f"{', '.join(secrets)} holds a literal value, not a {SECRET_FORM} reference; "
+            "not written, since the file would put a secret in git"
+        )
+    return "", ""
 
 
-def declared_names(project: Project) -> dict[str, Path]:
-    """Endpoint names already written in the project's files (read loosely: names only)."""
+def declared_files(project: Project) -> dict[Path, set[str]]:
+    """The endpoint names each of the project's files declares (read loosely: names only)."""
     files, _ = collect_files(project, project.endpoints)
-    out: dict[str, Path] = {}
+    out: dict[Path, set[str]] = {}
     for path, display in files:
         for document in loader.load_file(path, display=display).documents:
             data: Any = document.data
             if isinstance(data, Mapping) and isinstance(data.get("name"), str):
-                out.setdefault(data["name"], path.resolve())
+                out.setdefault(path.resolve(), set()).add(data["name"])
     return out
+
+
+def _declared_in(declared: Mapping[Path, set[str]], name: str) -> Path | None:
+    return next((path for path, names in declared.items() if name in names), None)
 
 
 def _out_dir(settings: Settings, project: Project, out_dir: Path | None) -> Path:
@@ -224,13 +413,27 @@ def _schema_ref(root: Path, folder: Path) -> str:
 
 
 def _display(path: Path, cwd: Path) -> str:
-    try:
-        return path.resolve().relative_to(cwd.resolve()).as_posix()
+    try:  # the folder resolved, not the file: a link is shown where it is, not where it leads
+        return (path.parent.resolve() / path.name).relative_to(cwd.resolve()).as_posix()
     except ValueError:
         return str(path)
 
 
-def _summary(written: list[Path], exists: list[Path], already: list[str], *, folder: str) -> str:
+_SKIP_WORDS = {
+    "owner": "owned by another project",
+    "invalid-name": "skipped: invalid name",
+    "secret": "skipped: literal secret",
+}
+
+
+def _summary(
+    written: list[Path],
+    exists: list[Path],
+    already: list[str],
+    skipped: Sequence[Skip],
+    *,
+    folder: str,
+) -> str:
     count = len(written)
     line = f"Exported {count} endpoint{'' if count == 1 else 's'} to {folder}/"
     extras = []
@@ -238,4 +441,8 @@ def _summary(written: list[Path], exists: list[Path], already: list[str], *, fol
         extras.append(f"{len(exists)} skipped: file exists")
     if already:
         extras.append(f"{len(already)} already declared")
+    for kind, words in _SKIP_WORDS.items():
+        n = sum(1 for s in skipped if s.kind == kind)
+        if n:
+            extras.append(f"{n} {words}")
     return line + (f" ({'; '.join(extras)})." if extras else ".")
