@@ -66,6 +66,7 @@ from __future__ import annotations
 from .clock import Clock, ManualClock, SystemClock
 from .config import EmulatorConfig
 from .emulator import Emulator
+from .objects import ObjectsFileError
 from .principals import UsersFileError
 from .server import serve_in_thread
 
@@ -74,6 +75,7 @@ __all__ = [
     "Emulator",
     "EmulatorConfig",
     "ManualClock",
+    "ObjectsFileError",
     "SystemClock",
     "UsersFileError",
     "serve_in_thread",

@@ -162,6 +162,14 @@ class Directory:
             return None
         return client.principal
 
+    def principals(self) -> list[Principal]:
+        """Every user and service principal the directory defines (SCIM lists them)."""
+        return [*self._users.values(), *self._sps.values()]
+
+    def group_names(self) -> set[str]:
+        """Every group the directory defines, `admins` and `users` included."""
+        return set(self._groups)
+
     def lookup(self, kind: str, name: str) -> Principal | None:
         if kind == "user":
             return self._users.get(name)
