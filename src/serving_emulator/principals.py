@@ -177,13 +177,6 @@ class Directory:
             return self._sps.get(name)
         return None
 
-    def exists(self, kind: PrincipalKind, name: str) -> bool:
-        if self._open_admin is not None:
-            return True
-        if kind == "group":
-            return name in self._groups
-        return self.lookup(kind, name) is not None
-
     def display_name(self, kind: PrincipalKind, name: str) -> str | None:
         if kind == "group":
             return None
