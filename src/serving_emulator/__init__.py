@@ -9,6 +9,7 @@ It imports nothing from `servingops`. Public surface::
     transport = httpx.ASGITransport(app=emu.app)       # in-process, e.g. base_url http://emu.local
     emu.clock.advance(31)                              # or emu.advance(31); ManualClock only
     emu.seed_endpoint({"name": "x", "config": {...}})  # out-of-band create, READY at once
+    emu.seed_objects({"models": {"main.risk.fraud": {"versions": {"7": "READY"}}}})
     with serve_in_thread(emu) as base_url: ...         # real HTTP on a free loopback port
     emu.close()
 
@@ -22,6 +23,20 @@ openapi, metrics), the permissions API by endpoint id (GET, PUT replace, PATCH m
 permissionLevels), SCIM /Me, OAuth M2M (/.well-known/databricks-config,
 /oidc/.well-known/oauth-authorization-server, POST /oidc/v1/token) and the data plane
 (POST /serving-endpoints/{name}/invocations).
+
+The workspace objects a serving config refers to (routes in objects_app.py):
+
+- Unity Catalog under /api/2.1/unity-catalog/models: GET (list; catalog_name, schema_name,
+  max_results, page_token) and POST (create); GET and DELETE /{full_name} (include_aliases);
+  GET /{full_name}/versions (paged) and /{full_name}/versions/{version}; GET, PUT
+  ({"version_num": N}) and DELETE /{full_name}/aliases/{alias}. Missing objects are 404
+  NOT_FOUND "Routine or Model '<name>' does not exist." (and the like for versions and aliases).
+- Secrets under /api/2.0/secrets: POST scopes/create, scopes/delete, put, delete; GET
+  scopes/list, list?scope= (key names and last_updated_timestamp, never values) and
+  get?scope=&key= (the base64 value, for a caller holding READ on the scope).
+- SCIM under /api/2.0/preview/scim/v2: GET Users, Groups, ServicePrincipals (filter, startIndex,
+  count, attributes, excludedAttributes, sortBy, sortOrder) and each by id; POST Groups and
+  DELETE Groups/{id} (admins). Errors use the SCIM error shape.
 
 Behaviour choices where the real API is not documented:
 
@@ -59,6 +74,37 @@ Users file (YAML, or JSON when the name ends in .json)::
 Every principal is also in the `users` group. Without a users file every non-empty bearer token
 and every OAuth client id/secret act as `EmulatorConfig.admin_user` (default
 local-admin@example.com, a member of `admins`), so a quick start needs no setup.
+
+Objects file (`--objects FILE`, `EmulatorConfig.objects`, or the same data to `seed_objects`)::
+
+    models:                        # Unity Catalog: version -> status, alias -> version
+      main.risk.fraud:
+        versions: {"7": READY, "8": READY, "9": PENDING_REGISTRATION}  # or FAILED_REGISTRATION
+        aliases: {champion: "7"}
+        owner: ml@example.com      # optional (default: the admin user); may move aliases
+        execute: [risk-analysts]   # optional: who holds EXECUTE (reads); absent: everyone
+    secrets:                       # scope -> key names (no values)
+      llm: [openai-key]
+      search: {keys: [hf-token], read: [search-services]}  # long form: who holds READ
+    groups: [risk-analysts]
+    users: [ana@example.com]
+    service_principals: [{application_id: 6f1c2a4e-8b7d-4c3a-9e5f-0a1b2c3d4e5f, display_name: ci}]
+
+Each kind the file lists is authoritative: a model, version, alias, group, user or service
+principal not in it (and not created through the API) does not exist. A kind it does not list is
+permissive: any model exists with every version READY and every alias on version 1, and a SCIM
+lookup by name (`userName eq`, `displayName eq`, `applicationId eq`) finds whom it names. A users
+file makes every principal kind authoritative (its identities are listed too). Secret scopes
+exist only once declared or created: a key can only be found by listing its scope. Objects
+created through the API hold what they hold authoritatively (a created model has no versions
+until seeded). Objects live in the database, so instances sharing a file share them; seeding
+merges. A bad file is one line naming file and line, at start-up.
+
+A rollout (create with a config, PUT config, config:start) whose served entity names a Unity
+Catalog model version (a catalog.schema.model name) that does not exist or is not READY ends in
+UPDATE_FAILED, the entity DEPLOYMENT_FAILED with "Served entity '<name>' failed to deploy:
+Model version 9 of main.risk.fraud does not exist." (or "... is in status
+PENDING_REGISTRATION; only model versions in READY status can be served.").
 """
 
 from __future__ import annotations
@@ -66,6 +112,7 @@ from __future__ import annotations
 from .clock import Clock, ManualClock, SystemClock
 from .config import EmulatorConfig
 from .emulator import Emulator
+from .objects import ObjectsFileError
 from .principals import UsersFileError
 from .server import serve_in_thread
 
@@ -74,6 +121,7 @@ __all__ = [
     "Emulator",
     "EmulatorConfig",
     "ManualClock",
+    "ObjectsFileError",
     "SystemClock",
     "UsersFileError",
     "serve_in_thread",

@@ -7,6 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .objects import ObjectsFileError
 from .principals import UsersFileError
 from .server import DEFAULT_HOST, DEFAULT_PORT, ListenError, serve
 
@@ -25,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--users", default=None, help="users file (YAML or JSON)")
+    parser.add_argument(
+        "--objects", default=None, help="objects file: UC models, secret scopes, principals"
+    )
     parser.add_argument("--write-budget", default="50/300", help="N or N/SECONDS; 0 disables")
     parser.add_argument("--seed", type=int, default=0, help="seed for faults, routing, order")
     parser.add_argument("--shuffle-seed", type=int, default=None, help="seed for list order")
@@ -44,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             latency_ms=args.latency_ms,
             fault_rate=args.fault_rate,
             users=args.users,
+            objects=args.objects,
             write_budget=args.write_budget,
             seed=args.seed,
             shuffle_seed=args.shuffle_seed,
@@ -54,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ListenError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except (ValueError, UsersFileError) as e:
+    except (ValueError, UsersFileError, ObjectsFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .errors import ApiError, malformed
+from .objects_app import objects_routes
 from .principals import Principal
 from .service import OAuthError, Workspace
 from .store import StoreBusy, no_wait
@@ -334,6 +335,7 @@ def build_app(workspace: Workspace) -> Starlette:
         Route(f"{perms}/permissionLevels", api.permission_levels, methods=["GET"]),
         Route("/serving-endpoints/{name}/invocations", api.invocations, methods=["POST"]),
     ]
+    routes += objects_routes(api, workspace.objects)  # models, secrets, SCIM principals
     return Starlette(
         routes=routes,
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},

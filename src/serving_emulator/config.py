@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DEFAULT_ADMIN_USER = "local-admin@example.com"
 DEFAULT_WORKSPACE_ID = "1234567890123456"
@@ -28,6 +30,14 @@ class EmulatorConfig:
     users_file: YAML or JSON file mapping tokens and OAuth clients to users, groups and service
         principals (format in the package docstring). None: any non-empty token and any OAuth
         client id/secret act as `admin_user`, a member of the `admins` group.
+    objects: the workspace objects a serving config refers to, as an objects file (YAML or
+        JSON) or the same data as a mapping: Unity Catalog models with their versions' statuses
+        and aliases, secret scopes with their keys, groups, users and service principals
+        (format in the package docstring). Each kind it lists is authoritative; a kind it does
+        not list is permissive (any model version exists and is READY, any principal exists).
+        Loaded into the database at start-up; `Emulator.seed_objects` adds more later. A rollout
+        whose served entity names a Unity Catalog model version that does not exist or is not
+        READY ends in UPDATE_FAILED.
     shuffle_seed: keyed lists (served entities, routes, tags, ACL entries) are returned in an
         order shuffled by this seed, stable for a given endpoint state. None keeps stored order.
     routing_seed: seeds the traffic-split draw that picks a served entity for each invocation.
@@ -44,6 +54,7 @@ class EmulatorConfig:
     write_budget_calls: int = 50
     write_budget_seconds: float = 300.0
     users_file: Path | str | None = None
+    objects: Path | str | Mapping[str, Any] | None = None
     shuffle_seed: int | None = 0
     routing_seed: int = 0
     workspace_id: str = DEFAULT_WORKSPACE_ID

@@ -12,9 +12,12 @@ from starlette.applications import Starlette
 from .app import build_app
 from .clock import Clock, ManualClock, SystemClock
 from .config import EmulatorConfig
+from .objects import load_objects
+from .objectstore import seed
 from .principals import Directory
 from .service import Workspace
 from .store import Store
+from .workspace_objects import WorkspaceObjectServices
 
 ClockT = TypeVar("ClockT", bound=Clock)
 
@@ -61,8 +64,21 @@ class Emulator(Generic[ClockT]):
             directory = Directory.from_file(self.config.users_file)
         else:
             directory = Directory.single_admin(self.config.admin_user)
+        # A bad objects file fails here, before anything is served or written.
+        objects = load_objects(self.config.objects) if self.config.objects is not None else None
         self._store = Store(str(db_path))
-        self._workspace = Workspace(self.config, self.clock, self._store, directory)
+        services = WorkspaceObjectServices.over(
+            self._store,
+            self.clock,
+            directory,
+            admin_user=self.config.admin_user,
+            workspace_id=self.config.workspace_id,
+        )
+        self._workspace = Workspace(self.config, self.clock, self._store, directory, services)
+        if objects is not None:
+            seed(
+                self._store, objects, now_ms=self._workspace.now_ms(), owner=self.config.admin_user
+            )
         self.app: Starlette = build_app(self._workspace)
 
     def advance(self, seconds: float) -> None:
@@ -89,6 +105,20 @@ class Emulator(Generic[ClockT]):
             creator=creator or self.config.admin_user,
             ready=ready,
             base_url=SEED_BASE_URL,
+        )
+
+    def seed_objects(self, data: Mapping[str, Any]) -> None:
+        """Add workspace objects out of band, in the objects-file format (see EmulatorConfig).
+
+        Merges into what exists: each model, scope and principal named is added or updated
+        (version statuses and aliases set as given), and each kind named becomes authoritative.
+        Raises `ObjectsFileError` for malformed data.
+        """
+        seed(
+            self._store,
+            load_objects(data),
+            now_ms=self._workspace.now_ms(),
+            owner=self.config.admin_user,
         )
 
     def close(self) -> None:

@@ -162,19 +162,20 @@ class Directory:
             return None
         return client.principal
 
+    def principals(self) -> list[Principal]:
+        """Every user and service principal the directory defines (SCIM lists them)."""
+        return [*self._users.values(), *self._sps.values()]
+
+    def group_names(self) -> set[str]:
+        """Every group the directory defines, `admins` and `users` included."""
+        return set(self._groups)
+
     def lookup(self, kind: str, name: str) -> Principal | None:
         if kind == "user":
             return self._users.get(name)
         if kind == "service_principal":
             return self._sps.get(name)
         return None
-
-    def exists(self, kind: PrincipalKind, name: str) -> bool:
-        if self._open_admin is not None:
-            return True
-        if kind == "group":
-            return name in self._groups
-        return self.lookup(kind, name) is not None
 
     def display_name(self, kind: PrincipalKind, name: str) -> str | None:
         if kind == "group":

@@ -149,6 +149,7 @@ def serve(
     latency_ms: float = 0.0,
     fault_rate: float = 0.0,
     users: str | None = None,
+    objects: str | None = None,
     write_budget: str = "50/300",
     seed: int = 0,
     shuffle_seed: int | None = None,
@@ -159,7 +160,8 @@ def serve(
     """The `serve` command shared by `servingops emulator serve` and `python -m serving_emulator`.
 
     Raises ValueError for unusable options (a non-loopback host without `allow_remote`, a bad
-    write budget, an unreadable users file); returns the exit code after Ctrl-C.
+    write budget, an unreadable users file, a bad objects file); returns the exit code after
+    Ctrl-C.
     """
     from .clock import SystemClock
     from .config import EmulatorConfig
@@ -178,6 +180,7 @@ def serve(
         routing_seed=seed,
         shuffle_seed=seed if shuffle_seed is None else shuffle_seed,
         users_file=users,
+        objects=objects,
         write_budget_calls=calls,
         write_budget_seconds=seconds,
         fail_updates=fail_updates,

@@ -34,6 +34,7 @@ from .errors import (
 from .lifecycle import Doc
 from .principals import ADMINS_GROUP, Directory, Principal, group_scim_id
 from .store import DocCache, Grant, Store, Txn
+from .workspace_objects import WorkspaceObjectServices
 
 CAN_VIEW, CAN_QUERY, CAN_MANAGE = validation.PERMISSION_LEVELS
 _RANK = {CAN_VIEW: 1, CAN_QUERY: 2, CAN_MANAGE: 3}
@@ -79,12 +80,19 @@ class Workspace:
     """One emulated workspace over a `Store`; safe to call from many threads."""
 
     def __init__(
-        self, config: EmulatorConfig, clock: Clock, store: Store, directory: Directory
+        self,
+        config: EmulatorConfig,
+        clock: Clock,
+        store: Store,
+        directory: Directory,
+        objects: WorkspaceObjectServices,
     ) -> None:
         self.config = config
         self._clock = clock
         self._store = store
         self._directory = directory
+        # Unity Catalog models, secret scopes and principals (their routes: objects_app.py)
+        self.objects = objects
         self._shuffler = shapes.Shuffler(config.shuffle_seed)
         self._routing = random.Random(config.routing_seed)
         self._routing_lock = threading.Lock()
@@ -250,6 +258,17 @@ class Workspace:
                         f"Served entity '{entity['name']}' failed to deploy: the container "
                         f"image build for {what} failed. See the build logs for details."
                     ),
+                }
+            # A Unity Catalog model version that does not exist or is not READY cannot deploy.
+            problem = (
+                None
+                if "external_model" in entity
+                else self.objects.registry.deployment_problem(name, version)
+            )
+            if problem is not None:
+                return {
+                    "entity": entity["name"],
+                    "message": f"Served entity '{entity['name']}' failed to deploy: {problem}",
                 }
         return None
 
@@ -690,7 +709,7 @@ class Workspace:
         for kind, principal, _level in requested:
             if kind == "group" and principal == ADMINS_GROUP:
                 raise invalid("The admins group always has CAN_MANAGE; it cannot be changed.")
-            if not self._directory.exists(kind, principal):  # type: ignore[arg-type]
+            if not self.objects.scim.exists(kind, principal):
                 label = {"user": "User", "group": "Group"}.get(kind, "Service principal")
                 raise invalid(f"{label} '{principal}' does not exist in this workspace.")
         now = self.now_ms()

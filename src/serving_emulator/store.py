@@ -57,6 +57,10 @@ Grant = tuple[str, str, str]  # (kind, principal, level)
 
 # Set (by `no_wait`) around work that runs on an event loop and so must never block on a lock.
 _NO_WAIT: ContextVar[bool] = ContextVar("serving_emulator_store_no_wait", default=False)
+# The transaction open in this context, per store: a nested `transaction()` joins it (see there).
+_OPEN: ContextVar[dict[int, tuple[Txn, bool]] | None] = ContextVar(
+    "serving_emulator_store_open", default=None
+)
 
 
 class StoreBusy(Exception):
@@ -213,6 +217,10 @@ class Txn:
             (endpoint_id, entity),
         )
 
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        """Run one statement in this transaction (for modules that own their own tables)."""
+        return self._conn.execute(sql, params)
+
     def invocation_counts(self, endpoint_id: str) -> dict[str, int]:
         rows = self._conn.execute(
             "SELECT entity, count FROM invocations WHERE endpoint_id = ? ORDER BY entity",
@@ -254,12 +262,39 @@ class Store:
         conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         return conn
 
+    def ensure_schema(self, ddl: str) -> None:
+        """Create tables another module owns (statements separated by `;`, IF NOT EXISTS)."""
+        with self.transaction(write=True) as tx:
+            for statement in ddl.split(";"):
+                if statement.strip():
+                    tx.execute(statement)
+
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[Txn]:
         """Run a unit of work atomically; writes take the database write lock up front.
 
         Inside `no_wait`, a file database raises `StoreBusy` instead of waiting for a lock.
+        A call made while this context already has a transaction open on this store joins it
+        (a read inside a write, or a read inside a read), so code reached from inside a unit of
+        work can read without knowing about it; a write inside a read is a bug.
         """
+        opened = _OPEN.get() or {}
+        current = opened.get(id(self))
+        if current is not None:
+            txn, is_write = current
+            if write and not is_write:
+                raise RuntimeError("a write transaction cannot be nested in a read transaction")
+            yield txn
+            return
+        with self._open(write=write) as txn:
+            token = _OPEN.set({**opened, id(self): (txn, write)})
+            try:
+                yield txn
+            finally:
+                _OPEN.reset(token)
+
+    @contextmanager
+    def _open(self, *, write: bool) -> Iterator[Txn]:
         if self._reader is not None and _NO_WAIT.get():
             if write:
                 raise StoreBusy("writes may wait for the database lock")

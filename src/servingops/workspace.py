@@ -3,11 +3,16 @@
 The embedded `local` workspace is the emulator running in-process over SQLite in
 `.servingops/local.db` under the project root, so separate CLI runs share its state and its
 updates finish on the wall clock. Nothing here prints; the CLI shows `notice` when set.
+
+The local workspace has no objects file, so any Unity Catalog model version exists and is READY
+and any principal exists. Secret scopes are the exception (a key can only be found by listing
+its scope), so each open declares the scopes and keys the project's endpoint files reference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,14 +20,21 @@ import httpx
 
 from .auth import Credentials, resolve_credentials
 from .client import DEFAULT_RETRY, Client, RetryPolicy
+from .desired import collect_files
 from .errors import ConfigError
 from .model import Diagnostic, Severity, SourceRef
 from .project import Project, Target
+from .rules import SECRET_REF_RE
 
 LOCAL_HOST = "http://local.servingops"
 LOCAL_DB = Path(".servingops") / "local.db"
 LOCAL_UPDATE_SECONDS = 3.0
 """How long a rollout takes in the embedded workspace: long enough to watch apply wait."""
+
+# Names the emulator accepts for a scope and a key (a reference written with `${var.x}` or other
+# characters is left to validation, not declared).
+_SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,128}$")
+_SECRET_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,7 +67,9 @@ def resolve_workspace(
         return Workspace(label="test workspace", creds=fake, transport=transport)
     update_seconds = _local_update_seconds(env)
     if target is not None and target.workspace == "local":
-        return open_local(project.root, update_seconds=update_seconds)
+        return open_local(
+            project.root, update_seconds=update_seconds, secrets=secret_references(project)
+        )
     creds = resolve_credentials(
         host=target.host if target else None,
         profile=target.profile if target else None,
@@ -73,7 +87,9 @@ def resolve_workspace(
                     )
                 ]
             )
-        ws = open_local(project.root, update_seconds=update_seconds)
+        ws = open_local(
+            project.root, update_seconds=update_seconds, secrets=secret_references(project)
+        )
         return Workspace(
             label=ws.label,
             creds=ws.creds,
@@ -103,10 +119,35 @@ def _local_update_seconds(env: Mapping[str, str]) -> float:
         ) from None
 
 
-def open_local(root: Path, *, update_seconds: float = LOCAL_UPDATE_SECONDS) -> Workspace:
+def secret_references(project: Project) -> dict[str, list[str]]:
+    """Scope -> key names of every `{{secrets/scope/key}}` in the project's endpoint files.
+
+    Read from the files' text, so a file that does not validate still contributes.
+    """
+    files, _problems = collect_files(project, project.endpoints)
+    found: dict[str, set[str]] = {}
+    for path, _display in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # validation reports it
+        for match in SECRET_REF_RE.finditer(text):
+            scope, key = match.group(0)[len("{{secrets/") : -len("}}")].split("/")
+            if _SCOPE_NAME.match(scope) and _SECRET_KEY.match(key):
+                found.setdefault(scope, set()).add(key)
+    return {scope: sorted(keys) for scope, keys in sorted(found.items())}
+
+
+def open_local(
+    root: Path,
+    *,
+    update_seconds: float = LOCAL_UPDATE_SECONDS,
+    secrets: Mapping[str, Sequence[str]] | None = None,
+) -> Workspace:
     """The embedded emulator over `<root>/.servingops/local.db` (created on first use).
 
-    `update_seconds` is how long a rollout takes (SERVINGOPS_LOCAL_UPDATE_SECONDS).
+    `update_seconds` is how long a rollout takes (SERVINGOPS_LOCAL_UPDATE_SECONDS). `secrets`
+    (scope -> key names) are declared in the workspace, added to what it already holds.
     """
     from serving_emulator import Emulator, EmulatorConfig, SystemClock
 
@@ -117,6 +158,8 @@ def open_local(root: Path, *, update_seconds: float = LOCAL_UPDATE_SECONDS) -> W
         db_path=str(db),
         clock=SystemClock(),
     )
+    if secrets:
+        emulator.seed_objects({"secrets": {scope: list(keys) for scope, keys in secrets.items()}})
     creds = Credentials(host=LOCAL_HOST, token="local", source="embedded local workspace")
     return Workspace(
         label=f"local ({LOCAL_DB})",

@@ -113,3 +113,52 @@ def test_parallel_writer_processes_lose_nothing(tmp_path: Path) -> None:
     finally:
         api.close()
         emu.close()
+
+
+def test_workspace_objects_persist_for_a_second_instance(tmp_path: Path) -> None:
+    # One instance starts with an objects file and creates objects through the API; a second
+    # instance on the same file, without an objects file, sees all of it, with the same kinds
+    # authoritative, and fails the same rollouts.
+    db = tmp_path / "ws.db"
+    objects = {
+        "models": {"main.risk.fraud": {"versions": {"7": "READY", "9": "PENDING_REGISTRATION"}}},
+        "groups": ["risk-analysts"],
+    }
+    one = make_emulator(db_path=db, objects=objects)
+    a = Api(one)
+    uc = "/api/2.1/unity-catalog/models"
+    assert (
+        a.put(f"{uc}/main.risk.fraud/aliases/champion", json={"version_num": 7}).status_code == 200
+    )
+    assert a.post("/api/2.0/secrets/scopes/create", json={"scope": "llm"}).status_code == 200
+    put = {"scope": "llm", "key": "openai", "string_value": "v"}
+    assert a.post("/api/2.0/secrets/put", json=put).status_code == 200
+    assert (
+        a.post("/api/2.0/preview/scim/v2/Groups", json={"displayName": "oncall"}).status_code == 201
+    )
+    a.close()
+    one.close()
+
+    two = make_emulator(db_path=db)
+    b = Api(two)
+    try:
+        assert b.get(f"{uc}/main.risk.fraud/aliases/champion").json()["version"] == 7
+        assert b.get(f"{uc}/main.risk.other").status_code == 404  # models stay authoritative
+        assert (
+            b.get("/api/2.0/secrets/list", params={"scope": "llm"}).json()["secrets"][0]["key"]
+            == "openai"
+        )
+        groups = b.get("/api/2.0/preview/scim/v2/Groups").json()
+        assert {"oncall", "risk-analysts"} <= {g["displayName"] for g in groups["Resources"]}
+        missing = b.get(
+            "/api/2.0/preview/scim/v2/Groups", params={"filter": 'displayName eq "nope"'}
+        ).json()
+        assert missing["totalResults"] == 0  # groups stay authoritative
+        body = create_body()
+        body["config"]["served_entities"][1]["entity_version"] = "9"
+        b.post(EP, json=body)
+        two.advance(31)
+        assert b.get(f"{EP}/fraud-scorer").json()["state"]["config_update"] == "UPDATE_FAILED"
+    finally:
+        b.close()
+        two.close()

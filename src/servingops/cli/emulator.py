@@ -40,6 +40,11 @@ def emulator() -> None:
 )
 @click.option("--users", default=None, help="Users file (YAML/JSON) mapping tokens to people.")
 @click.option(
+    "--objects",
+    default=None,
+    help="Objects file (YAML): Unity Catalog models, secret scopes, groups, users, principals.",
+)
+@click.option(
     "--write-budget",
     default="50/300",
     show_default=True,
@@ -59,6 +64,7 @@ def serve_command(
     latency_ms: float,
     fault_rate: float,
     users: str | None,
+    objects: str | None,
     write_budget: str,
     seed: int,
     shuffle_seed: int | None,
@@ -77,6 +83,7 @@ def serve_command(
             latency_ms=latency_ms,
             fault_rate=fault_rate,
             users=users,
+            objects=objects,
             write_budget=write_budget,
             seed=seed,
             shuffle_seed=shuffle_seed,
