@@ -100,3 +100,60 @@ def test_normalize_host(raw: str, url: str) -> None:
 def test_plain_http_refused_off_loopback() -> None:
     with pytest.raises(AuthError, match="uses plain http"):
         normalize_host("http://workspace.example.net")
+
+
+# -- malformed credentials and hosts (issue 9, item 11): one line, never the secret ----------
+
+
+@pytest.mark.parametrize(
+    ("token", "problem"),
+    [("dapi-abc\n", "line break"), ("dapi-abc\r\n", "line break"), ("dapi abc", "whitespace"),
+     ("dapi-abc\t", "whitespace"), ("dapi-\x00abc", "control character"),
+     ("dapi-äbc", "non-ASCII character")],
+)  # fmt: skip
+def test_malformed_env_token_is_refused_at_once_without_printing_it(
+    tmp_path: Path, token: str, problem: str
+) -> None:
+    env = {"DATABRICKS_HOST": "https://x.example.net", "DATABRICKS_TOKEN": token}
+    with pytest.raises(AuthError) as info:
+        resolve_credentials(host=None, profile=None, env=env, home=tmp_path)
+    message = str(info.value)
+    assert "DATABRICKS_TOKEN" in message
+    assert "malformed" in message
+    assert problem in message
+    assert "abc" not in message
+    assert "\n" not in message
+
+
+def test_malformed_profile_secret_names_the_profile(home: Path) -> None:
+    (home / ".databrickscfg").write_text(
+        "[ci]\nhost = https://ci.example.net\nclient_id = cid\nclient_secret = s3cr\u00e9t\n"
+    )
+    with pytest.raises(AuthError, match=r'client_secret in profile "ci".*malformed') as info:
+        resolve_credentials(host=None, profile="ci", env={}, home=home)
+    assert "s3cr" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["https://user:hunter2@adb-1.example.net", "user:hunter2@adb-1.example.net",
+     "https://token:hunter2@adb-1.example.net:443/"],
+)  # fmt: skip
+def test_host_with_user_info_is_refused_without_the_password(raw: str) -> None:
+    with pytest.raises(AuthError) as info:
+        normalize_host(raw)
+    message = str(info.value)
+    assert "hunter2" not in message
+    assert "user name or password" in message
+    assert "adb-1.example.net" in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [("http://[::1", "is not a URL"), ("https://h.example.net:99999", "port"),
+     ("https://h.example.net:http", "port"), ("https://h .example.net", "is not a URL"),
+     ("https://", "is not a URL")],
+)  # fmt: skip
+def test_unparsable_hosts_are_one_line_auth_errors(raw: str, needle: str) -> None:
+    with pytest.raises(AuthError, match=needle):
+        normalize_host(raw)
