@@ -101,9 +101,9 @@ class _ProxyHandler(socketserver.StreamRequestHandler):
             raw += line
         first, *rest = raw.decode("latin-1").split("\r\n")
         method, target, _ = first.split(" ", 2)
-        headers = {}
-        for line in rest:
-            name, sep, value = line.partition(":")
+        headers: dict[str, str] = {}
+        for text in rest:
+            name, sep, value = text.partition(":")
             if sep:
                 headers[name.strip().lower()] = value.strip()
         return method, target, headers, raw
