@@ -245,3 +245,55 @@ def tls_workspace(
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# -- a JSON answering machine ------------------------------------------------------------------
+
+JsonAnswer = tuple[int, Mapping[str, Any]]
+
+
+class _JsonServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__(("127.0.0.1", 0), _JsonHandler)
+        self.answer = answer
+        self.seen: list[tuple[str, dict[str, str]]] = []
+
+
+class _JsonHandler(BaseHTTPRequestHandler):
+    server: _JsonServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.server.seen.append((self.path, headers))
+        status, payload = self.server.answer(self.path, headers)
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@contextlib.contextmanager
+def json_server(answer: Any) -> Iterator[tuple[str, list[tuple[str, dict[str, str]]]]]:
+    """A GET-only HTTP server on 127.0.0.1 whose `answer(path, headers)` returns (status, JSON).
+
+    Yields (its base URL, the (path, headers) it was asked for).
+    """
+    server = _JsonServer(answer)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", server.seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

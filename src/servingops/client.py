@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from . import __version__, network
+from . import __version__, network, sdk_auth
 from .auth import Credentials
 from .errors import (
     ApiError,
@@ -205,7 +205,11 @@ class Client:
             headers=self._headers,
             trust_env=False,
         )
-        self._auth: _Auth = _TokenSource(creds, self._http, retry.clock, self._network)
+        self._auth: _Auth
+        if creds.delegated:
+            self._auth = sdk_auth.DelegatedAuth(creds, env or {}, retry.clock)
+        else:
+            self._auth = _TokenSource(creds, self._http, retry.clock, self._network)
         self.requests = 0
         """How many HTTP requests were sent (retries included); for benchmarks and tests."""
         self._answered = False

@@ -157,3 +157,64 @@ def test_host_with_user_info_is_refused_without_the_password(raw: str) -> None:
 def test_unparsable_hosts_are_one_line_auth_errors(raw: str, needle: str) -> None:
     with pytest.raises(AuthError, match=needle):
         normalize_host(raw)
+
+
+# -- every unified-auth type (issue 9, item 9) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "auth_type",
+    ["databricks-cli", "github-oidc", "azure-cli", "azure-client-secret", "azure-msi",
+     "google-credentials", "google-id", "env-oidc", "file-oidc", "metadata-service"],
+)  # fmt: skip
+def test_profile_auth_type_is_delegated_to_the_sdk(home: Path, auth_type: str) -> None:
+    (home / ".databrickscfg").write_text(
+        f"[dev]\nhost = https://dev.example.net\nauth_type = {auth_type}\n"
+    )
+    creds = resolve_credentials(host=None, profile="dev", env={}, home=home)
+    assert creds is not None
+    assert (creds.kind, creds.delegated, creds.profile) == (auth_type, True, "dev")
+    assert creds.config_file == str(home / ".databrickscfg")
+
+
+def test_env_auth_type_keeps_the_client_id_for_federation(tmp_path: Path) -> None:
+    env = {"DATABRICKS_HOST": "https://x.example.net", "DATABRICKS_AUTH_TYPE": "GitHub-OIDC",
+           "DATABRICKS_CLIENT_ID": "app-1"}  # fmt: skip
+    creds = resolve_credentials(host=None, profile=None, env=env, home=tmp_path)
+    assert creds is not None
+    assert (creds.kind, creds.client_id, creds.profile) == ("github-oidc", "app-1", None)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"ARM_CLIENT_ID": "a", "ARM_CLIENT_SECRET": "s", "ARM_TENANT_ID": "t"},
+     {"DATABRICKS_OIDC_TOKEN": "jwt"}, {"GOOGLE_CREDENTIALS": "{}"},
+     {"DATABRICKS_CLIENT_ID": "app-1", "ACTIONS_ID_TOKEN_REQUEST_URL": "https://gh"}],
+)  # fmt: skip
+def test_other_auth_settings_without_a_token_let_the_sdk_detect_the_type(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    env = {"DATABRICKS_HOST": "https://x.example.net", **env}
+    creds = resolve_credentials(host=None, profile=None, env=env, home=tmp_path)
+    assert creds is not None
+    assert (creds.delegated, creds.kind) == (True, "databricks-sdk default")
+
+
+def test_a_token_wins_over_other_auth_settings(tmp_path: Path) -> None:
+    env = {"DATABRICKS_HOST": "https://x.example.net", "DATABRICKS_TOKEN": "dapi",
+           "ARM_CLIENT_ID": "a"}  # fmt: skip
+    creds = resolve_credentials(host=None, profile=None, env=env, home=tmp_path)
+    assert creds is not None
+    assert (creds.delegated, creds.kind) == (False, "pat")
+
+
+def test_unknown_auth_type_lists_the_known_ones(tmp_path: Path) -> None:
+    env = {"DATABRICKS_HOST": "https://x.example.net", "DATABRICKS_AUTH_TYPE": "kerberos"}
+    with pytest.raises(AuthError, match=r"unknown auth type 'kerberos' .*databricks-cli"):
+        resolve_credentials(host=None, profile=None, env=env, home=tmp_path)
+
+
+def test_host_only_profile_says_which_auth_types_exist(home: Path) -> None:
+    (home / ".databrickscfg").write_text("[x]\nhost = https://x.example.net\n")
+    with pytest.raises(AuthError, match="auth_type such as databricks-cli, azure-cli"):
+        resolve_credentials(host=None, profile="x", env={}, home=home)
