@@ -8,7 +8,6 @@ SSL_CERT_FILE, SSL_CERT_DIR). The environment is always passed in, never read fr
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import os
 import socket
@@ -172,12 +171,18 @@ def _proxy(target: httpx.URL, env: Mapping[str, str]) -> tuple[httpx.Proxy | Non
             f"{variable} is not a usable proxy URL; use http://host:port (or https://, socks5://)"
         ) from None
     # httpx needs socksio for SOCKS proxies and would fail on the first request without it.
-    if proxy.url.scheme.startswith("socks") and importlib.util.find_spec("socksio") is None:
+    if proxy.url.scheme.startswith("socks") and not _installed("socksio"):
         raise TransportError(
             f"{variable} names a SOCKS proxy, which needs the socksio package; "
             "install it (pip install 'httpx[socks]') or use an HTTP proxy"
         )
     return proxy, variable
+
+
+def _installed(module: str) -> bool:
+    import importlib.util  # ~4 ms, so only when a SOCKS proxy is configured
+
+    return importlib.util.find_spec(module) is not None
 
 
 # -- TLS --------------------------------------------------------------------------------------
