@@ -58,3 +58,19 @@ def test_unusable_host_fails_with_one_line(
     line = one_line(*run_plan(tmp_path, env, capsys))
     assert needle in line
     assert "hunter2" not in line
+
+
+def test_validate_never_echoes_a_password_written_into_a_target_host(
+    tmp_path: Path, capsys: Any
+) -> None:
+    (tmp_path / "servingops.yaml").write_text(
+        "endpoints: endpoints/\nowner: x\ndefault_target: t\n"
+        "targets:\n  t:\n    host: 'alice:hunter2@adb-1.example.net'\n"
+    )
+    (tmp_path / "endpoints").mkdir()
+    settings = Settings(cwd=tmp_path, env={}, home=tmp_path, color=False, interactive=False)
+    code = main(["validate"], settings=settings)
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "targets.t.host: expected a URL starting with https://" in err
+    assert "hunter2" not in err
