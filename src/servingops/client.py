@@ -375,7 +375,9 @@ class Client:
                 if network.is_permanent(e):
                     raise failure from None
                 retry_after = None
-                never_connected = isinstance(e, httpx.ConnectError | httpx.ConnectTimeout)
+                never_connected = isinstance(
+                    e, httpx.ConnectError | httpx.ConnectTimeout | httpx.ProxyError
+                )
                 if never_connected and not self._answered:
                     budget = min(retry.budget, retry.connect_budget)
             else:

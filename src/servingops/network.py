@@ -297,9 +297,11 @@ def describe(error: httpx.HTTPError, *, url: httpx.URL, network: Network, timeou
 
 def is_permanent(error: httpx.HTTPError) -> bool:
     """True when retrying cannot help: an untrusted certificate, a name that does not exist,
-    a request that cannot be encoded."""
+    a request that cannot be encoded, a proxy that refuses the tunnel outright."""
     if isinstance(error, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
         return True
+    if isinstance(error, httpx.ProxyError) and _status(error) in ("HTTP 403", "HTTP 407"):
+        return True  # the proxy wants credentials or forbids the host: asking again won't help
     for cause in _causes(error):
         if isinstance(cause, ssl.SSLCertVerificationError):
             return True

@@ -277,10 +277,20 @@ def test_refused_proxy_names_the_proxy_and_its_variable() -> None:
     assert "alice" not in message
 
 
-def test_proxy_refusing_the_tunnel_is_a_proxy_error() -> None:
-    with http_proxy(refuse=407) as (proxy, _):
-        message = failure("https://workspace.test", {"HTTPS_PROXY": proxy})
-    assert "refused to connect to workspace.test (HTTP 407)" in message
+@pytest.mark.parametrize(("status", "retried"), [(407, False), (502, True)])
+def test_proxy_refusing_the_tunnel_is_a_proxy_error(status: int, retried: bool) -> None:
+    # 407 (credentials wanted) is final; a 502 may pass, within the connect budget.
+    t = FakeTime()
+    retry = RetryPolicy(sleep=t.sleep, clock=t.clock, budget=300, connect_budget=1.0,
+                        base=0.4, cap=0.4)  # fmt: skip
+    with http_proxy(refuse=status) as (proxy, seen):
+        client = Client(Credentials(host="https://workspace.test", token=TOKEN),
+                        env={"HTTPS_PROXY": proxy}, retry=retry)  # fmt: skip
+        with pytest.raises(TransportError) as info:
+            asyncio.run(client.list_endpoints())
+    assert f"refused to connect to workspace.test (HTTP {status})" in str(info.value)
+    assert (len(seen.requests) > 1) is retried
+    assert t.now <= 1.0  # never the 5-minute budget: the workspace itself never answered
 
 
 @pytest.mark.parametrize("value", ["ftp://proxy.example:21", "http://[::1"])
