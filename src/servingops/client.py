@@ -2,7 +2,9 @@
 
 One method per REST call. Retries 429/500/502/503/504 and connection errors with capped
 exponential backoff, jitter and integer Retry-After, within a total time budget; maps other
-failures to the errors.py tree. Tokens live in headers only and never reach a message.
+failures to the errors.py tree (network.py words transport failures). Proxies and CA bundles
+come from the environment mapping passed in. Tokens live in headers only and never reach a
+message.
 """
 
 from __future__ import annotations
@@ -135,8 +137,8 @@ class _TokenSource:
 
     async def _token_endpoint(self) -> httpx.URL:
         host = httpx.URL(self._creds.host)
-        fallback = host.join("/oidc/v1/token")
-        url = host.join("/oidc/.well-known/oauth-authorization-server")
+        fallback = httpx.URL(f"{self._creds.host}/oidc/v1/token")
+        url = f"{self._creds.host}/oidc/.well-known/oauth-authorization-server"
         try:
             response = await self._http.get(url)
         except httpx.HTTPError:
