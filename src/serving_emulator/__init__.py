@@ -20,7 +20,7 @@ Routes: the serving-endpoints control plane under /api/2.0 (list, get, create, d
 config, config:stop/config:start, PATCH tags, PUT rate-limits, PUT ai-gateway, PATCH
 notifications, PATCH telemetry-config, PATCH system-metrics-export-state, build-logs, logs,
 openapi, metrics), the permissions API by endpoint id (GET, PUT replace, PATCH merge,
-permissionLevels), SCIM /Me, OAuth M2M (/.well-known/databricks-config,
+permissionLevels), SCIM /Me, OAuth M2M and token exchange (/.well-known/databricks-config,
 /oidc/.well-known/oauth-authorization-server, POST /oidc/v1/token) and the data plane
 (POST /serving-endpoints/{name}/invocations).
 

@@ -37,6 +37,8 @@ from .principals import Principal
 from .service import OAuthError, Workspace
 from .store import StoreBusy, no_wait
 
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+
 Handler = Callable[[Request], Awaitable[Response]]
 T = TypeVar("T")
 _FAULTS = (
@@ -140,7 +142,7 @@ class _Api:
                 "issuer": f"{base}/oidc",
                 "authorization_endpoint": f"{base}/oidc/v1/authorize",
                 "token_endpoint": f"{base}/oidc/v1/token",
-                "grant_types_supported": ["client_credentials"],
+                "grant_types_supported": ["client_credentials", TOKEN_EXCHANGE],
                 "token_endpoint_auth_methods_supported": [
                     "client_secret_basic",
                     "client_secret_post",
@@ -149,10 +151,32 @@ class _Api:
         )
 
     async def token(self, request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8")).items()}
+        try:
+            body = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            return _oauth_error(
+                OAuthError(400, "invalid_request", "The request body is not UTF-8 form data.")
+            )
+        form = {k: v[0] for k, v in parse_qs(body).items()}
+        if form.get("grant_type") == TOKEN_EXCHANGE:
+            try:
+                token = await self._call(
+                    self.ws.exchange_token,
+                    form.get("subject_token", ""),
+                    form.get("subject_token_type", ""),
+                    form.get("client_id", ""),
+                    form.get("scope"),
+                )
+            except OAuthError as e:
+                return _oauth_error(e)
+            return JSONResponse(token)
         if form.get("grant_type") != "client_credentials":
             return _oauth_error(
-                OAuthError(400, "unsupported_grant_type", "Only client_credentials is supported.")
+                OAuthError(
+                    400,
+                    "unsupported_grant_type",
+                    "Only client_credentials and token-exchange are supported.",
+                )
             )
         client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")
         scheme, _, encoded = request.headers.get("authorization", "").partition(" ")

@@ -7,6 +7,8 @@ come from `lifecycle`, validation from `validation`, response shapes from `shape
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import json
 import math
@@ -45,6 +47,7 @@ _LEVEL_DESCRIPTIONS = {
     CAN_VIEW: "Can View",
 }
 TOKEN_TTL_SECONDS = 3600
+JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 ADMINS_INHERITED_FROM = "/serving-endpoints/"
 
 
@@ -149,6 +152,62 @@ class Workspace:
             "access_token": token,
             "token_type": "Bearer",
             "expires_in": TOKEN_TTL_SECONDS,
+            "scope": scope or "all-apis",
+        }
+
+    def exchange_token(
+        self, subject_token: str, subject_token_type: str, client_id: str, scope: str | None
+    ) -> dict[str, Any]:
+        """OAuth token federation (RFC 8693): a workspace token for a federated JWT.
+
+        `client_id` names the service principal whose federation policy applies; without it
+        (an account-wide policy) the JWT's `sub` names the user or service principal. The JWT's
+        shape, algorithm and expiry are checked; its signature and issuer are not.
+        """
+        if not subject_token or subject_token_type != JWT_TOKEN_TYPE:
+            raise OAuthError(
+                400,
+                "invalid_request",
+                f"Token exchange needs a subject_token of type {JWT_TOKEN_TYPE}.",
+            )
+        claims = _jwt_claims(subject_token)
+        if claims is None:
+            raise OAuthError(
+                400, "invalid_grant", "The subject_token is not a JWT signed with RS256 or ES256."
+            )
+        now = self.now_ms()
+        lifetime = TOKEN_TTL_SECONDS
+        expires = claims.get("exp")
+        if isinstance(expires, int | float) and not isinstance(expires, bool):
+            lifetime = min(lifetime, int(expires - now / 1000))
+            if lifetime <= 0:
+                raise OAuthError(400, "invalid_grant", "The subject_token has expired.")
+        directory = self._directory
+        principal: Principal | None
+        if directory.is_open:
+            principal = directory.lookup("user", self.config.admin_user)
+        elif client_id:
+            principal = directory.lookup("service_principal", client_id)
+            if principal is None:
+                raise OAuthError(401, "invalid_client", "Client authentication failed.")
+        else:
+            subject = str(claims.get("sub") or "")
+            principal = directory.lookup("user", subject) or directory.lookup(
+                "service_principal", subject
+            )
+        if principal is None:
+            raise OAuthError(
+                400, "invalid_grant", "No federation policy matches the subject_token."
+            )
+        token = "emu-oauth-" + secrets.token_hex(20)
+        with self._store.transaction(write=True) as tx:
+            tx.purge_tokens(now)
+            tx.save_token(token, principal.kind, principal.name, now + lifetime * 1000)
+        return {
+            "access_token": token,
+            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "token_type": "Bearer",
+            "expires_in": lifetime,
             "scope": scope or "all-apis",
         }
 
@@ -828,3 +887,20 @@ def _prediction(entity: Doc, body: Mapping[str, Any]) -> dict[str, Any]:
 
 def _stamp(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _jwt_claims(token: str) -> dict[str, Any] | None:
+    """The claims of a JWS compact token signed with RS256 or ES256, or None."""
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts):
+        return None
+    try:
+        header, claims = (
+            json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+            for part in parts[:2]
+        )
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(header, dict) or header.get("alg") not in ("RS256", "ES256"):
+        return None
+    return claims if isinstance(claims, dict) else None

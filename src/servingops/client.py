@@ -2,7 +2,9 @@
 
 One method per REST call. Retries 429/500/502/503/504 and connection errors with capped
 exponential backoff, jitter and integer Retry-After, within a total time budget; maps other
-failures to the errors.py tree. Tokens live in headers only and never reach a message.
+failures to the errors.py tree (network.py words transport failures). Proxies and CA bundles
+come from the environment mapping passed in. Tokens live in headers only and never reach a
+message.
 """
 
 from __future__ import annotations
@@ -11,16 +13,15 @@ import asyncio
 import contextlib
 import json as jsonlib
 import random
-import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
 
-from . import __version__
+from . import __version__, network, sdk_auth
 from .auth import Credentials
 from .errors import (
     ApiError,
@@ -31,12 +32,22 @@ from .errors import (
     RateLimited,
     TransportError,
 )
+from .network import Network
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = f"servingops/{__version__}"
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
+
+
+class _Auth(Protocol):
+    """Where request headers that authenticate come from (a PAT, OAuth M2M, or the SDK)."""
+
+    async def headers(self) -> Mapping[str, str]: ...
+
+    def invalidate(self) -> None:
+        """Forget cached credentials after a 401, so the next call fetches fresh ones."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,26 +75,35 @@ DEFAULT_RETRY = RetryPolicy()
 
 
 class _TokenSource:
-    """Bearer tokens: a static PAT, or OAuth M2M client credentials cached until near expiry."""
+    """Bearer tokens: a static PAT, or OAuth M2M client credentials cached until near expiry.
 
-    def __init__(self, creds: Credentials, http: httpx.AsyncClient, clock: Clock) -> None:
+    The client secret is only ever sent to the workspace's own host (https, or http on
+    loopback, as the host itself): a discovery document naming another host is refused.
+    """
+
+    def __init__(
+        self, creds: Credentials, http: httpx.AsyncClient, clock: Clock, network: Network
+    ) -> None:
         self._creds = creds
         self._http = http
         self._clock = clock
-        self._token: str | None = creds.token
+        self._network = network
+        self._headers: Mapping[str, str] = {}
+        if creds.token:
+            self._headers = {"Authorization": f"Bearer {creds.token}"}
         self._expires_at = float("inf") if creds.token else 0.0
         self._lock = asyncio.Lock()
 
-    async def header(self) -> str:
-        if self._token is None or self._clock() >= self._expires_at:
+    async def headers(self) -> Mapping[str, str]:
+        if not self._headers or self._clock() >= self._expires_at:
             async with self._lock:
-                if self._token is None or self._clock() >= self._expires_at:
+                if not self._headers or self._clock() >= self._expires_at:
                     await self._refresh()
-        return f"Bearer {self._token}"
+        return self._headers
 
     def invalidate(self) -> None:
         if self._creds.client_id:
-            self._token = None
+            self._headers = {}
 
     async def _refresh(self) -> None:
         creds = self._creds
@@ -97,9 +117,10 @@ class _TokenSource:
                 auth=httpx.BasicAuth(creds.client_id, creds.client_secret),
             )
         except httpx.HTTPError as e:
-            raise TransportError(
-                f"could not reach the OAuth token endpoint of {creds.host} ({type(e).__name__})"
-            ) from None
+            reason = network.describe(
+                e, url=endpoint, network=self._network, timeout=self._http.timeout.read or 0
+            )
+            raise TransportError(f"OAuth token request for {creds.host}: {reason}") from None
         if response.status_code != 200:
             raise AuthError(
                 f"OAuth token request to {creds.host} was refused (HTTP {response.status_code}); "
@@ -110,30 +131,52 @@ class _TokenSource:
         if not isinstance(token, str) or not token:
             raise AuthError(f"OAuth token response from {creds.host} has no access_token")
         lifetime = float(payload.get("expires_in") or 3600)
-        self._token = token
+        self._headers = {"Authorization": f"Bearer {token}"}
         # Refresh a minute early (or at half-life for very short tokens).
         self._expires_at = self._clock() + max(lifetime - 60.0, lifetime / 2)
 
-    async def _token_endpoint(self) -> str:
+    async def _token_endpoint(self) -> httpx.URL:
+        host = httpx.URL(self._creds.host)
+        fallback = httpx.URL(f"{self._creds.host}/oidc/v1/token")
         url = f"{self._creds.host}/oidc/.well-known/oauth-authorization-server"
         try:
             response = await self._http.get(url)
-            if response.status_code == 200:
-                endpoint = _json(response).get("token_endpoint")
-                if isinstance(endpoint, str) and endpoint:
-                    return endpoint
         except httpx.HTTPError:
-            pass
-        return f"{self._creds.host}/oidc/v1/token"
+            return fallback  # the token request itself will say what is wrong with the network
+        named = _json(response).get("token_endpoint") if response.status_code == 200 else None
+        if not isinstance(named, str) or not named:
+            return fallback
+        try:
+            endpoint = httpx.URL(named)
+        except httpx.InvalidURL:
+            endpoint = None
+        if endpoint is None or (endpoint.scheme, endpoint.host, endpoint.port) != (
+            host.scheme,
+            host.host,
+            host.port,
+        ):
+            other = f"{endpoint.scheme}://{endpoint.host}" if endpoint else "an invalid URL"
+            raise AuthError(
+                f"OAuth discovery on {self._creds.host} names a token endpoint elsewhere "
+                f"({other}); servingops sends the client secret only to the workspace's own "
+                "host, so check the workspace host"
+            )
+        return endpoint
 
 
 class Client:
-    """The workspace's serving API. Use as `async with Client(...) as client:`."""
+    """The workspace's serving API. Use as `async with Client(...) as client:`.
+
+    `env` supplies the proxy (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY) and CA bundle
+    (SSL_CERT_FILE, SSL_CERT_DIR, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) settings; the process
+    environment is not read. An injected `transport` replaces the network entirely.
+    """
 
     def __init__(
         self,
         creds: Credentials,
         *,
+        env: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         timeout: float = 60.0,
@@ -141,26 +184,34 @@ class Client:
     ) -> None:
         self.host = creds.host
         self._retry = retry
+        self._timeout_seconds = timeout
         self._timeout = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
         self._base = httpx.URL(creds.host)
         self._headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        if transport is not None or not creds.host.startswith("https://"):
-            verify: ssl.SSLContext | bool = False  # in-process transport, or http on loopback
+        if transport is not None:
+            self._network = Network()  # in-process: no proxy, no TLS
         else:
-            # Loading the CA bundle costs ~60 ms: build it once and share it across lanes.
-            verify = ssl.create_default_context()
-        self._verify = verify
+            # The CA bundle is loaded once here and shared by every lane.
+            self._network = network.resolve_network(creds.host, env or {})
         self._shared = transport
         self._max_lanes = 1 if transport is not None else max(1, max_connections)
         first = self._new_lane()
         self._lanes: list[httpx.AsyncBaseTransport] = [first]
         self._idle: list[httpx.AsyncBaseTransport] = [first]
         self._lane_freed = asyncio.Condition()
-        # OAuth token requests are rare: an ordinary client is fine for them.
+        # OAuth token requests are rare: an ordinary client is fine for them. trust_env is off
+        # so that only `env` (not the process environment) decides the proxy and CA bundle.
         self._http = httpx.AsyncClient(
-            transport=transport, timeout=timeout, headers=self._headers, verify=verify
+            transport=transport or self._network.transport(),
+            timeout=timeout,
+            headers=self._headers,
+            trust_env=False,
         )
-        self._tokens = _TokenSource(creds, self._http, retry.clock)
+        self._auth: _Auth
+        if creds.delegated:
+            self._auth = sdk_auth.DelegatedAuth(creds, env or {}, retry.clock)
+        else:
+            self._auth = _TokenSource(creds, self._http, retry.clock, self._network)
         self.requests = 0
         """How many HTTP requests were sent (retries included); for benchmarks and tests."""
         self._answered = False
@@ -180,9 +231,7 @@ class Client:
     def _new_lane(self) -> httpx.AsyncBaseTransport:
         if self._shared is not None:
             return self._shared  # an injected transport (tests, the embedded workspace)
-        return httpx.AsyncHTTPTransport(
-            verify=self._verify, limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        )
+        return self._network.transport(single=True)
 
     @contextlib.asynccontextmanager
     async def _lane(self) -> AsyncIterator[httpx.AsyncBaseTransport]:
@@ -214,10 +263,10 @@ class Client:
                 self._lane_freed.notify()
 
     def _request(
-        self, method: str, path: str, body: Mapping[str, Any] | None, token: str
+        self, method: str, path: str, body: Mapping[str, Any] | None, auth: Mapping[str, str]
     ) -> httpx.Request:
         url = self._base.copy_with(raw_path=self._base.raw_path.rstrip(b"/") + path.encode())
-        headers = {**self._headers, "Authorization": token}
+        headers = {**self._headers, **auth}
         content = None
         if body is not None:
             content = jsonlib.dumps(body, separators=(",", ":")).encode()
@@ -322,16 +371,21 @@ class Client:
         attempt = 0
         reauthenticated = False
         while True:
-            request = self._request(method, path, json, await self._tokens.header())
+            request = self._request(method, path, json, await self._auth.headers())
             self.requests += 1
             try:
                 response = await self._send(request)
             except httpx.TransportError as e:
-                failure: Exception = TransportError(
-                    f"{method} {path}: could not reach {self.host} ({type(e).__name__})"
+                reason = network.describe(
+                    e, url=request.url, network=self._network, timeout=self._timeout_seconds
                 )
+                failure: Exception = TransportError(f"{method} {path}: {reason}")
+                if network.is_permanent(e):
+                    raise failure from None
                 retry_after = None
-                never_connected = isinstance(e, httpx.ConnectError | httpx.ConnectTimeout)
+                never_connected = isinstance(
+                    e, httpx.ConnectError | httpx.ConnectTimeout | httpx.ProxyError
+                )
                 if never_connected and not self._answered:
                     budget = min(retry.budget, retry.connect_budget)
             else:
@@ -343,7 +397,7 @@ class Client:
                 if response.status_code == 401 and not reauthenticated:
                     # An OAuth token may have been revoked early: fetch a fresh one once.
                     reauthenticated = True
-                    self._tokens.invalidate()
+                    self._auth.invalidate()
                     continue
                 if response.status_code not in RETRY_STATUSES:
                     raise failure

@@ -9,7 +9,8 @@ ReconcilerError                 user-facing; the CLI prints `error: <str(e)>` an
     Conflict                    409: already exists, or mid-update (RESOURCE_CONFLICT)
     RateLimited                 429 after the retry budget was spent
     PermissionDenied            401/403
-  TransportError                the workspace could not be reached within the retry budget
+  TransportError                the workspace could not be reached within the retry budget,
+                                or a proxy or CA bundle named by the environment is unusable
   StalePlan                     a saved plan no longer matches live state (exit 3)
   WaitTimeout                   an endpoint is still updating after the timeout (exit 4)
   ApplyError                    some actions failed; `.result` holds what happened to each

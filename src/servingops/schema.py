@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any
@@ -35,6 +36,7 @@ _TYPE_WORDS = {
     "null": "nothing",
 }
 
+_USERINFO = re.compile(r"^[^/@\s]*@|(?<=://)[^/@\s]*@")
 _PATTERN_WORDS = {
     "^[0-9]+$": "a whole number",
     "^https?://": "a URL starting with https://",
@@ -121,7 +123,10 @@ def _explain(error: ValidationError) -> Iterator[tuple[Path, bool, str]]:
         words = _PATTERN_WORDS.get(
             str(error.validator_value), f"text matching {error.validator_value}"
         )
-        yield path, False, f"expected {words}, got {error.instance!r}"
+        shown = error.instance
+        if isinstance(shown, str) and error.validator_value == "^https?://":
+            shown = _USERINFO.sub("", shown)  # never echo a password written into a URL
+        yield path, False, f"expected {words}, got {shown!r}"
     elif kind == "minimum":
         yield path, False, f"must be at least {error.validator_value}, got {error.instance!r}"
     elif kind == "maximum":

@@ -46,10 +46,16 @@ class Workspace:
     transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
     local: bool = False
     notice: str = ""
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The environment the command runs in: its proxy and CA bundle settings apply."""
 
     def client(self, *, retry: RetryPolicy = DEFAULT_RETRY, max_connections: int = 16) -> Client:
         return Client(
-            self.creds, transport=self.transport, retry=retry, max_connections=max_connections
+            self.creds,
+            env=self.env,
+            transport=self.transport,
+            retry=retry,
+            max_connections=max_connections,
         )
 
 
@@ -100,7 +106,7 @@ def resolve_workspace(
                 f"~/.databrickscfg); using the embedded local workspace in {LOCAL_DB}"
             ),
         )
-    return Workspace(label=creds.host, creds=creds)
+    return Workspace(label=creds.host, creds=creds, env=env)
 
 
 def _local_update_seconds(env: Mapping[str, str]) -> float:

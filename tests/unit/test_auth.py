@@ -100,3 +100,121 @@ def test_normalize_host(raw: str, url: str) -> None:
 def test_plain_http_refused_off_loopback() -> None:
     with pytest.raises(AuthError, match="uses plain http"):
         normalize_host("http://workspace.example.net")
+
+
+# -- malformed credentials and hosts (issue 9, item 11): one line, never the secret ----------
+
+
+@pytest.mark.parametrize(
+    ("token", "problem"),
+    [("dapi-abc\n", "line break"), ("dapi-abc\r\n", "line break"), ("dapi abc", "whitespace"),
+     ("dapi-abc\t", "whitespace"), ("dapi-\x00abc", "control character"),
+     ("dapi-äbc", "non-ASCII character")],
+)  # fmt: skip
+def test_malformed_env_token_is_refused_at_once_without_printing_it(
+    tmp_path: Path, token: str, problem: str
+) -> None:
+    env = {"DATABRICKS_HOST": "https://x.example.net", "DATABRICKS_TOKEN": token}
+    with pytest.raises(AuthError) as info:
+        resolve_credentials(host=None, profile=None, env=env, home=tmp_path)
+    message = str(info.value)
+    assert "DATABRICKS_TOKEN" in message
+    assert "malformed" in message
+    assert problem in message
+    assert "abc" not in message
+    assert "\n" not in message
+
+
+def test_malformed_profile_secret_names_the_profile(home: Path) -> None:
+    (home / ".databrickscfg").write_text(
+        "[ci]\nhost = https://ci.example.net\nclient_id = cid\nclient_secret = s3cr\u00e9t\n"
+    )
+    with pytest.raises(AuthError, match=r'client_secret in profile "ci".*malformed') as info:
+        resolve_credentials(host=None, profile="ci", env={}, home=home)
+    assert "s3cr" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["https://user:hunter2@adb-1.example.net", "user:hunter2@adb-1.example.net",
+     "https://token:hunter2@adb-1.example.net:443/"],
+)  # fmt: skip
+def test_host_with_user_info_is_refused_without_the_password(raw: str) -> None:
+    with pytest.raises(AuthError) as info:
+        normalize_host(raw)
+    message = str(info.value)
+    assert "hunter2" not in message
+    assert "user name or password" in message
+    assert "adb-1.example.net" in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [("http://[::1", "is not a URL"), ("https://h.example.net:99999", "port"),
+     ("https://h.example.net:http", "port"), ("https://h .example.net", "is not a URL"),
+     ("https://", "is not a URL")],
+)  # fmt: skip
+def test_unparsable_hosts_are_one_line_auth_errors(raw: str, needle: str) -> None:
+    with pytest.raises(AuthError, match=needle):
+        normalize_host(raw)
+
+
+# -- every unified-auth type (issue 9, item 9) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "auth_type",
+    ["databricks-cli", "github-oidc", "azure-cli", "azure-client-secret", "azure-msi",
+     "google-credentials", "google-id", "env-oidc", "file-oidc", "metadata-service"],
+)  # fmt: skip
+def test_profile_auth_type_is_delegated_to_the_sdk(home: Path, auth_type: str) -> None:
+    (home / ".databrickscfg").write_text(
+        f"[dev]\nhost = https://dev.example.net\nauth_type = {auth_type}\n"
+    )
+    creds = resolve_credentials(host=None, profile="dev", env={}, home=home)
+    assert creds is not None
+    assert (creds.kind, creds.delegated, creds.profile) == (auth_type, True, "dev")
+    assert creds.config_file == str(home / ".databrickscfg")
+
+
+def test_env_auth_type_keeps_the_client_id_for_federation(tmp_path: Path) -> None:
+    env = {"DATABRICKS_HOST": "https://x.example.net", "DATABRICKS_AUTH_TYPE": "GitHub-OIDC",
+           "DATABRICKS_CLIENT_ID": "app-1"}  # fmt: skip
+    creds = resolve_credentials(host=None, profile=None, env=env, home=tmp_path)
+    assert creds is not None
+    assert (creds.kind, creds.client_id, creds.profile) == ("github-oidc", "app-1", None)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"ARM_CLIENT_ID": "a", "ARM_CLIENT_SECRET": "s", "ARM_TENANT_ID": "t"},
+     {"DATABRICKS_OIDC_TOKEN": "jwt"}, {"GOOGLE_CREDENTIALS": "{}"},
+     {"DATABRICKS_CLIENT_ID": "app-1", "ACTIONS_ID_TOKEN_REQUEST_URL": "https://gh"}],
+)  # fmt: skip
+def test_other_auth_settings_without_a_token_let_the_sdk_detect_the_type(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    env = {"DATABRICKS_HOST": "https://x.example.net", **env}
+    creds = resolve_credentials(host=None, profile=None, env=env, home=tmp_path)
+    assert creds is not None
+    assert (creds.delegated, creds.kind) == (True, "databricks-sdk default")
+
+
+def test_a_token_wins_over_other_auth_settings(tmp_path: Path) -> None:
+    env = {"DATABRICKS_HOST": "https://x.example.net", "DATABRICKS_TOKEN": "dapi",
+           "ARM_CLIENT_ID": "a"}  # fmt: skip
+    creds = resolve_credentials(host=None, profile=None, env=env, home=tmp_path)
+    assert creds is not None
+    assert (creds.delegated, creds.kind) == (False, "pat")
+
+
+def test_unknown_auth_type_lists_the_known_ones(tmp_path: Path) -> None:
+    env = {"DATABRICKS_HOST": "https://x.example.net", "DATABRICKS_AUTH_TYPE": "kerberos"}
+    with pytest.raises(AuthError, match=r"unknown auth type 'kerberos' .*databricks-cli"):
+        resolve_credentials(host=None, profile=None, env=env, home=tmp_path)
+
+
+def test_host_only_profile_says_which_auth_types_exist(home: Path) -> None:
+    (home / ".databrickscfg").write_text("[x]\nhost = https://x.example.net\n")
+    with pytest.raises(AuthError, match="auth_type such as databricks-cli, azure-cli"):
+        resolve_credentials(host=None, profile="x", env={}, home=home)

@@ -115,7 +115,7 @@ def test_retries_stop_at_the_budget() -> None:
 @respx.mock
 def test_connection_errors_become_one_line_transport_error() -> None:
     respx.get(f"{HOST}/api/2.0/serving-endpoints").mock(side_effect=httpx.ConnectError("boom"))
-    with pytest.raises(TransportError, match=r"could not reach https://adb-1\.example\.net"):
+    with pytest.raises(TransportError, match=r"could not connect to adb-1\.example\.net"):
         run(make_client(FakeTime(), budget=5).list_endpoints())
 
 
@@ -185,7 +185,7 @@ def test_a_host_that_never_answered_fails_fast_on_connection_errors() -> None:
     # budget before the one-line error.
     respx.get(f"{HOST}/api/2.0/serving-endpoints").mock(side_effect=httpx.ConnectError("refused"))
     t = FakeTime()
-    with pytest.raises(TransportError, match="could not reach"):
+    with pytest.raises(TransportError, match="could not connect to"):
         run(make_client(t, budget=300).list_endpoints())
     assert t.now <= 10
 
