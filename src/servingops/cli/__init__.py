@@ -128,5 +128,6 @@ from . import emulator as _emulator  # noqa: E402,F401
 from . import export as _export  # noqa: E402,F401
 from . import init as _init  # noqa: E402,F401
 from . import planning as _planning  # noqa: E402,F401
+from . import targets as _targets  # noqa: E402,F401
 from . import tour as _tour  # noqa: E402,F401
 from . import validate as _validate  # noqa: E402,F401
