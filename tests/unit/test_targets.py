@@ -105,3 +105,13 @@ def test_a_bad_project_file_is_a_located_error(
     assert code == 1
     assert out == ""
     assert err.startswith("servingops.yaml:2:")
+
+
+def test_one_target_or_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "servingops.yaml").write_text(PROJECT)
+    code, out, _ = run(tmp_path, capsys, "targets", "--target", "stg", "--format", "json")
+    assert code == 0
+    assert [r["target"] for r in json.loads(out)] == ["stg"]
+    code, out, err = run(tmp_path, capsys, "targets", "--target", "nope", "--format", "json")
+    assert (code, out) == (64, "")
+    assert "unknown target 'nope'; known targets: local, prod-eu, qa.2, stg" in err

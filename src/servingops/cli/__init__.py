@@ -124,6 +124,7 @@ def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None)
 
 # Subcommands register themselves on `cli` when imported (one module each, one line each).
 from . import apply as _apply  # noqa: E402,F401
+from . import ci as _ci  # noqa: E402,F401
 from . import emulator as _emulator  # noqa: E402,F401
 from . import export as _export  # noqa: E402,F401
 from . import init as _init  # noqa: E402,F401

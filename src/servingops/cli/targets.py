@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ..project import Target, load_project
+from ..project import Target, load_project, select_target
 from . import EXIT_OK, Settings, cli
 from .common import project_option
 
@@ -37,15 +37,21 @@ def describe(target: Target) -> dict[str, Any]:
     is_flag=True,
     help="Only targets that are real workspaces (leave out workspace: local).",
 )
+@click.option("--target", "only", default=None, metavar="NAME", help="Only this target.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_obj
-def targets_command(settings: Settings, project: Path | None, remote: bool, fmt: str) -> int:
+def targets_command(
+    settings: Settings, project: Path | None, remote: bool, only: str | None, fmt: str
+) -> int:
     """List the project's targets: name, CI variable suffix, local or not, environment, prune.
 
     `--format json` prints one line, for CI job matrices.
     """
     loaded = load_project(settings.cwd, project)
     chosen = [t for _, t in sorted(loaded.targets.items()) if not (remote and t.is_local)]
+    if only is not None:
+        select_target(loaded, only)  # an unknown name is a usage error that lists the known ones
+        chosen = [t for t in chosen if t.name == only]
     rows = [describe(t) for t in chosen]
     if fmt == "json":
         click.echo(json.dumps(rows, separators=(",", ":")))
