@@ -174,3 +174,34 @@ def test_a_failed_post_is_a_warning_and_the_summary_is_still_written(
     assert "404" in out
     assert "## servingops plan: prod" in summary.read_text()
     assert output.read_text() == "has-changes=true\n"
+
+
+def test_an_unreachable_api_is_a_warning_for_reports_and_an_error_for_the_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 1, "head": {"sha": "h"}}}))
+    env = {
+        "GITHUB_REPOSITORY": "acme/endpoints",
+        "GITHUB_API_URL": f"http://127.0.0.1:{port}",
+        "GITHUB_TOKEN": WORKFLOW_TOKEN,
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_SHA": "m",
+    }
+    settings = Settings(cwd=tmp_path, env=env)
+    report = ["ci", "github", "report", "plan", "--target", "prod", "--exitcode", "0"]
+    assert main(report, settings=settings) == 0
+    out, _ = capsys.readouterr()
+    assert out.startswith("::warning title=servingops could not post to GitHub::GitHub API: GET")
+    assert "ConnectError" in out
+    fetch = ["ci", "github", "fetch-plan", "--target", "prod", "--out", "plan"]
+    assert main(fetch, settings=settings) == 1
+    _, err = capsys.readouterr()
+    assert err.startswith("error: GitHub API: GET /repos/acme/endpoints/commits/m/pulls failed")
+    assert WORKFLOW_TOKEN not in err
+    assert "Traceback" not in err

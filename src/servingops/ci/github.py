@@ -144,7 +144,7 @@ class GitHubAPI:
         installation tokens may not call it, and write as `github-actions[bot]` (or the app's
         bot, which the caller names with --author)."""
         if not self._author:
-            response = self._http.get("/user")
+            response = self._send("GET", "/user")
             login = response.json().get("login") if response.status_code == 200 else None
             self._author = str(login) if login else ACTIONS_BOT
         return self._author
@@ -256,7 +256,7 @@ class GitHubAPI:
 
     def download_plan(self, artifact: Artifact, folder: Path) -> Path:
         """Unpack the artifact's plan.json (and plan.md when present) into `folder`."""
-        response = self._http.get(artifact.download_url)
+        response = self._send("GET", artifact.download_url)
         self._check(response, "GET", f"artifact {artifact.name}")
         try:
             archive = zipfile.ZipFile(io.BytesIO(response.content))
@@ -280,7 +280,7 @@ class GitHubAPI:
         url: str | None = path
         query: dict[str, str] | None = {**(params or {}), "per_page": "100"}
         while url is not None:
-            response = self._http.get(url, params=query)
+            response = self._send("GET", url, params=query)
             self._check(response, "GET", path)
             data = response.json()
             yield from data[key] if key else data
@@ -288,9 +288,19 @@ class GitHubAPI:
             query = None  # the next link carries the query already
 
     def _call(self, method: str, path: str, **payload: Any) -> Any:
-        response = self._http.request(method, path, json=payload or None)
+        response = self._send(method, path, json=payload or None)
         self._check(response, method, path)
         return response.json() if response.content else None
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, url, **kwargs)
+        except httpx.HTTPError as e:
+            where = url if url.startswith("/") else "an artifact download"
+            raise GitHubError(
+                f"GitHub API: {method} {where} failed: {type(e).__name__} (is "
+                f"{self.context.api_url} reachable?)"
+            ) from None
 
     @staticmethod
     def _check(response: httpx.Response, method: str, what: str) -> None:

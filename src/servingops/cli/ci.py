@@ -121,9 +121,10 @@ def fetch_plan_command(
         if found is None:
             _write_outputs(settings, {"pr": str(pr or ""), "found": "false"})
             click.echo(f"error: {reason} Nothing was applied.", err=True)
+            post = _Poster(api, target=target, enabled=comment == "on")
             _report_failure(
-                settings, api, target=target, pr=pr, exitcode=None, reason=reason, output="",
-                run=run, comment=comment == "on",
+                settings, post, target=target, pr=pr, exitcode=None, reason=reason, output="",
+                run=run,
             )  # fmt: skip
             return EXIT_ERROR
         path = api.download_plan(found, out if out.is_absolute() else settings.cwd / out)
@@ -163,55 +164,34 @@ def report_command(
     markdown = _read(settings, markdown_file)
     output = _read(settings, output_file)
     number = int(pr) if pr.isdigit() else context.pr_number
-    post = comment == "on"
     has_changes = exitcode == 2
-    body = ""
     with GitHubAPI(context, author=author) as api:
+        post = _Poster(api, target=target, enabled=comment == "on")
         if command == "plan":
+            saved = artifact if exitcode in (0, 2) else ""
             body = reports.plan_comment(
                 target=target, exitcode=exitcode, markdown=markdown, stderr=output, run=run,
-                artifact=artifact if exitcode in (0, 2) else "",
+                artifact=saved,
             )  # fmt: skip
-            if post and number is not None:
-                _try(lambda: _say(api.upsert_comment(number, marker=_m("plan", target), body=body)))
+            post.comment("plan", number, body)
         elif command == "apply":
             has_changes = exitcode == 0 and _plan_has_changes(settings, plan_file)
+            body = reports.apply_comment(target=target, exitcode=exitcode, output=output, run=run)
             if exitcode == 0:
-                body = reports.apply_comment(target=target, exitcode=0, output=output, run=run)
-                if post and number is not None:
-                    _try(
-                        lambda: _say(
-                            api.upsert_comment(number, marker=_m("apply", target), body=body)
-                        )
-                    )
-                if post:
-                    _try(lambda: _closed(api.close_issue(
-                        marker=_m("apply", target), label=reports.APPLY_LABEL,
-                        comment=reports.applied_closing(run=run),
-                    )))  # fmt: skip
+                post.comment("apply", number, body)
+                post.close("apply", reports.APPLY_LABEL, reports.applied_closing(run=run))
             else:
-                body = reports.apply_comment(
-                    target=target, exitcode=exitcode, output=output, run=run
-                )
                 _report_failure(
-                    settings, api, target=target, pr=number, exitcode=exitcode, reason="",
-                    output=output, run=run, comment=post,
+                    settings, post, target=target, pr=number, exitcode=exitcode, reason="",
+                    output=output, run=run,
                 )  # fmt: skip
         elif command == "drift":
             if exitcode == 2:
                 title, body = reports.drift_issue(target=target, markdown=markdown, run=run)
-                if post:
-                    _try(lambda: _say(api.upsert_issue(
-                        marker=_m("drift", target), label=reports.DRIFT_LABEL, title=title,
-                        body=body,
-                    )))  # fmt: skip
+                post.issue("drift", reports.DRIFT_LABEL, title, body)
             elif exitcode == 0:
                 body = markdown
-                if post:
-                    _try(lambda: _closed(api.close_issue(
-                        marker=_m("drift", target), label=reports.DRIFT_LABEL,
-                        comment=reports.back_in_sync(run=run),
-                    )))  # fmt: skip
+                post.close("drift", reports.DRIFT_LABEL, reports.back_in_sync(run=run))
             else:
                 body = f"Drift check failed (exit {exitcode}).\n\n" + reports.output_block(output)
         else:
@@ -227,13 +207,63 @@ def report_command(
 # Helpers
 
 
-def _m(kind: str, target: str) -> str:
-    return reports.marker(kind, target)
+class _Poster:
+    """GitHub writes for one target; each failure is a workflow warning, not a failed step,
+    and nothing is written when comments are off."""
+
+    def __init__(self, api: GitHubAPI, *, target: str, enabled: bool) -> None:
+        self.api = api
+        self.target = target
+        self.enabled = enabled
+
+    def comment(self, kind: str, number: int | None, body: str) -> None:
+        if self.enabled and number is not None:
+            marker = reports.marker(kind, self.target)
+            self._try(
+                lambda: self._say(
+                    "comment", *self.api.upsert_comment(number, marker=marker, body=body)
+                )
+            )
+
+    def issue(self, kind: str, label: str, title: str, body: str) -> None:
+        if self.enabled:
+            marker = reports.marker(kind, self.target)
+            self._try(
+                lambda: self._say(
+                    "issue",
+                    *self.api.upsert_issue(marker=marker, label=label, title=title, body=body),
+                )
+            )
+
+    def close(self, kind: str, label: str, comment: str) -> None:
+        if self.enabled:
+            marker = reports.marker(kind, self.target)
+            self._try(
+                lambda: self._closed(
+                    self.api.close_issue(marker=marker, label=label, comment=comment)
+                )
+            )
+
+    @staticmethod
+    def _try(call: Callable[[], object]) -> None:
+        try:
+            call()
+        except GitHubError as e:
+            click.echo(f"::warning title=servingops could not post to GitHub::{e}")
+
+    @staticmethod
+    def _say(what: str, verb: str, number: int) -> None:
+        click.echo(f"{verb} issue #{number}" if what == "issue" else f"{verb} {what} {number}")
+
+    @staticmethod
+    def _closed(number: int | None) -> None:
+        if number is not None:
+            click.echo(f"closed issue #{number}")
 
 
 def _report_failure(
     settings: Settings,
-    api: GitHubAPI,
+    post: _Poster,
     *,
     target: str,
     pr: int | None,
@@ -241,7 +271,6 @@ def _report_failure(
     reason: str,
     output: str,
     run: reports.Run,
-    comment: bool,
 ) -> None:
     """Apply did not complete: say so on the merged PR and in the target's one open issue."""
     if exitcode is None:
@@ -251,40 +280,11 @@ def _report_failure(
         )
     else:
         body = reports.apply_comment(target=target, exitcode=exitcode, output=output, run=run)
-    if not comment:
-        return
-    if pr is not None:
-        _try(lambda: _say(api.upsert_comment(pr, marker=_m("apply", target), body=body)))
+    post.comment("apply", pr, body)
     title, issue = reports.apply_issue(
         target=target, exitcode=exitcode, reason=reason, output=output, pr=pr, run=run
     )
-    _try(
-        lambda: _say(
-            api.upsert_issue(
-                marker=_m("apply", target), label=reports.APPLY_LABEL, title=title, body=issue
-            )
-        )
-    )
-
-
-def _try(call: Callable[[], object]) -> None:
-    """Run a GitHub write; a failure is a workflow warning, not a failed report."""
-    try:
-        call()
-    except GitHubError as e:
-        click.echo(f"::warning title=servingops could not post to GitHub::{e}")
-    except OSError as e:  # connection problems
-        click.echo(f"::warning title=servingops could not reach GitHub::{type(e).__name__}: {e}")
-
-
-def _say(result: tuple[str, int]) -> None:
-    verb, number = result
-    click.echo(f"{verb} #{number}" if verb in ("opened", "updated") else f"{verb} comment {number}")
-
-
-def _closed(number: int | None) -> None:
-    if number is not None:
-        click.echo(f"closed #{number}")
+    post.issue("apply", reports.APPLY_LABEL, title, issue)
 
 
 def _plan_has_changes(settings: Settings, plan_file: Path | None) -> bool:
