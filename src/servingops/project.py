@@ -6,6 +6,7 @@ targets. Problems in the file raise ConfigError with located diagnostics.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,10 @@ class Target:
 
     `workspace` is "local" for the embedded emulated workspace; otherwise `host` and/or
     `profile` (a ~/.databrickscfg profile) say where it is, falling back to the environment.
-    `owner`, when set, overrides the project's owner for this target.
+    `owner`, when set, overrides the project's owner for this target. `prune` and
+    `environment` are read by CI only: the generated workflows pass `--prune` to plan for a
+    target that says `prune: true`, and gate its apply with the deployment environment named
+    `environment` (default: the target's name).
     """
 
     name: str
@@ -36,10 +40,22 @@ class Target:
     profile: str | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
     owner: str | None = None
+    prune: bool = False
+    environment: str | None = None
 
     @property
     def is_local(self) -> bool:
         return self.workspace == LOCAL_WORKSPACE
+
+    @property
+    def environment_name(self) -> str:
+        """The CI deployment environment that gates apply for this target."""
+        return self.environment or self.name
+
+    @property
+    def secret_suffix(self) -> str:
+        """The target's name as CI variable names carry it: `prod-eu` -> `PROD_EU`."""
+        return re.sub(r"[^A-Z0-9]", "_", self.name.upper())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,6 +207,8 @@ def _build(data: Mapping[str, Any], *, path: Path, root: Path) -> Project:
             profile=spec.get("profile"),
             variables={k: _text(v) for k, v in (spec.get("variables") or {}).items()},
             owner=spec.get("owner"),
+            prune=spec.get("prune") is True,
+            environment=spec.get("environment"),
         )
     return Project(
         path=path,

