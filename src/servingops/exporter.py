@@ -22,6 +22,7 @@ KEY_ORDER = (
     "name",
     "description",
     "route_optimized",
+    "state",
     "config",
     "ai_gateway",
     "tags",
@@ -114,7 +115,7 @@ def export_document(endpoint: Endpoint) -> dict[str, Any]:
     """
     api = normalize.to_document(endpoint)
     doc: dict[str, Any] = {"name": endpoint.name}
-    for key in ("description", "route_optimized"):
+    for key in ("description", "route_optimized", "state"):  # `state` only when stopped
         if key in api and not normalize.is_server_default((key,), api[key]):
             doc[key] = api[key]
     if isinstance(api.get("config"), Mapping):

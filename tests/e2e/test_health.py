@@ -155,3 +155,22 @@ def test_stop_is_refused_on_a_route_optimized_endpoint(run: ApplyCli, project: P
     code, _, err = run("validate")
     assert code == 1
     assert "a route-optimized endpoint cannot be stopped" in err
+
+
+def test_export_writes_state_stopped_only_for_a_stopped_endpoint(
+    run: ApplyCli, project: Path
+) -> None:
+    body = {
+        "served_entities": [
+            {"entity_name": "main.ml.m", "entity_version": "1", "workload_size": "Small",
+             "scale_to_zero_enabled": True}
+        ]
+    }  # fmt: skip
+    run.emu.seed_endpoint({"name": "adhoc-a", "config": body})
+    run.emu.seed_endpoint({"name": "adhoc-b", "config": body})
+    stop(run, "adhoc-a")
+    out_dir = project / "exported"
+    code, out, err = run("export", "adhoc-a", "adhoc-b", "--out-dir", str(out_dir))
+    assert code == 0, out + err
+    assert "state: stopped\n" in (out_dir / "adhoc-a.yaml").read_text()
+    assert "state:" not in (out_dir / "adhoc-b.yaml").read_text()
