@@ -18,6 +18,7 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import random
 import threading
 from collections.abc import Awaitable, Callable
@@ -27,9 +28,11 @@ from urllib.parse import parse_qs
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ApiError, malformed
 from .principals import Principal
@@ -37,6 +40,7 @@ from .service import OAuthError, Workspace
 from .store import StoreBusy, no_wait
 
 Handler = Callable[[Request], Awaitable[Response]]
+_log = logging.getLogger("serving_emulator")
 T = TypeVar("T")
 _FAULTS = (
     (429, "REQUEST_LIMIT_EXCEEDED", "Injected fault: too many requests."),
@@ -96,16 +100,7 @@ class _Api:
 
     @staticmethod
     async def _json(request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if not raw.strip():
-            return {}
-        try:
-            body = json.loads(raw)
-        except ValueError as e:
-            raise malformed(f"Request body is not valid JSON: {e}.") from e
-        if not isinstance(body, dict):
-            raise malformed("Request body must be a JSON object.")
-        return body
+        return parse_json_object(await request.body())
 
     def _base(self, request: Request) -> str:
         scope = request.scope
@@ -148,7 +143,13 @@ class _Api:
         )
 
     async def token(self, request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8")).items()}
+        try:
+            text = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            return _oauth_error(
+                OAuthError(400, "invalid_request", "The request body is not valid UTF-8.")
+            )
+        form = {k: v[0] for k, v in parse_qs(text).items()}
         if form.get("grant_type") != "client_credentials":
             return _oauth_error(
                 OAuthError(400, "unsupported_grant_type", "Only client_credentials is supported.")
@@ -262,6 +263,53 @@ class _Api:
         )
 
 
+MAX_JSON_DEPTH = 64
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object, or 400 MALFORMED_REQUEST.
+
+    Nesting is bounded before parsing: the real API's bodies are a few levels deep, and a body
+    nested thousands of levels would otherwise end in a RecursionError (a 500) here or in any
+    later walk over it.
+    """
+    if not raw.strip():
+        return {}
+    # Counting brackets is done in C; only a body with many of them needs the exact walk.
+    opened = raw.count(b"[") + raw.count(b"{")
+    if opened > MAX_JSON_DEPTH and _depth(raw) > MAX_JSON_DEPTH:
+        raise malformed(f"Request body is nested too deeply (more than {MAX_JSON_DEPTH} levels).")
+    try:
+        body = json.loads(raw)
+    except ValueError as e:  # includes UnicodeDecodeError for a body that is not UTF-8
+        raise malformed(f"Request body is not valid JSON: {e}.") from e
+    if not isinstance(body, dict):
+        raise malformed("Request body must be a JSON object.")
+    return body
+
+
+def _depth(raw: bytes) -> int:
+    """The deepest bracket nesting in `raw`, ignoring brackets inside JSON strings."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
 def _oauth_error(error: OAuthError) -> Response:
     return JSONResponse(
         {"error": error.error, "error_description": error.description}, status_code=error.status
@@ -286,6 +334,36 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             f"No API found for '{request.method} {request.url.path}'.",
         )
     return JSONResponse(error.body(), status_code=error.status, headers=exc.headers)
+
+
+class _JsonServerErrors:
+    """The last line of defence: a bug answers a Databricks-shaped JSON 500, never the plain-text
+    page with a traceback that Starlette's ServerErrorMiddleware would send. The traceback goes
+    to the server's log instead."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            _log.exception("internal error answering %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            error = ApiError(500, "INTERNAL_ERROR", "Internal error while handling the request.")
+            await JSONResponse(error.body(), status_code=500)(scope, receive, send)
 
 
 def build_app(workspace: Workspace) -> Starlette:
@@ -337,4 +415,5 @@ def build_app(workspace: Workspace) -> Starlette:
     return Starlette(
         routes=routes,
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        middleware=[Middleware(_JsonServerErrors)],
     )
