@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import invalid
 
@@ -96,7 +96,7 @@ def as_str(value: Any, where: str) -> str:
     raise invalid(f"{where} must be a string")
 
 
-def is_one_of(value: Any, allowed: Collection[str]) -> bool:
+def is_one_of(value: Any, allowed: Collection[str]) -> TypeGuard[str]:
     """True when `value` is one of the `allowed` enum strings.
 
     The type check comes first: a list or object sent where an enum string belongs must be a
