@@ -7,6 +7,8 @@ from pathlib import Path
 
 DEFAULT_ADMIN_USER = "local-admin@example.com"
 DEFAULT_WORKSPACE_ID = "1234567890123456"
+# "Model serving limits and regions": 1,000 serving endpoints per workspace.
+MAX_ENDPOINTS = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +33,8 @@ class EmulatorConfig:
     shuffle_seed: keyed lists (served entities, routes, tags, ACL entries) are returned in an
         order shuffled by this seed, stable for a given endpoint state. None keeps stored order.
     routing_seed: seeds the traffic-split draw that picks a served entity for each invocation.
+    max_endpoints: how many serving endpoints the workspace may hold (the documented limit is
+        1,000); a create beyond it answers 400 QUOTA_EXCEEDED. Seeding is not limited.
     workspace_id: reported by /.well-known/databricks-config.
     admin_user: the identity of every caller when there is no users file.
     """
@@ -46,6 +50,7 @@ class EmulatorConfig:
     users_file: Path | str | None = None
     shuffle_seed: int | None = 0
     routing_seed: int = 0
+    max_endpoints: int = MAX_ENDPOINTS
     workspace_id: str = DEFAULT_WORKSPACE_ID
     admin_user: str = DEFAULT_ADMIN_USER
 
@@ -56,6 +61,8 @@ class EmulatorConfig:
             raise ValueError("latency_ms must be >= 0")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise ValueError("fault_rate must be between 0 and 1")
+        if self.max_endpoints < 0:
+            raise ValueError("max_endpoints must be >= 0")
         if self.write_budget_calls < 0 or self.write_budget_seconds < 0:
             raise ValueError("the write budget must be >= 0 (0 disables it)")
 

@@ -28,6 +28,7 @@ from .errors import (
     invalid_state,
     not_found,
     permission_denied,
+    quota_exceeded,
     rate_limited,
     unauthenticated,
 )
@@ -364,6 +365,12 @@ class Workspace:
         with self._store.transaction(write=True) as tx:
             if tx.endpoint_by_name(doc["name"]) is not None:
                 raise already_exists(f"Serving endpoint with name '{doc['name']}' already exists.")
+            limit = self.config.max_endpoints
+            if tx.endpoint_count() >= limit:
+                raise quota_exceeded(
+                    f"Cannot create serving endpoint '{doc['name']}': the workspace has reached "
+                    f"its limit of {limit} serving endpoints. Delete unused endpoints and retry."
+                )
             self._spend_write(tx, now)
             if config is not None:
                 doc = self._rollout(doc, config, now, caller.name)

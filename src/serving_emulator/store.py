@@ -131,6 +131,9 @@ class Txn:
         rows = self._conn.execute("SELECT id, doc FROM endpoints ORDER BY name").fetchall()
         return [self._doc(i, text) for i, text in rows]
 
+    def endpoint_count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM endpoints").fetchone()[0])
+
     def insert_endpoint(self, doc: dict[str, Any]) -> None:
         self._conn.execute(
             "INSERT INTO endpoints (id, name, doc) VALUES (?, ?, ?)",
