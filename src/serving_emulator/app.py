@@ -21,7 +21,7 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
@@ -30,10 +30,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import invocations as invocations_module
+from .dataplane import DataPlane
 from .errors import ApiError, malformed
 from .principals import Principal
 from .service import OAuthError, Workspace
@@ -50,8 +52,9 @@ _FAULTS = (
 
 
 class _Api:
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, dataplane: DataPlane) -> None:
         self.ws = workspace
+        self.dp = dataplane
         self.config = workspace.config
         # An in-memory database is private to this process and every call on it is short, so
         # running it on the event loop beats a worker-thread hop. A file may be locked by
@@ -227,20 +230,49 @@ class _Api:
     async def openapi(self, request: Request) -> Response:
         caller = await self._prelude(request)
         text = await self._read(
-            self.ws.openapi, caller, request.path_params["name"], self._base(request)
+            self.dp.openapi, caller, request.path_params["name"], self._base(request)
         )
         return PlainTextResponse(text)
 
     async def metrics(self, request: Request) -> Response:
         caller = await self._prelude(request)
-        text = await self._read(self.ws.metrics, caller, request.path_params["name"])
+        text = await self._read(self.dp.metrics, caller, request.path_params["name"])
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     async def invocations(self, request: Request) -> Response:
         caller = await self._prelude(request)
         body = await self._json(request)
-        result = await self._call(self.ws.invoke, caller, request.path_params["name"], body)
-        return JSONResponse(result.body, headers={"served-model-name": result.served_model_name})
+        params = request.path_params
+        result = await self._call(
+            self.dp.invoke, caller, params["name"], params.get("served"), body
+        )
+        if result.delay_s > 0:
+            await asyncio.sleep(result.delay_s)
+        if result.error is not None:
+            raise result.error
+        answer = result.answer
+        assert answer is not None
+        headers = {"served-model-name": result.served_model_name}
+        if answer.chunks is not None:
+            events = invocations_module.sse_lines(answer.chunks)
+            return StreamingResponse(
+                _iterate(events), media_type="text/event-stream", headers=headers
+            )
+        return JSONResponse(answer.body, headers=headers)
+
+    # -- emulator-only control routes ----------------------------------------------------------
+
+    async def entity_faults(self, request: Request) -> Response:
+        caller = await self._prelude(request)
+        return JSONResponse(await self._read(self.dp.entity_faults, caller))
+
+    async def entity_fault(self, request: Request) -> Response:
+        caller = await self._prelude(request)
+        target = request.path_params["target"]
+        if request.method == "DELETE":
+            return JSONResponse(await self._call(self.dp.clear_entity_fault, caller, target))
+        body = await self._json(request)
+        return JSONResponse(await self._call(self.dp.set_entity_fault, caller, target, body))
 
     # -- permissions ---------------------------------------------------------------------------
 
@@ -366,9 +398,15 @@ class _JsonServerErrors:
             await JSONResponse(error.body(), status_code=500)(scope, receive, send)
 
 
-def build_app(workspace: Workspace) -> Starlette:
+async def _iterate(events: list[bytes]) -> AsyncIterator[bytes]:
+    for event in events:
+        yield event
+
+
+def build_app(workspace: Workspace, dataplane: DataPlane) -> Starlette:
     """The ASGI application serving `workspace` (control plane, data plane, OAuth)."""
-    api = _Api(workspace)
+    api = _Api(workspace, dataplane)
+    dp = dataplane
     ws = workspace
     se = "/api/2.0/serving-endpoints/{name}"
     perms = "/api/2.0/permissions/serving-endpoints/{endpoint_id}"
@@ -400,17 +438,26 @@ def build_app(workspace: Workspace) -> Starlette:
         ),
         Route(
             f"{se}/served-models/{{served}}/build-logs",
-            api._served_logs(ws.build_logs),
+            api._served_logs(dp.build_logs),
             methods=["GET"],
         ),
         Route(
-            f"{se}/served-models/{{served}}/logs", api._served_logs(ws.server_logs), methods=["GET"]
+            f"{se}/served-models/{{served}}/logs", api._served_logs(dp.server_logs), methods=["GET"]
         ),
         Route(f"{se}/openapi", api.openapi, methods=["GET"]),
         Route(f"{se}/metrics", api.metrics, methods=["GET"]),
         Route(perms, api.permissions, methods=["GET", "PUT", "PATCH"]),
         Route(f"{perms}/permissionLevels", api.permission_levels, methods=["GET"]),
         Route("/serving-endpoints/{name}/invocations", api.invocations, methods=["POST"]),
+        Route(
+            "/serving-endpoints/{name}/served-models/{served}/invocations",
+            api.invocations,
+            methods=["POST"],
+        ),
+        Route("/_emulator/entity-faults", api.entity_faults, methods=["GET"]),
+        Route(
+            "/_emulator/entity-faults/{target:path}", api.entity_fault, methods=["PUT", "DELETE"]
+        ),
     ]
     return Starlette(
         routes=routes,

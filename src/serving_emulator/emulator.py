@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from .app import build_app
 from .clock import Clock, ManualClock, SystemClock
 from .config import EmulatorConfig
+from .dataplane import DataPlane
 from .principals import Directory
 from .service import Workspace
 from .store import Store
@@ -63,7 +64,8 @@ class Emulator(Generic[ClockT]):
             directory = Directory.single_admin(self.config.admin_user)
         self._store = Store(str(db_path))
         self._workspace = Workspace(self.config, self.clock, self._store, directory)
-        self.app: Starlette = build_app(self._workspace)
+        self._dataplane = DataPlane(self._workspace)
+        self.app: Starlette = build_app(self._workspace, self._dataplane)
 
     def advance(self, seconds: float) -> None:
         """Move a `ManualClock` forward; rollouts whose deadline passed now appear finished."""
@@ -90,6 +92,23 @@ class Emulator(Generic[ClockT]):
             ready=ready,
             base_url=SEED_BASE_URL,
         )
+
+    def set_entity_fault(
+        self, target: str, *, error_rate: float = 0.0, latency_ms: float = 0.0
+    ) -> None:
+        """Make a served entity misbehave from now on, as a bad model version would.
+
+        `target` is `ENDPOINT/SERVED_ENTITY` or `MODEL@VERSION` (see `EmulatorConfig.
+        entity_faults`). Stored in the database, so every process sharing it sees the fault;
+        `PUT /_emulator/entity-faults/{target}` does the same over HTTP.
+        """
+        self._dataplane.set_entity_fault(
+            None, target, {"error_rate": error_rate, "latency_ms": latency_ms}
+        )
+
+    def clear_entity_fault(self, target: str) -> None:
+        """Undo `set_entity_fault` for `target` (a start-up fault for it applies again)."""
+        self._dataplane.clear_entity_fault(None, target)
 
     def close(self) -> None:
         """Close the database connection (the file, if any, keeps the state)."""
