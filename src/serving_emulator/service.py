@@ -502,7 +502,22 @@ class Workspace:
         with self._mutate(caller, name) as m:
             if not m.doc.get("config"):
                 raise invalid_state(f"Endpoint {name} has no active config to stop.")
+            # Documented limit: only custom-model endpoints that are not route-optimized stop.
+            kind = shapes.served_kind(m.doc)
+            why = {
+                "external": "it serves external models",
+                "foundation": "it serves foundation models",
+            }.get(kind or "")
+            if why is None and m.doc.get("route_optimized"):
+                why = "it is route-optimized"
+            if why is not None:
+                raise invalid(
+                    f"Endpoint {name} cannot be stopped: {why}. Only custom model endpoints "
+                    "that are not route-optimized can be stopped."
+                )
             self._not_updating(m.doc, m.now)
+            if m.doc.get("stopped"):
+                raise invalid_state(f"Endpoint {name} is already stopped.")
             m.doc["stopped"] = True
             m.doc["updated_ms"] = m.now
         return self._detailed(m.doc, m.now, m.level, base_url)
