@@ -241,7 +241,7 @@ def test_server_logs_are_empty_before_an_entity_serves(api: Api) -> None:
     assert logs.json() == {"logs": ""}
 
 
-def _paths(api: Api, name: str) -> dict[str, Any]:
+def _paths(api: Api, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     r = api.get(f"{EP}/{name}/openapi")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
