@@ -439,8 +439,14 @@ AI_GATEWAY_BLOCKS = (
 )
 
 
-def parse_ai_gateway(raw: Any, where: str = "ai_gateway") -> dict[str, Any] | None:
-    """The stored AI gateway config, or None when every block is absent (which unsets it)."""
+def parse_ai_gateway(
+    raw: Any, where: str = "ai_gateway", *, endpoint_name: str
+) -> dict[str, Any] | None:
+    """The stored AI gateway config, or None when every block is absent (which unsets it).
+
+    An inference table without `table_name_prefix` gets the endpoint's name, as the service
+    answers (MLflow's `update_endpoint_ai_gateway` docstring quotes the filled answer).
+    """
     src = as_obj(raw, where)
     out: dict[str, Any] = {}
     for block in AI_GATEWAY_BLOCKS:
@@ -460,6 +466,8 @@ def parse_ai_gateway(raw: Any, where: str = "ai_gateway") -> dict[str, Any] | No
             obj["enabled"] = as_bool(obj["enabled"], f"{where}.fallback_config.enabled")
         if block in ("usage_tracking_config", "inference_table_config") and "enabled" in obj:
             obj["enabled"] = as_bool(obj["enabled"], f"{where}.{block}.enabled")
+        if block == "inference_table_config" and not obj.get("table_name_prefix"):
+            obj["table_name_prefix"] = endpoint_name
         if block == "guardrails":
             for side in ("input", "output"):
                 pii = obj.get(side, {}).get("pii") if isinstance(obj.get(side), dict) else None

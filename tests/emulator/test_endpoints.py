@@ -268,6 +268,21 @@ def test_ai_gateway_put_replaces_and_unsets(api: Api) -> None:
     assert (bad.status_code, error_code(bad)) == (400, "INVALID_PARAMETER_VALUE")
 
 
+def test_an_inference_table_without_prefix_gets_the_endpoint_name(api: Api) -> None:
+    # The answer MLflow quotes in DatabricksDeploymentClient.update_endpoint_ai_gateway's
+    # docstring (mlflow/deployments/databricks/__init__.py); issue 9 item 6.
+    table = {"enabled": True, "catalog_name": "c", "schema_name": "s"}
+    created = api.post(EP, json=create_body(ai_gateway={"inference_table_config": table}))
+    assert created.json()["ai_gateway"]["inference_table_config"]["table_name_prefix"] == (
+        "fraud-scorer"
+    )
+    put = api.put(f"{EP}/fraud-scorer/ai-gateway", json={"inference_table_config": table})
+    assert put.json()["inference_table_config"]["table_name_prefix"] == "fraud-scorer"
+    mine = {**table, "table_name_prefix": "mine"}
+    put = api.put(f"{EP}/fraud-scorer/ai-gateway", json={"inference_table_config": mine})
+    assert put.json()["inference_table_config"]["table_name_prefix"] == "mine"
+
+
 def test_legacy_rate_limits_are_accepted_but_not_echoed(api: Api) -> None:
     api.post(EP, json=create_body())
     limits = [{"calls": "5", "renewal_period": "minute", "key": "user"}]
