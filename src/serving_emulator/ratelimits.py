@@ -42,10 +42,6 @@ def window(now_ms: int) -> int:
     return now_ms // WINDOW_MS
 
 
-def seconds_to_renewal(now_ms: int) -> int:
-    return max(1, -(-((window(now_ms) + 1) * WINDOW_MS - now_ms) // 1000))
-
-
 def buckets(limits: Sequence[Mapping[str, Any]], caller: Principal) -> list[Bucket]:
     """The counters a query by `caller` spends from, under the endpoint's AI-gateway limits."""
     counted = [lim for lim in limits if lim.get("calls") is not None]

@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from serving_emulator import Emulator, EmulatorConfig, ManualClock
-from serving_emulator.config import EntityFault
+from serving_emulator import Emulator, EmulatorConfig, EntityFault, ManualClock
 
 from .conftest import START, Api, create_body, entity, error_code, make_emulator
 from .test_invocations import external, query, ready
