@@ -108,6 +108,44 @@ def error_code(response: httpx.Response) -> str:
     return str(response.json()["error_code"])
 
 
+# -- data-plane helpers ---------------------------------------------------------------------
+
+
+def ready(api: Api, emu: Emulator[ManualClock], body: dict[str, Any]) -> dict[str, Any]:
+    created = api.post("/api/2.0/serving-endpoints", json=body)
+    assert created.status_code == 200, created.text
+    emu.advance(31)
+    return dict(api.get(f"/api/2.0/serving-endpoints/{body['name']}").json())
+
+
+def external(name: str, task: str, model: str = "gpt-4o-mini") -> dict[str, Any]:
+    return {
+        "name": name,
+        "config": {
+            "served_entities": [
+                {
+                    "name": model.replace(".", "-"),
+                    "external_model": {
+                        "provider": "openai",
+                        "name": model,
+                        "task": task,
+                        "openai_config": {"openai_api_key": "{{secrets/llm/openai}}"},
+                    },
+                }
+            ]
+        },
+    }
+
+
+def query(
+    api: Api, name: str, body: dict[str, Any], entity_name: str | None = None
+) -> httpx.Response:
+    path = f"/serving-endpoints/{name}/invocations"
+    if entity_name is not None:
+        path = f"/serving-endpoints/{name}/served-models/{entity_name}/invocations"
+    return api.post(path, json=body)
+
+
 SP_APP_ID = "6f1c2f0e-0000-4000-8000-0000000000aa"
 SERVED_USERS = {
     "users": [{"user_name": "alice@example.com", "tokens": ["dapi-alice"]}],

@@ -28,8 +28,7 @@ import pytest
 
 from serving_emulator import Emulator, ManualClock
 
-from .conftest import Api, create_body, entity, error_code, make_emulator
-from .test_invocations import external, query, ready
+from .conftest import Api, create_body, entity, error_code, external, make_emulator, query, ready
 
 EP = "/api/2.0/serving-endpoints"
 

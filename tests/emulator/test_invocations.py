@@ -23,42 +23,9 @@ import pytest
 
 from serving_emulator import Emulator, ManualClock
 
-from .conftest import Api, create_body, entity, error_code
+from .conftest import Api, create_body, entity, error_code, external, query, ready
 
 EP = "/api/2.0/serving-endpoints"
-
-
-def ready(api: Api, emu: Emulator[ManualClock], body: dict[str, Any]) -> dict[str, Any]:
-    created = api.post(EP, json=body)
-    assert created.status_code == 200, created.text
-    emu.advance(31)
-    return dict(api.get(f"{EP}/{body['name']}").json())
-
-
-def external(name: str, task: str, model: str = "gpt-4o-mini") -> dict[str, Any]:
-    return {
-        "name": name,
-        "config": {
-            "served_entities": [
-                {
-                    "name": model.replace(".", "-"),
-                    "external_model": {
-                        "provider": "openai",
-                        "name": model,
-                        "task": task,
-                        "openai_config": {"openai_api_key": "{{secrets/llm/openai}}"},
-                    },
-                }
-            ]
-        },
-    }
-
-
-def query(api: Api, name: str, body: dict[str, Any], entity_name: str | None = None) -> Any:
-    path = f"/serving-endpoints/{name}/invocations"
-    if entity_name is not None:
-        path = f"/serving-endpoints/{name}/served-models/{entity_name}/invocations"
-    return api.post(path, json=body)
 
 
 def test_the_served_models_route_queries_one_entity(api: Api, emu: Emulator[ManualClock]) -> None:

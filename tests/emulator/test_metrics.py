@@ -21,8 +21,17 @@ import yaml
 
 from serving_emulator import Emulator, EmulatorConfig, EntityFault, ManualClock
 
-from .conftest import START, Api, create_body, entity, error_code, make_emulator
-from .test_invocations import external, query, ready
+from .conftest import (
+    START,
+    Api,
+    create_body,
+    entity,
+    error_code,
+    external,
+    make_emulator,
+    query,
+    ready,
+)
 
 EP = "/api/2.0/serving-endpoints"
 SAMPLE = re.compile(r"^(\w+)\{([^}]*)\} (\S+) (\d+)$")
