@@ -120,22 +120,26 @@ class DataPlane:
     def _spend_rate_limits(
         self, tx: Txn, doc: Doc, limits: list[Doc], caller: Principal, now: int
     ) -> None:
-        buckets = ratelimits.buckets(limits, caller)
-        if not buckets:
+        required = ratelimits.requirements(limits, caller)
+        if not required:
             return
         window = ratelimits.window(now)
         counts = tx.rate_counts(doc["id"], window)
-        for bucket in buckets:
-            if counts.get(bucket.key, 0) >= bucket.calls:
+        spend: set[str] = set()
+        for alternatives in required:
+            open_ = [b for b in alternatives if counts.get(b.key, 0) < b.calls]
+            if not open_:
+                first = alternatives[0]
                 # The code and message form of the service's 429s ("REQUEST_LIMIT_EXCEEDED:
                 # Exceeded workspace rate limit for <model>"), for the AI-gateway limit hit.
                 raise ApiError(
                     429,
                     "REQUEST_LIMIT_EXCEEDED",
-                    f"REQUEST_LIMIT_EXCEEDED: Exceeded {bucket.label} rate limit for endpoint "
-                    f"{doc['name']} ({bucket.calls} calls per minute).",
+                    f"REQUEST_LIMIT_EXCEEDED: Exceeded {first.label} rate limit for endpoint "
+                    f"{doc['name']} ({first.calls} calls per minute).",
                 )
-        tx.count_rate(doc["id"], sorted({b.key for b in buckets}), window)
+            spend.update(b.key for b in open_)
+        tx.count_rate(doc["id"], sorted(spend), window)
 
     # -- faults --------------------------------------------------------------------------------
 

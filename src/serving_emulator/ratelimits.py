@@ -1,25 +1,25 @@
-"""AI-gateway rate limits on queries: which limits apply to a caller, and the counting window.
-Pure: the counts themselves live in the store.
+"""AI-gateway rate limits on queries: which counters a caller's query spends from, and the
+counting window. Pure: the counts themselves live in the store.
 
-A limit (`{key, principal?, calls | tokens, renewal_period: minute}`) counts queries per key:
+The precedence is the documented one ("Configure rate limits", docs.databricks.com
+.../ai-gateway/rate-limits-beta, and .../ai-gateway/configure-ai-gateway-endpoints):
 
-- `endpoint` (the default key): every query to the endpoint, from anyone;
-- `user` / `service_principal`: each caller of that kind separately; a limit naming the caller
-  as its `principal` replaces the ones without a principal for that caller;
-- `user_group`: all members of a group together; a limit with a `principal` applies to that
-  group, one without to every group of the caller (each counted separately), unless the group
-  has a limit of its own.
+- an `endpoint` limit (the default key) is a global maximum over all callers;
+- a custom limit for the caller itself (`user` or `service_principal` with the caller as
+  `principal`) takes priority over group limits and the default;
+- otherwise the caller's groups' custom limits (`user_group` with a `principal`), each shared by
+  all members; a caller in several limited groups is refused only when all of them are spent;
+- otherwise the default per-caller limit (`user` without principal; for service principals a
+  `service_principal` limit without principal replaces it).
 
-`calls: 0` refuses every query. Limits on `tokens` only are accepted but not enforced (the
-emulator's answers do not consume a token budget). Windows renew on the minute of the
-emulator's clock. Sources: databricks-sdk-py `AiGatewayRateLimit` (key, principal, calls, tokens,
-renewal_period) and https://docs.databricks.com/en/ai-gateway/configure-ai-gateway-endpoints.html
-("rate limits ... per user, user group, service principal, endpoint").
+`calls: 0` refuses every query. `tokens` limits, and a `user_group` limit without a principal
+(the docs define group limits only for a named group), are accepted but not enforced. Windows
+renew on the minute of the emulator's clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,32 +42,39 @@ def window(now_ms: int) -> int:
     return now_ms // WINDOW_MS
 
 
-def buckets(limits: Sequence[Mapping[str, Any]], caller: Principal) -> list[Bucket]:
-    """The counters a query by `caller` spends from, under the endpoint's AI-gateway limits."""
+def requirements(
+    limits: Sequence[Mapping[str, Any]], caller: Principal
+) -> list[tuple[Bucket, ...]]:
+    """What a query by `caller` must satisfy: each tuple is one limit, met when any of its
+    counters has room (several only for a caller in several limited groups)."""
     counted = [lim for lim in limits if lim.get("calls") is not None]
-    out: list[Bucket] = []
-    for lim in counted:
-        if lim.get("key", "endpoint") == "endpoint":
-            out.append(Bucket("endpoint", int(lim["calls"]), "endpoint"))
-    for kind in ("user", "service_principal"):
-        if caller.kind != kind:
-            continue
-        mine = [lim for lim in counted if lim.get("key") == kind]
-        named = [lim for lim in mine if lim.get("principal") == caller.name]
-        chosen = named or [lim for lim in mine if not lim.get("principal")]
-        label = kind.replace("_", " ")
-        out.extend(Bucket(f"{kind}:{caller.name}", int(lim["calls"]), label) for lim in chosen)
-    groups = [lim for lim in counted if lim.get("key") == "user_group"]
-    named_groups = {str(lim["principal"]) for lim in groups if lim.get("principal")}
-    for lim in groups:
-        principal = lim.get("principal")
-        targets: Iterable[str]
-        if principal:
-            targets = [principal] if principal in caller.groups else []
-        else:
-            targets = sorted(caller.groups - named_groups)
-        out.extend(
-            Bucket(f"user_group:{group}", int(lim["calls"]), f"user group '{group}'")
-            for group in targets
+    out: list[tuple[Bucket, ...]] = [
+        (Bucket("endpoint", int(lim["calls"]), "endpoint"),)
+        for lim in counted
+        if lim.get("key", "endpoint") == "endpoint"
+    ]
+    me = f"{caller.kind}:{caller.name}"
+    label = caller.kind.replace("_", " ")
+    own = [
+        lim
+        for lim in counted
+        if lim.get("key") in ("user", "service_principal") and lim.get("principal") == caller.name
+    ]
+    if own:
+        out.extend((Bucket(me, int(lim["calls"]), label),) for lim in own)
+        return out
+    groups = [
+        Bucket(
+            f"user_group:{lim['principal']}", int(lim["calls"]), f"user group '{lim['principal']}'"
         )
+        for lim in counted
+        if lim.get("key") == "user_group" and lim.get("principal") in caller.groups
+    ]
+    if groups:
+        out.append(tuple(groups))
+        return out
+    defaults = [
+        lim for lim in counted if lim.get("key") == caller.kind and not lim.get("principal")
+    ] or [lim for lim in counted if lim.get("key") == "user" and not lim.get("principal")]
+    out.extend((Bucket(me, int(lim["calls"]), label),) for lim in defaults)
     return out

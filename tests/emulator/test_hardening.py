@@ -1,9 +1,9 @@
 """Hostile input answers Databricks JSON errors, never a plain-text 500 (issue 9, item 11).
 
 The real API answers malformed requests with `{"error_code", "message"}` bodies
-(https://docs.databricks.com/api/workspace/introduction, "Errors"); its OAuth token endpoint answers
-RFC 6749 section 5.2 errors (`{"error", "error_description"}`), which is what databricks-sdk-py's
-`oauth.py` reads.
+(https://docs.databricks.com/api/account/errors, "The error object"); its OAuth token endpoint
+answers RFC 6749 section 5.2 errors (`{"error", "error_description"}`), which is what
+databricks-sdk-py's `oauth.py` reads.
 """
 
 from __future__ import annotations

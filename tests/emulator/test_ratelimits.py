@@ -3,7 +3,11 @@
 
 Sources: the AI-gateway rate-limit fields (key: endpoint | user | user_group |
 service_principal, principal, calls, tokens, renewal_period: minute) in databricks-sdk-py
-`serving.AiGatewayRateLimit` and https://docs.databricks.com/en/ai-gateway/configure-ai-gateway-endpoints.html;
+`serving.AiGatewayRateLimit`; their precedence in
+https://docs.databricks.com/aws/en/ai-gateway/rate-limits-beta ("Details and behavior": the
+endpoint limit is a global maximum, a user's or service principal's own limit beats group
+limits, which beat the default; a group limit is shared by its members; a member of several
+limited groups is limited when it exceeds all of them);
 the refusal is HTTP 429 with error_code REQUEST_LIMIT_EXCEEDED and a message starting
 "REQUEST_LIMIT_EXCEEDED: Exceeded ... rate limit for ..." as Databricks serving answers its own
 rate limits (real bodies quoted in public issue trackers, e.g. `{"error_code":
@@ -31,6 +35,11 @@ USERS = {
         {"user_name": "admin@example.com", "groups": ["admins"], "tokens": ["t-admin"]},
         {"user_name": "alice@example.com", "tokens": ["t-alice"]},
         {"user_name": "bob@example.com", "groups": ["data-science"], "tokens": ["t-bob"]},
+        {
+            "user_name": "carol@example.com",
+            "groups": ["data-science", "risk"],
+            "tokens": ["t-carol"],
+        },
     ],
     "service_principals": [{"application_id": SP, "tokens": ["t-sp"]}],
 }
@@ -49,7 +58,7 @@ def team(tmp_path: Path) -> Iterator[Emulator[ManualClock]]:
 
 @pytest.fixture
 def clients(team: Emulator[ManualClock]) -> Iterator[dict[str, Api]]:
-    made = {who: Api(team, token=f"t-{who}") for who in ("admin", "alice", "bob", "sp")}
+    made = {who: Api(team, token=f"t-{who}") for who in ("admin", "alice", "bob", "carol", "sp")}
     admin = made["admin"]
     body = {"name": "m", "config": {"served_entities": [entity("only")]}}
     assert admin.post(EP, json=body).status_code == 200
@@ -116,7 +125,8 @@ def test_a_user_limit_counts_each_user_and_a_named_principal_overrides_it(
     )
     assert [status(clients["alice"]), status(clients["alice"])] == [200, 429]
     assert [status(clients["bob"]) for _ in range(4)] == [200, 200, 200, 429]
-    assert [status(clients["sp"]) for _ in range(3)] == [200, 200, 200]  # not a user
+    # "User (Default) ... applies to all users of the endpoint": service principals too.
+    assert [status(clients["sp"]), status(clients["sp"])] == [200, 429]
 
 
 def test_a_service_principal_limit_leaves_users_alone(clients: dict[str, Api]) -> None:
@@ -133,14 +143,37 @@ def test_a_group_limit_is_shared_by_its_members(clients: dict[str, Api]) -> None
     assert [status(clients["alice"]), status(clients["alice"])] == [200, 200]
 
 
-def test_a_group_limit_without_principal_counts_every_group(clients: dict[str, Api]) -> None:
-    limit(clients, {"key": "user_group", "calls": 2})
-    # Everyone is in `users`: two queries for the whole group per minute.
-    assert [status(clients["alice"]), status(clients["bob"]), status(clients["sp"])] == [
-        200,
-        200,
-        429,
-    ]
+def test_a_caller_in_several_limited_groups_is_refused_when_all_are_spent(
+    clients: dict[str, Api],
+) -> None:
+    limit(
+        clients,
+        {"key": "user_group", "principal": "data-science", "calls": 1},
+        {"key": "user_group", "principal": "risk", "calls": 2},
+    )
+    # carol is in both groups: data-science's one call, then risk's second, then refused.
+    assert [status(clients["carol"]) for _ in range(3)] == [200, 200, 429]
+    assert status(clients["bob"]) == 429  # data-science is spent
+
+
+def test_custom_limits_beat_group_and_default_limits_but_not_the_endpoints(
+    clients: dict[str, Api],
+) -> None:
+    limit(
+        clients,
+        {"key": "user", "calls": 0},
+        {"key": "user_group", "principal": "data-science", "calls": 0},
+        {"key": "user", "principal": "bob@example.com", "calls": 5},
+        {"key": "endpoint", "calls": 2},
+    )
+    assert status(clients["alice"]) == 429  # the default
+    assert status(clients["carol"]) == 429  # her group
+    assert [status(clients["bob"]) for _ in range(3)] == [200, 200, 429]  # the endpoint's max
+
+
+def test_a_group_limit_without_principal_is_not_enforced(clients: dict[str, Api]) -> None:
+    limit(clients, {"key": "user_group", "calls": 0})
+    assert [status(clients["alice"]), status(clients["bob"])] == [200, 200]
 
 
 def test_a_tokens_limit_is_accepted_but_not_enforced(clients: dict[str, Api]) -> None:
