@@ -46,7 +46,8 @@ Behaviour choices where the real API is not documented:
 - Metrics cover the last complete minute of the clock, per served entity; queries refused before
   reaching an entity (rate limit, stopped endpoint) are not counted.
 - A rate-limited query is 429 REQUEST_LIMIT_EXCEEDED without Retry-After; windows renew on the
-  clock's minute; `tokens` limits are not enforced.
+  clock's minute; `tokens` limits and group limits without a principal are not enforced
+  (precedence: see `ratelimits`).
 - Request bodies nested deeper than 64 levels are 400 MALFORMED_REQUEST; any unexpected failure
   is a JSON 500 INTERNAL_ERROR (the traceback goes to the server log, never to the client).
 - `served_models` mirrors only custom-model entities (external models have no legacy form).
