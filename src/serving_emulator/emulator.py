@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 from .app import build_app
 from .clock import Clock, ManualClock, SystemClock
-from .config import EmulatorConfig
+from .config import EmulatorConfig, EntityFault
 from .dataplane import DataPlane
 from .principals import Directory
 from .service import Workspace
@@ -102,8 +102,9 @@ class Emulator(Generic[ClockT]):
         entity_faults`). Stored in the database, so every process sharing it sees the fault;
         `PUT /_emulator/entity-faults/{target}` does the same over HTTP.
         """
+        fault = EntityFault(error_rate=error_rate, latency_ms=latency_ms)  # ValueError if bad
         self._dataplane.set_entity_fault(
-            None, target, {"error_rate": error_rate, "latency_ms": latency_ms}
+            None, target, {"error_rate": fault.error_rate, "latency_ms": fault.latency_ms}
         )
 
     def clear_entity_fault(self, target: str) -> None:

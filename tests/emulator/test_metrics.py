@@ -187,6 +187,8 @@ def test_the_seed_hook_flips_a_fault_at_run_time(api: Api, emu: Emulator[ManualC
     assert query(api, "fraud-scorer", {"inputs": [1]}, "champion").status_code == 500
     emu.clear_entity_fault("fraud-scorer/champion")
     assert query(api, "fraud-scorer", {"inputs": [1]}, "champion").status_code == 200
+    with pytest.raises(ValueError, match="error_rate"):
+        emu.set_entity_fault("fraud-scorer/champion", error_rate=1.5)
 
 
 def test_a_run_time_fault_replaces_the_start_up_one() -> None:
