@@ -10,6 +10,7 @@ It imports nothing from `servingops`. Public surface::
     emu.clock.advance(31)                              # or emu.advance(31); ManualClock only
     emu.seed_endpoint({"name": "x", "config": {...}})  # out-of-band create, READY at once
     emu.seed_objects({"models": {"main.risk.fraud": {"versions": {"7": "READY"}}}})
+    emu.set_entity_fault("x/champion", error_rate=0.5)  # a misbehaving entity (clear_entity_fault)
     with serve_in_thread(emu) as base_url: ...         # real HTTP on a free loopback port
     emu.close()
 
@@ -21,8 +22,11 @@ config, config:stop/config:start, PATCH tags, PUT rate-limits, PUT ai-gateway, P
 notifications, PATCH telemetry-config, PATCH system-metrics-export-state, build-logs, logs,
 openapi, metrics), the permissions API by endpoint id (GET, PUT replace, PATCH merge,
 permissionLevels), SCIM /Me, OAuth M2M and token exchange (/.well-known/databricks-config,
-/oidc/.well-known/oauth-authorization-server, POST /oidc/v1/token) and the data plane
-(POST /serving-endpoints/{name}/invocations).
+/oidc/.well-known/oauth-authorization-server, POST /oidc/v1/token), the data plane
+(POST /serving-endpoints/{name}/invocations and .../served-models/{entity}/invocations; the
+scoring formats, chat, completions, embeddings, server-sent event streams, AI-gateway rate
+limits) and the emulator-only fault control (GET /_emulator/entity-faults, PUT and DELETE
+/_emulator/entity-faults/{target}). README.md ("The emulator") documents them all.
 
 The workspace objects a serving config refers to (routes in objects_app.py):
 
@@ -46,8 +50,21 @@ Behaviour choices where the real API is not documented:
 - During the first rollout `config` is absent and only `pending_config` (v1) is shown. A failed
   rollout keeps the previous `config` and leaves `pending_config` in place with the failing
   entity in DEPLOYMENT_FAILED and its message; the next PUT config replaces it.
-- An endpoint without config is NOT_READY / NOT_UPDATING. A stopped endpoint is NOT_READY and
-  answers invocations with 400; config:start rolls the active config out again as a new version.
+- An endpoint without config is NOT_READY / NOT_UPDATING. Only custom-model endpoints that are
+  not route-optimized can be stopped (400 INVALID_PARAMETER_VALUE otherwise, INVALID_STATE when
+  already stopped). A stopped endpoint is NOT_READY, its entities DEPLOYMENT_ABORTED, and it
+  answers queries with 400 INVALID_STATE; config:start rolls the active config out again as a
+  new version.
+- `endpoint_type` is EXTERNAL_MODEL, FOUNDATION_MODEL_API (entities `system.ai.*`) or
+  CUSTOM_MODEL. The workspace holds at most `max_endpoints` (1,000) endpoints: 400
+  QUOTA_EXCEEDED beyond.
+- Metrics cover the last complete minute of the clock, per served entity; queries refused before
+  reaching an entity (rate limit, stopped endpoint) are not counted.
+- A rate-limited query is 429 REQUEST_LIMIT_EXCEEDED without Retry-After; windows renew on the
+  clock's minute; `tokens` limits and group limits without a principal are not enforced
+  (precedence: see `ratelimits`).
+- Request bodies nested deeper than 64 levels are 400 MALFORMED_REQUEST; any unexpected failure
+  is a JSON 500 INTERNAL_ERROR (the traceback goes to the server log, never to the client).
 - `served_models` mirrors only custom-model entities (external models have no legacy form).
 - Keyed lists come back in a seeded shuffled order that is stable for a given endpoint state.
 - Faults are drawn before a request is processed, so a faulted write changed nothing.
@@ -71,7 +88,9 @@ Users file (YAML, or JSON when the name ends in .json)::
         groups: [deployers]
     groups: [risk-analysts]          # optional: groups that exist but have no listed members
 
-Every principal is also in the `users` group. Without a users file every non-empty bearer token
+Every principal is also in the `users` group. Unknown or duplicate keys, wrong types and reused
+tokens are `UsersFileError`s naming `file:line`, never quoting the file. Without a users file
+every non-empty bearer token
 and every OAuth client id/secret act as `EmulatorConfig.admin_user` (default
 local-admin@example.com, a member of `admins`), so a quick start needs no setup.
 
@@ -110,7 +129,7 @@ PENDING_REGISTRATION; only model versions in READY status can be served.").
 from __future__ import annotations
 
 from .clock import Clock, ManualClock, SystemClock
-from .config import EmulatorConfig
+from .config import EmulatorConfig, EntityFault
 from .emulator import Emulator
 from .objects import ObjectsFileError
 from .principals import UsersFileError
@@ -120,6 +139,7 @@ __all__ = [
     "Clock",
     "Emulator",
     "EmulatorConfig",
+    "EntityFault",
     "ManualClock",
     "ObjectsFileError",
     "SystemClock",

@@ -33,6 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed for faults, routing, order")
     parser.add_argument("--shuffle-seed", type=int, default=None, help="seed for list order")
     parser.add_argument("--fail-updates", action="store_true", help="every rollout fails")
+    parser.add_argument(
+        "--entity-fault",
+        action="append",
+        default=[],
+        metavar="TARGET:error_rate=R,latency_ms=MS",
+        help="a served entity that misbehaves (TARGET: ENDPOINT/ENTITY or MODEL@VERSION); "
+        "repeatable",
+    )
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback host")
     return parser
 
@@ -53,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             shuffle_seed=args.shuffle_seed,
             fail_updates=args.fail_updates,
+            entity_faults=args.entity_fault,
             allow_remote=args.allow_remote,
             announce=lambda line: print(line, flush=True),
         )

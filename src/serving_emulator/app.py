@@ -18,19 +18,24 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import random
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import invocations as invocations_module
+from .dataplane import DataPlane
 from .errors import ApiError, malformed
 from .objects_app import objects_routes
 from .principals import Principal
@@ -40,6 +45,7 @@ from .store import StoreBusy, no_wait
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 Handler = Callable[[Request], Awaitable[Response]]
+_log = logging.getLogger("serving_emulator")
 T = TypeVar("T")
 _FAULTS = (
     (429, "REQUEST_LIMIT_EXCEEDED", "Injected fault: too many requests."),
@@ -49,8 +55,9 @@ _FAULTS = (
 
 
 class _Api:
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, dataplane: DataPlane) -> None:
         self.ws = workspace
+        self.dp = dataplane
         self.config = workspace.config
         # An in-memory database is private to this process and every call on it is short, so
         # running it on the event loop beats a worker-thread hop. A file may be locked by
@@ -99,16 +106,7 @@ class _Api:
 
     @staticmethod
     async def _json(request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if not raw.strip():
-            return {}
-        try:
-            body = json.loads(raw)
-        except ValueError as e:
-            raise malformed(f"Request body is not valid JSON: {e}.") from e
-        if not isinstance(body, dict):
-            raise malformed("Request body must be a JSON object.")
-        return body
+        return parse_json_object(await request.body())
 
     def _base(self, request: Request) -> str:
         scope = request.scope
@@ -251,20 +249,49 @@ class _Api:
     async def openapi(self, request: Request) -> Response:
         caller = await self._prelude(request)
         text = await self._read(
-            self.ws.openapi, caller, request.path_params["name"], self._base(request)
+            self.dp.openapi, caller, request.path_params["name"], self._base(request)
         )
         return PlainTextResponse(text)
 
     async def metrics(self, request: Request) -> Response:
         caller = await self._prelude(request)
-        text = await self._read(self.ws.metrics, caller, request.path_params["name"])
+        text = await self._read(self.dp.metrics, caller, request.path_params["name"])
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     async def invocations(self, request: Request) -> Response:
         caller = await self._prelude(request)
         body = await self._json(request)
-        result = await self._call(self.ws.invoke, caller, request.path_params["name"], body)
-        return JSONResponse(result.body, headers={"served-model-name": result.served_model_name})
+        params = request.path_params
+        result = await self._call(
+            self.dp.invoke, caller, params["name"], params.get("served"), body
+        )
+        if result.delay_s > 0:
+            await asyncio.sleep(result.delay_s)
+        if result.error is not None:
+            raise result.error
+        answer = result.answer
+        assert answer is not None
+        headers = {"served-model-name": result.served_model_name}
+        if answer.chunks is not None:
+            events = invocations_module.sse_lines(answer.chunks)
+            return StreamingResponse(
+                _iterate(events), media_type="text/event-stream", headers=headers
+            )
+        return JSONResponse(answer.body, headers=headers)
+
+    # -- emulator-only control routes ----------------------------------------------------------
+
+    async def entity_faults(self, request: Request) -> Response:
+        caller = await self._prelude(request)
+        return JSONResponse(await self._read(self.dp.entity_faults, caller))
+
+    async def entity_fault(self, request: Request) -> Response:
+        caller = await self._prelude(request)
+        target = request.path_params["target"]
+        if request.method == "DELETE":
+            return JSONResponse(await self._call(self.dp.clear_entity_fault, caller, target))
+        body = await self._json(request)
+        return JSONResponse(await self._call(self.dp.set_entity_fault, caller, target, body))
 
     # -- permissions ---------------------------------------------------------------------------
 
@@ -285,6 +312,53 @@ class _Api:
         return JSONResponse(
             await self._read(self.ws.permission_levels, caller, request.path_params["endpoint_id"])
         )
+
+
+MAX_JSON_DEPTH = 64
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object, or 400 MALFORMED_REQUEST.
+
+    Nesting is bounded before parsing: the real API's bodies are a few levels deep, and a body
+    nested thousands of levels would otherwise end in a RecursionError (a 500) here or in any
+    later walk over it.
+    """
+    if not raw.strip():
+        return {}
+    # Counting brackets is done in C; only a body with many of them needs the exact walk.
+    opened = raw.count(b"[") + raw.count(b"{")
+    if opened > MAX_JSON_DEPTH and _depth(raw) > MAX_JSON_DEPTH:
+        raise malformed(f"Request body is nested too deeply (more than {MAX_JSON_DEPTH} levels).")
+    try:
+        body = json.loads(raw)
+    except ValueError as e:  # includes UnicodeDecodeError for a body that is not UTF-8
+        raise malformed(f"Request body is not valid JSON: {e}.") from e
+    if not isinstance(body, dict):
+        raise malformed("Request body must be a JSON object.")
+    return body
+
+
+def _depth(raw: bytes) -> int:
+    """The deepest bracket nesting in `raw`, ignoring brackets inside JSON strings."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
 
 
 def _oauth_error(error: OAuthError) -> Response:
@@ -313,9 +387,45 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(error.body(), status_code=error.status, headers=exc.headers)
 
 
-def build_app(workspace: Workspace) -> Starlette:
+class _JsonServerErrors:
+    """The last line of defence: a bug answers a Databricks-shaped JSON 500, never the plain-text
+    page with a traceback that Starlette's ServerErrorMiddleware would send. The traceback goes
+    to the server's log instead."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            _log.exception("internal error answering %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            error = ApiError(500, "INTERNAL_ERROR", "Internal error while handling the request.")
+            await JSONResponse(error.body(), status_code=500)(scope, receive, send)
+
+
+async def _iterate(events: list[bytes]) -> AsyncIterator[bytes]:
+    for event in events:
+        yield event
+
+
+def build_app(workspace: Workspace, dataplane: DataPlane) -> Starlette:
     """The ASGI application serving `workspace` (control plane, data plane, OAuth)."""
-    api = _Api(workspace)
+    api = _Api(workspace, dataplane)
+    dp = dataplane
     ws = workspace
     se = "/api/2.0/serving-endpoints/{name}"
     perms = "/api/2.0/permissions/serving-endpoints/{endpoint_id}"
@@ -347,20 +457,30 @@ def build_app(workspace: Workspace) -> Starlette:
         ),
         Route(
             f"{se}/served-models/{{served}}/build-logs",
-            api._served_logs(ws.build_logs),
+            api._served_logs(dp.build_logs),
             methods=["GET"],
         ),
         Route(
-            f"{se}/served-models/{{served}}/logs", api._served_logs(ws.server_logs), methods=["GET"]
+            f"{se}/served-models/{{served}}/logs", api._served_logs(dp.server_logs), methods=["GET"]
         ),
         Route(f"{se}/openapi", api.openapi, methods=["GET"]),
         Route(f"{se}/metrics", api.metrics, methods=["GET"]),
         Route(perms, api.permissions, methods=["GET", "PUT", "PATCH"]),
         Route(f"{perms}/permissionLevels", api.permission_levels, methods=["GET"]),
         Route("/serving-endpoints/{name}/invocations", api.invocations, methods=["POST"]),
+        Route(
+            "/serving-endpoints/{name}/served-models/{served}/invocations",
+            api.invocations,
+            methods=["POST"],
+        ),
+        Route("/_emulator/entity-faults", api.entity_faults, methods=["GET"]),
+        Route(
+            "/_emulator/entity-faults/{target:path}", api.entity_fault, methods=["PUT", "DELETE"]
+        ),
     ]
     routes += objects_routes(api, workspace.objects)  # models, secrets, SCIM principals
     return Starlette(
         routes=routes,
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        middleware=[Middleware(_JsonServerErrors)],
     )

@@ -1,4 +1,5 @@
-"""EmulatorConfig: every knob of the emulated workspace, with defaults for a quick start."""
+"""EmulatorConfig: every knob of the emulated workspace, with defaults for a quick start; and
+EntityFault, the knob that makes one served entity misbehave."""
 
 from __future__ import annotations
 
@@ -9,6 +10,28 @@ from typing import Any
 
 DEFAULT_ADMIN_USER = "local-admin@example.com"
 DEFAULT_WORKSPACE_ID = "1234567890123456"
+# "Model serving limits and regions": 1,000 serving endpoints per workspace.
+MAX_ENDPOINTS = 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntityFault:
+    """A served entity that misbehaves, to simulate a bad model version.
+
+    error_rate: fraction (0.0-1.0) of its queries answered 500 INTERNAL_ERROR. The failures are
+        spread exactly, not drawn at random: after n queries, floor(n * error_rate) have failed.
+    latency_ms: added to each of its answers (waited for in wall time unless the emulator runs
+        on a ManualClock) and to the latency its metrics report.
+    """
+
+    error_rate: float = 0.0
+    latency_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.error_rate <= 1.0:
+            raise ValueError("error_rate must be between 0 and 1")
+        if self.latency_ms < 0:
+            raise ValueError("latency_ms must be >= 0")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +64,13 @@ class EmulatorConfig:
     shuffle_seed: keyed lists (served entities, routes, tags, ACL entries) are returned in an
         order shuffled by this seed, stable for a given endpoint state. None keeps stored order.
     routing_seed: seeds the traffic-split draw that picks a served entity for each invocation.
+    entity_faults: served entities that misbehave (`EntityFault`), keyed by a target:
+        `ENDPOINT/SERVED_ENTITY` (one entity of one endpoint) or `MODEL@VERSION` (every entity
+        serving that model version, anywhere; MODEL in full, `main.risk.fraud`, or by its last
+        component, `fraud`). Faults set at run time (`Emulator.set_entity_fault`, or
+        `PUT /_emulator/entity-faults/{target}`) replace these for the same target.
+    max_endpoints: how many serving endpoints the workspace may hold (the documented limit is
+        1,000); a create beyond it answers 400 QUOTA_EXCEEDED. Seeding is not limited.
     workspace_id: reported by /.well-known/databricks-config.
     admin_user: the identity of every caller when there is no users file.
     """
@@ -57,6 +87,8 @@ class EmulatorConfig:
     objects: Path | str | Mapping[str, Any] | None = None
     shuffle_seed: int | None = 0
     routing_seed: int = 0
+    entity_faults: Mapping[str, EntityFault] = field(default_factory=dict, hash=False)
+    max_endpoints: int = MAX_ENDPOINTS
     workspace_id: str = DEFAULT_WORKSPACE_ID
     admin_user: str = DEFAULT_ADMIN_USER
 
@@ -67,6 +99,8 @@ class EmulatorConfig:
             raise ValueError("latency_ms must be >= 0")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise ValueError("fault_rate must be between 0 and 1")
+        if self.max_endpoints < 0:
+            raise ValueError("max_endpoints must be >= 0")
         if self.write_budget_calls < 0 or self.write_budget_seconds < 0:
             raise ValueError("the write budget must be >= 0 (0 disables it)")
 

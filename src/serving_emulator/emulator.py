@@ -11,7 +11,8 @@ from starlette.applications import Starlette
 
 from .app import build_app
 from .clock import Clock, ManualClock, SystemClock
-from .config import EmulatorConfig
+from .config import EmulatorConfig, EntityFault
+from .dataplane import DataPlane
 from .objects import load_objects
 from .objectstore import seed
 from .principals import Directory
@@ -79,7 +80,8 @@ class Emulator(Generic[ClockT]):
             seed(
                 self._store, objects, now_ms=self._workspace.now_ms(), owner=self.config.admin_user
             )
-        self.app: Starlette = build_app(self._workspace)
+        self._dataplane = DataPlane(self._workspace)
+        self.app: Starlette = build_app(self._workspace, self._dataplane)
 
     def advance(self, seconds: float) -> None:
         """Move a `ManualClock` forward; rollouts whose deadline passed now appear finished."""
@@ -120,6 +122,24 @@ class Emulator(Generic[ClockT]):
             now_ms=self._workspace.now_ms(),
             owner=self.config.admin_user,
         )
+
+    def set_entity_fault(
+        self, target: str, *, error_rate: float = 0.0, latency_ms: float = 0.0
+    ) -> None:
+        """Make a served entity misbehave from now on, as a bad model version would.
+
+        `target` is `ENDPOINT/SERVED_ENTITY` or `MODEL@VERSION` (see `EmulatorConfig.
+        entity_faults`). Stored in the database, so every process sharing it sees the fault;
+        `PUT /_emulator/entity-faults/{target}` does the same over HTTP.
+        """
+        fault = EntityFault(error_rate=error_rate, latency_ms=latency_ms)  # ValueError if bad
+        self._dataplane.set_entity_fault(
+            None, target, {"error_rate": fault.error_rate, "latency_ms": fault.latency_ms}
+        )
+
+    def clear_entity_fault(self, target: str) -> None:
+        """Undo `set_entity_fault` for `target` (a start-up fault for it applies again)."""
+        self._dataplane.clear_entity_fault(None, target)
 
     def close(self) -> None:
         """Close the database connection (the file, if any, keeps the state)."""

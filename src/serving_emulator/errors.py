@@ -73,6 +73,10 @@ def permission_denied(message: str) -> ApiError:
     return ApiError(403, "PERMISSION_DENIED", message)
 
 
+def quota_exceeded(message: str) -> ApiError:
+    return ApiError(400, "QUOTA_EXCEEDED", message)
+
+
 def rate_limited(message: str, retry_after: int) -> ApiError:
     return ApiError(
         429, "REQUEST_LIMIT_EXCEEDED", message, headers={"Retry-After": str(retry_after)}

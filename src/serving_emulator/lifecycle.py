@@ -32,6 +32,8 @@ def settle(doc: Doc, now_ms: int) -> Doc:
     settled["config"] = {
         k: v for k, v in done.items() if k not in ("start_ms", "ready_ms", "failure")
     }
+    # When the rollout that made this config active ran (build logs, server start-up).
+    settled["config"]["rollout_ms"] = [done["start_ms"], done["ready_ms"]]
     settled["updated_ms"] = max(settled["updated_ms"], done["ready_ms"])
     settled["stopped"] = False
     return settled

@@ -86,58 +86,69 @@ class Directory:
 
     @classmethod
     def from_file(cls, path: Path | str) -> Directory:
+        """Load a users file; every mistake is a one-line `UsersFileError` naming `file:line`.
+
+        Unknown keys are errors (a misspelt `tokens:` would otherwise make every request with
+        those tokens a 401), and no message ever quotes the file's content: it holds tokens
+        and client secrets.
+        """
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            raise UsersFileError(f"cannot read users file {path}: {e.strerror}") from e
-        try:
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (ValueError, yaml.YAMLError) as e:
-            raise UsersFileError(f"users file {path} is not valid YAML/JSON: {e}") from e
-        return cls.from_mapping(data if data is not None else {}, source=str(path))
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) else "it is not UTF-8 text"
+            raise UsersFileError(f"cannot read users file {path}: {reason}") from None
+        data, lines = _load_located(text, path)
+        return cls.from_mapping(data if data is not None else {}, source=str(path), lines=lines)
 
     @classmethod
-    def from_mapping(cls, data: Any, *, source: str = "users file") -> Directory:
+    def from_mapping(
+        cls,
+        data: Any,
+        *,
+        source: str = "users file",
+        lines: Mapping[tuple[str | int, ...], int] | None = None,
+    ) -> Directory:
+        spot = _Locator(source, lines or {})
         if not isinstance(data, dict):
-            raise UsersFileError(f"{source}: the top level must be a mapping")
+            raise UsersFileError(spot.at((), "the top level must be a mapping"))
+        spot.known_keys(data, (), _TOP_KEYS)
         principals: list[Principal] = []
         tokens: dict[str, Principal] = {}
         clients: dict[str, _Client] = {}
-        groups: set[str] = set(_str_list(data.get("groups"), f"{source}: groups"))
-        for i, raw in enumerate(_entries(data.get("users"), f"{source}: users")):
-            where = f"{source}: users[{i}]"
-            name = _required_str(raw, "user_name", where)
+        groups: set[str] = set(_str_list(data.get("groups"), spot, ("groups",)))
+        for i, raw in enumerate(_entries(data.get("users"), spot, ("users",))):
+            where = ("users", i)
+            spot.known_keys(raw, where, _USER_KEYS)
+            name = _required_str(raw, "user_name", spot, where)
             principal = Principal(
                 "user",
                 name,
-                _optional_str(raw, "display_name", where) or name,
-                frozenset(_str_list(raw.get("groups"), f"{where}.groups")) | {USERS_GROUP},
+                _optional_str(raw, "display_name", spot, where) or name,
+                frozenset(_str_list(raw.get("groups"), spot, (*where, "groups"))) | {USERS_GROUP},
             )
             principals.append(principal)
-            _add_tokens(tokens, raw, principal, where)
+            _add_tokens(tokens, raw, principal, spot, where)
         for i, raw in enumerate(
-            _entries(data.get("service_principals"), f"{source}: service_principals")
+            _entries(data.get("service_principals"), spot, ("service_principals",))
         ):
-            where = f"{source}: service_principals[{i}]"
-            app_id = _required_str(raw, "application_id", where)
+            where = ("service_principals", i)
+            spot.known_keys(raw, where, _SP_KEYS)
+            app_id = _required_str(raw, "application_id", spot, where)
             principal = Principal(
                 "service_principal",
                 app_id,
-                _optional_str(raw, "display_name", where) or app_id,
-                frozenset(_str_list(raw.get("groups"), f"{where}.groups")) | {USERS_GROUP},
+                _optional_str(raw, "display_name", spot, where) or app_id,
+                frozenset(_str_list(raw.get("groups"), spot, (*where, "groups"))) | {USERS_GROUP},
             )
             principals.append(principal)
-            _add_tokens(tokens, raw, principal, where)
-            secret = _optional_str(raw, "client_secret", where)
+            _add_tokens(tokens, raw, principal, spot, where)
+            secret = _optional_str(raw, "client_secret", spot, where)
             if secret:
-                client_id = _optional_str(raw, "client_id", where) or app_id
+                client_id = _optional_str(raw, "client_id", spot, where) or app_id
                 clients[client_id] = _Client(secret, principal)
         for p in principals:
             groups |= p.groups
-        unknown = set(data) - {"users", "service_principals", "groups"}
-        if unknown:
-            raise UsersFileError(f"{source}: unknown keys {sorted(unknown)}")
         return cls(principals, tokens, clients, groups)
 
     @property
@@ -184,43 +195,155 @@ class Directory:
         return principal.display_name if principal else name
 
 
-def _entries(value: Any, where: str) -> list[dict[str, Any]]:
+_TOP_KEYS = ("users", "service_principals", "groups")
+_USER_KEYS = ("user_name", "display_name", "groups", "tokens")
+_SP_KEYS = ("application_id", "display_name", "client_secret", "client_id", "tokens", "groups")
+
+KeyPath = tuple[str | int, ...]
+
+
+class _Locator:
+    """Turns a path in the users file, `("users", 0, "tokens")`, into a located message:
+    `file:line: users[0].tokens ...`."""
+
+    def __init__(self, source: str, lines: Mapping[KeyPath, int]) -> None:
+        self._source = source
+        self._lines = lines
+
+    def at(self, path: KeyPath, message: str) -> str:
+        line = None
+        for n in range(len(path), -1, -1):  # the nearest located ancestor
+            line = self._lines.get(path[:n])
+            if line is not None:
+                break
+        prefix = f"{self._source}:{line}" if line is not None else self._source
+        return f"{prefix}: {message}"
+
+    def known_keys(self, raw: Mapping[str, Any], path: KeyPath, known: tuple[str, ...]) -> None:
+        for key in raw:
+            if key not in known:
+                shown = key if isinstance(key, str) else repr(key)
+                label = f"{_dotted(path)}: " if path else ""
+                raise UsersFileError(
+                    self.at(
+                        (*path, key),
+                        f"{label}unknown key '{shown[:40]}' (expected one of: "
+                        f"{', '.join(sorted(known))})",
+                    )
+                )
+
+
+def _dotted(path: KeyPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _load_located(text: str, path: Path) -> tuple[Any, dict[KeyPath, int]]:
+    """Parse the file and record the line of every mapping key and list item.
+
+    JSON files are parsed as JSON; their lines come from reading the same text as YAML (JSON is
+    valid YAML in practice), and are simply absent if that fails. Errors name the position and
+    the kind of problem, never the offending text.
+    """
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            if isinstance(e, json.JSONDecodeError):
+                raise UsersFileError(
+                    f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}"
+                ) from None
+            raise UsersFileError(f"{path}: not valid JSON") from None
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError:
+            return data, {}
+        return data, _lines(node, path, check_duplicates=False)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise UsersFileError(f"{where}: not valid YAML: {e.problem or e.context}") from None
+    except yaml.YAMLError:
+        raise UsersFileError(f"{path}: not valid YAML") from None
+    return data, _lines(node, path, check_duplicates=True)
+
+
+def _lines(node: yaml.Node | None, path: Path, *, check_duplicates: bool) -> dict[KeyPath, int]:
+    lines: dict[KeyPath, int] = {}
+    stack: list[tuple[KeyPath, yaml.Node]] = [((), node)] if node is not None else []
+    while stack:
+        where, current = stack.pop()
+        lines.setdefault(where, current.start_mark.line + 1)
+        if isinstance(current, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in current.value:
+                key = str(key_node.value)
+                if check_duplicates and key in seen:
+                    label = f"{_dotted(where)}: " if where else ""
+                    raise UsersFileError(
+                        f"{path}:{key_node.start_mark.line + 1}: {label}duplicate key '{key[:40]}'"
+                    )
+                seen.add(key)
+                lines[(*where, key)] = key_node.start_mark.line + 1
+                stack.append(((*where, key), value_node))
+        elif isinstance(current, yaml.SequenceNode):
+            for i, item in enumerate(current.value):
+                lines[(*where, i)] = item.start_mark.line + 1
+                stack.append(((*where, i), item))
+    return lines
+
+
+def _entries(value: Any, spot: _Locator, path: KeyPath) -> list[dict[str, Any]]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise UsersFileError(f"{where} must be a list of mappings")
+        raise UsersFileError(spot.at(path, f"{_dotted(path)} must be a list of mappings"))
     return value
 
 
-def _str_list(value: Any, where: str) -> list[str]:
+def _str_list(value: Any, spot: _Locator, path: KeyPath) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise UsersFileError(f"{where} must be a list of non-empty strings")
+        raise UsersFileError(spot.at(path, f"{_dotted(path)} must be a list of non-empty strings"))
     return value
 
 
-def _required_str(raw: Mapping[str, Any], key: str, where: str) -> str:
+def _required_str(raw: Mapping[str, Any], key: str, spot: _Locator, path: KeyPath) -> str:
     value = raw.get(key)
     if not isinstance(value, str) or not value:
-        raise UsersFileError(f"{where}.{key} is required (a non-empty string)")
+        raise UsersFileError(
+            spot.at((*path, key), f"{_dotted((*path, key))} is required (a non-empty string)")
+        )
     return value
 
 
-def _optional_str(raw: Mapping[str, Any], key: str, where: str) -> str | None:
+def _optional_str(raw: Mapping[str, Any], key: str, spot: _Locator, path: KeyPath) -> str | None:
     value = raw.get(key)
     if value is None:
         return None
     if not isinstance(value, str):
-        raise UsersFileError(f"{where}.{key} must be a string")
+        raise UsersFileError(spot.at((*path, key), f"{_dotted((*path, key))} must be a string"))
     return value
 
 
 def _add_tokens(
-    tokens: dict[str, Principal], raw: Mapping[str, Any], principal: Principal, where: str
+    tokens: dict[str, Principal],
+    raw: Mapping[str, Any],
+    principal: Principal,
+    spot: _Locator,
+    path: KeyPath,
 ) -> None:
-    for i, token in enumerate(_str_list(raw.get("tokens"), f"{where}.tokens")):
+    for i, token in enumerate(_str_list(raw.get("tokens"), spot, (*path, "tokens"))):
         if token in tokens:
             # Name the position, never the token itself.
-            raise UsersFileError(f"{where}.tokens[{i}] is already used by another principal")
+            where = (*path, "tokens", i)
+            raise UsersFileError(
+                spot.at(where, f"{_dotted(where)} is already used by another principal")
+            )
         tokens[token] = principal

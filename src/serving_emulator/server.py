@@ -7,13 +7,14 @@ import ipaddress
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
 
 from .accesslog import AccessLog
+from .config import EntityFault
 from .emulator import Emulator
 
 DEFAULT_HOST = "127.0.0.1"
@@ -41,6 +42,31 @@ def parse_write_budget(text: str) -> tuple[int, float]:
     if calls < 0 or seconds < 0:
         raise ValueError("write budget values must be >= 0")
     return calls, seconds
+
+
+def parse_entity_fault(text: str) -> tuple[str, EntityFault]:
+    """`TARGET:error_rate=R,latency_ms=MS` (either setting may be left out) -> (target, fault).
+
+    TARGET is `ENDPOINT/SERVED_ENTITY` or `MODEL@VERSION`, e.g.
+    `fraud-scorer/challenger:error_rate=0.2,latency_ms=800` or `main.risk.fraud@8:error_rate=1`.
+    """
+    usage = (
+        f"an entity fault must look like TARGET:error_rate=R,latency_ms=MS "
+        f"(TARGET is ENDPOINT/SERVED_ENTITY or MODEL@VERSION), got {text!r}"
+    )
+    target, sep, spec = text.partition(":")
+    if not sep or not target or not spec:
+        raise ValueError(usage)
+    values: dict[str, float] = {}
+    for item in spec.split(","):
+        key, eq, value = item.strip().partition("=")
+        if not eq or key not in ("error_rate", "latency_ms") or key in values:
+            raise ValueError(usage)
+        try:
+            values[key] = float(value)
+        except ValueError:
+            raise ValueError(usage) from None
+    return target, EntityFault(**values)
 
 
 def _config(emulator: Emulator[Any], host: str, port: int, *, access_log: bool) -> uvicorn.Config:
@@ -154,14 +180,15 @@ def serve(
     seed: int = 0,
     shuffle_seed: int | None = None,
     fail_updates: bool = False,
+    entity_faults: Sequence[str] = (),
     allow_remote: bool = False,
     announce: Callable[[str], None] | None = None,
 ) -> int:
     """The `serve` command shared by `servingops emulator serve` and `python -m serving_emulator`.
 
     Raises ValueError for unusable options (a non-loopback host without `allow_remote`, a bad
-    write budget, an unreadable users file, a bad objects file); returns the exit code after
-    Ctrl-C.
+    write budget or entity fault, an unreadable users file, a bad objects file); returns the
+    exit code after Ctrl-C.
     """
     from .clock import SystemClock
     from .config import EmulatorConfig
@@ -172,6 +199,7 @@ def serve(
             "pass --allow-remote to serve other machines"
         )
     calls, seconds = parse_write_budget(write_budget)
+    faults = dict(parse_entity_fault(text) for text in entity_faults)
     config = EmulatorConfig(
         update_seconds=update_seconds,
         latency_ms=latency_ms,
@@ -184,6 +212,7 @@ def serve(
         write_budget_calls=calls,
         write_budget_seconds=seconds,
         fail_updates=fail_updates,
+        entity_faults=faults,
     )
     with Emulator(config, db_path=db, clock=SystemClock()) as emulator:
         return run(emulator, host=host, port=port, announce=announce)

@@ -12,12 +12,9 @@ import binascii
 import copy
 import json
 import math
-import random
 import secrets
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from . import lifecycle, shapes, validation
@@ -30,6 +27,7 @@ from .errors import (
     invalid_state,
     not_found,
     permission_denied,
+    quota_exceeded,
     rate_limited,
     unauthenticated,
 )
@@ -49,14 +47,6 @@ _LEVEL_DESCRIPTIONS = {
 TOKEN_TTL_SECONDS = 3600
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 ADMINS_INHERITED_FROM = "/serving-endpoints/"
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """What an invocation returns: the JSON body and the served entity that answered."""
-
-    body: dict[str, Any]
-    served_model_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +87,6 @@ class Workspace:
         # Unity Catalog models, secret scopes and principals (their routes: objects_app.py)
         self.objects = objects
         self._shuffler = shapes.Shuffler(config.shuffle_seed)
-        self._routing = random.Random(config.routing_seed)
-        self._routing_lock = threading.Lock()
         # endpoint id -> its list summary; see `_summary`
         self._summaries: dict[str, _Summary] = {}
 
@@ -408,7 +396,7 @@ class Workspace:
             ),
             "tags": validation.parse_tags(body.get("tags") or [], "tags"),
             "ai_gateway": (
-                validation.parse_ai_gateway(body["ai_gateway"])
+                validation.parse_ai_gateway(body["ai_gateway"], endpoint_name=name)
                 if body.get("ai_gateway") is not None
                 else None
             ),
@@ -442,6 +430,12 @@ class Workspace:
         with self._store.transaction(write=True) as tx:
             if tx.endpoint_by_name(doc["name"]) is not None:
                 raise already_exists(f"Serving endpoint with name '{doc['name']}' already exists.")
+            limit = self.config.max_endpoints
+            if tx.endpoint_count() >= limit:
+                raise quota_exceeded(
+                    f"Cannot create serving endpoint '{doc['name']}': the workspace has reached "
+                    f"its limit of {limit} serving endpoints. Delete unused endpoints and retry."
+                )
             self._spend_write(tx, now)
             if config is not None:
                 doc = self._rollout(doc, config, now, caller.name)
@@ -539,7 +533,7 @@ class Workspace:
     def put_ai_gateway(
         self, caller: Principal, name: str, body: Mapping[str, Any]
     ) -> dict[str, Any]:
-        gateway = validation.parse_ai_gateway(body, "body")
+        gateway = validation.parse_ai_gateway(body, "body", endpoint_name=name)
         with self._mutate(caller, name) as m:
             m.doc["ai_gateway"] = gateway
         return copy.deepcopy(gateway) if gateway else {}
@@ -587,7 +581,22 @@ class Workspace:
         with self._mutate(caller, name) as m:
             if not m.doc.get("config"):
                 raise invalid_state(f"Endpoint {name} has no active config to stop.")
+            # Documented limit: only custom-model endpoints that are not route-optimized stop.
+            kind = shapes.served_kind(m.doc)
+            why = {
+                "external": "it serves external models",
+                "foundation": "it serves foundation models",
+            }.get(kind or "")
+            if why is None and m.doc.get("route_optimized"):
+                why = "it is route-optimized"
+            if why is not None:
+                raise invalid(
+                    f"Endpoint {name} cannot be stopped: {why}. Only custom model endpoints "
+                    "that are not route-optimized can be stopped."
+                )
             self._not_updating(m.doc, m.now)
+            if m.doc.get("stopped"):
+                raise invalid_state(f"Endpoint {name} is already stopped.")
             m.doc["stopped"] = True
             m.doc["updated_ms"] = m.now
         return self._detailed(m.doc, m.now, m.level, base_url)
@@ -598,130 +607,41 @@ class Workspace:
             if not m.doc.get("stopped"):
                 raise invalid_state(f"Endpoint {name} is not stopped.")
             active = m.doc["config"]
-            config = {k: copy.deepcopy(v) for k, v in active.items() if k != "config_version"}
+            config = {
+                k: copy.deepcopy(v)
+                for k, v in active.items()
+                if k not in ("config_version", "rollout_ms")
+            }
             m.doc = self._rollout(m.doc, config, m.now, caller.name)
         return self._detailed(m.doc, m.now, m.level, base_url)
 
-    # -- logs, schema, metrics -----------------------------------------------------------------
+    # -- for the data plane (dataplane.py) ----------------------------------------------------
 
-    def _served_entity(self, doc: Doc, served: str) -> tuple[str, Doc]:
-        for block in ("pending", "config"):
-            for entity in (doc.get(block) or {}).get("served_entities", []):
-                if entity["name"] == served:
-                    return block, entity
-        raise not_found(f"Served model '{served}' does not exist in endpoint {doc['name']}.")
+    @property
+    def store(self) -> Store:
+        return self._store
 
-    def _read(self, caller: Principal, name: str, needed: str = CAN_VIEW) -> tuple[Doc, int]:
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def load(self, tx: Txn, name: str, now: int) -> Doc:
+        """The settled endpoint `name` inside `tx`, or 404."""
+        return self._by_name(tx, name, now)
+
+    def require(self, tx: Txn, caller: Principal, doc: Doc, needed: str) -> str:
+        """The caller's level on `doc`, or 403 when it is below `needed`."""
+        return self._require(tx, caller, doc, needed)
+
+    def read_endpoint(
+        self, caller: Principal, name: str, needed: str = CAN_VIEW
+    ) -> tuple[Doc, int]:
+        """The settled endpoint and the time it was read at, for a caller with `needed`."""
         now = self.now_ms()
         with self._store.transaction(write=False) as tx:
             doc = self._by_name(tx, name, now)
             self._require(tx, caller, doc, needed)
         return doc, now
-
-    def build_logs(self, caller: Principal, name: str, served: str) -> dict[str, Any]:
-        doc, now = self._read(caller, name)
-        block, entity = self._served_entity(doc, served)
-        source = (
-            f"external model {entity['external_model']['name']}"
-            if "external_model" in entity
-            else f"{entity['entity_name']} version {entity['entity_version']}"
-        )
-        lines = [
-            f"{_stamp(entity['creation_ms'])} Building container image for served entity "
-            f"'{served}' ({source}).",
-            f"{_stamp(entity['creation_ms'])} Installing model dependencies.",
-        ]
-        if block == "pending" and lifecycle.is_updating(doc, now):
-            lines.append(f"{_stamp(now)} Build in progress.")
-        elif block == "pending" and lifecycle.has_failed(doc, now):
-            failure = doc["pending"]["failure"]
-            ended = _stamp(doc["pending"]["ready_ms"])
-            if failure["entity"] == served:
-                lines.append(f"{ended} ERROR: {failure['message']}")
-            else:
-                lines.append(f"{ended} Build cancelled: '{failure['entity']}' failed.")
-        else:
-            lines.append(f"{_stamp(entity['creation_ms'])} Build succeeded.")
-        return {"logs": "\n".join(lines) + "\n"}
-
-    def server_logs(self, caller: Principal, name: str, served: str) -> dict[str, Any]:
-        doc, _now = self._read(caller, name)
-        block, entity = self._served_entity(doc, served)
-        if block == "pending" and not any(
-            e["name"] == served for e in (doc.get("config") or {}).get("served_entities", [])
-        ):
-            return {"logs": ""}
-        lines = [f"{_stamp(entity['creation_ms'])} Model server started for '{served}'."]
-        if doc.get("stopped"):
-            lines.append(f"{_stamp(doc['updated_ms'])} Model server stopped.")
-        return {"logs": "\n".join(lines) + "\n"}
-
-    def openapi(self, caller: Principal, name: str, base_url: str) -> str:
-        doc, _now = self._read(caller, name, CAN_QUERY)
-        paths: dict[str, Any] = {
-            f"/serving-endpoints/{name}/invocations": {
-                "post": {
-                    "requestBody": {
-                        "content": {"application/json": {"schema": {"type": "object"}}}
-                    },
-                    "responses": {"200": {"description": "Successful response"}},
-                }
-            }
-        }
-        for entity in (doc.get("config") or {}).get("served_entities", []):
-            paths[f"/serving-endpoints/{name}/served-models/{entity['name']}/invocations"] = paths[
-                f"/serving-endpoints/{name}/invocations"
-            ]
-        document = {
-            "openapi": "3.1.0",
-            "info": {
-                "title": name,
-                "version": str((doc.get("config") or {}).get("config_version", 0)),
-            },
-            "servers": [{"url": base_url}],
-            "paths": paths,
-        }
-        return json.dumps(document, indent=2)
-
-    def metrics(self, caller: Principal, name: str) -> str:
-        now = self.now_ms()
-        with self._store.transaction(write=False) as tx:
-            doc = self._by_name(tx, name, now)
-            self._require(tx, caller, doc, CAN_VIEW)
-            counts = tx.invocation_counts(doc["id"])
-        lines = [
-            "# HELP request_count_total Number of invocation requests served.",
-            "# TYPE request_count_total counter",
-        ]
-        for entity in (doc.get("config") or {}).get("served_entities", []):
-            count = counts.get(entity["name"], 0)
-            lines.append(f'request_count_total{{served_entity_name="{entity["name"]}"}} {count}')
-        lines += [
-            "# HELP endpoint_ready Whether the endpoint serves traffic (1) or not (0).",
-            "# TYPE endpoint_ready gauge",
-            f"endpoint_ready {1 if lifecycle.status(doc, now)['ready'] == 'READY' else 0}",
-        ]
-        return "\n".join(lines) + "\n"
-
-    def invoke(self, caller: Principal, name: str, body: Mapping[str, Any]) -> Invocation:
-        now = self.now_ms()
-        with self._store.transaction(write=True) as tx:
-            doc = self._by_name(tx, name, now)
-            self._require(tx, caller, doc, CAN_QUERY)
-            if doc.get("stopped"):
-                raise invalid_state(f"Endpoint {name} is stopped; start it to serve requests.")
-            active = doc.get("config")
-            if not active:
-                raise invalid_state(f"Endpoint {name} is not ready: it has no active config.")
-            routes = [r for r in active["traffic_config"]["routes"] if r["traffic_percentage"]]
-            with self._routing_lock:
-                chosen = self._routing.choices(
-                    [r["served_entity_name"] for r in routes],
-                    weights=[r["traffic_percentage"] for r in routes],
-                )[0]
-            tx.count_invocation(doc["id"], chosen)
-        entity = next(e for e in active["served_entities"] if e["name"] == chosen)
-        return Invocation(_prediction(entity, body), chosen)
 
     # -- permissions ---------------------------------------------------------------------------
 
@@ -845,48 +765,6 @@ def _telemetry(previous: Doc | None, raw: Any) -> Doc | None:
             table["name"] = f"{tables['logs_table']}_payload"
         out["inference_table_config"] = table
     return out
-
-
-def _rows(body: Mapping[str, Any]) -> int:
-    for key in ("dataframe_records", "instances", "inputs"):
-        value = body.get(key)
-        if isinstance(value, list):
-            return max(1, len(value))
-    split = body.get("dataframe_split")
-    if isinstance(split, dict) and isinstance(split.get("data"), list):
-        return max(1, len(split["data"]))
-    return 1
-
-
-def _prediction(entity: Doc, body: Mapping[str, Any]) -> dict[str, Any]:
-    if "external_model" in entity:
-        model = entity["external_model"]
-        text = f"Emulated answer from {model['name']} ({entity['name']})."
-        if model["task"] == "llm/v1/embeddings":
-            return {
-                "object": "list",
-                "model": model["name"],
-                "data": [{"object": "embedding", "index": 0, "embedding": [0.0, 0.0, 0.0]}],
-            }
-        return {
-            "id": "chatcmpl-" + secrets.token_hex(8),
-            "object": "chat.completion",
-            "model": model["name"],
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        }
-    label = f"{entity['entity_name']}/{entity['entity_version']}"
-    return {"predictions": [label] * _rows(body)}
-
-
-def _stamp(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _jwt_claims(token: str) -> dict[str, Any] | None:

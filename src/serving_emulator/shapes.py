@@ -14,7 +14,7 @@ import random
 from collections.abc import Sequence
 from typing import TypeVar
 
-from . import lifecycle
+from . import invocations, lifecycle
 from .lifecycle import Doc
 
 T = TypeVar("T")
@@ -125,12 +125,37 @@ def to_json(value: object) -> str:
     )
 
 
-def endpoint_task(doc: Doc) -> str | None:
+def _first_entity(doc: Doc) -> Doc | None:
     for block in ("config", "pending"):
         for entity in (doc.get(block) or {}).get("served_entities", []):
-            if "external_model" in entity:
-                return str(entity["external_model"]["task"])
+            return dict(entity)
     return None
+
+
+def endpoint_task(doc: Doc) -> str | None:
+    """The task of an endpoint serving LLMs (external or foundation models); None otherwise."""
+    entity = _first_entity(doc)
+    return invocations.entity_task(entity) if entity is not None else None
+
+
+def served_kind(doc: Doc) -> str | None:
+    """'external', 'foundation' or 'custom' (an endpoint serves one kind); None without config."""
+    entity = _first_entity(doc)
+    return invocations.entity_kind(entity) if entity is not None else None
+
+
+# The API's endpoint_type per kind of served entity (see tests/emulator/test_day2.py for the
+# sources and which value is the emulator's choice).
+_ENDPOINT_TYPES = {
+    "external": "EXTERNAL_MODEL",
+    "foundation": "FOUNDATION_MODEL_API",
+    "custom": "CUSTOM_MODEL",
+}
+
+
+def endpoint_type(doc: Doc) -> str | None:
+    kind = served_kind(doc)
+    return _ENDPOINT_TYPES[kind] if kind is not None else None
 
 
 def tags_out(doc: Doc, shuffler: Shuffler) -> list[Doc]:
@@ -175,6 +200,9 @@ def detailed(
     task = endpoint_task(doc)
     if task:
         out["task"] = task
+    kind = endpoint_type(doc)
+    if kind:
+        out["endpoint_type"] = kind
     return out
 
 
@@ -220,4 +248,7 @@ def summary(doc: Doc, *, now_ms: int, shuffler: Shuffler) -> Doc:
     task = endpoint_task(doc)
     if task:
         out["task"] = task
+    kind = endpoint_type(doc)
+    if kind:
+        out["endpoint_type"] = kind
     return out

@@ -1,5 +1,5 @@
 """SQLite persistence: endpoints, direct permission grants, issued OAuth tokens, the write-budget
-log and invocation counters.
+log, invocation counters, answered queries, AI-gateway rate-limit windows and per-entity faults.
 
 One connection per `Store`, shared by threads under a lock; every unit of work is a transaction
 (`BEGIN IMMEDIATE` for writes), so concurrent writers in threads or in other processes using the
@@ -51,7 +51,31 @@ CREATE TABLE IF NOT EXISTS invocations (
     count       INTEGER NOT NULL,
     PRIMARY KEY (endpoint_id, entity)
 );
+CREATE TABLE IF NOT EXISTS queries (
+    endpoint_id TEXT NOT NULL,
+    entity      TEXT NOT NULL,
+    ts_ms       INTEGER NOT NULL,
+    status      INTEGER NOT NULL,
+    latency_ms  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS queries_by_endpoint ON queries (endpoint_id, ts_ms);
+CREATE TABLE IF NOT EXISTS rate_windows (
+    endpoint_id TEXT NOT NULL,
+    bucket      TEXT NOT NULL,
+    window      INTEGER NOT NULL,
+    count       INTEGER NOT NULL,
+    PRIMARY KEY (endpoint_id, bucket, window)
+);
+CREATE TABLE IF NOT EXISTS entity_faults (
+    target      TEXT PRIMARY KEY,
+    error_rate  REAL NOT NULL,
+    latency_ms  REAL NOT NULL
+);
 """
+
+# How long answered queries are kept for metrics and server logs (the metrics show the last
+# complete minute; the logs the latest requests).
+QUERY_RETENTION_MS = 15 * 60 * 1000
 
 Grant = tuple[str, str, str]  # (kind, principal, level)
 
@@ -135,6 +159,9 @@ class Txn:
         rows = self._conn.execute("SELECT id, doc FROM endpoints ORDER BY name").fetchall()
         return [self._doc(i, text) for i, text in rows]
 
+    def endpoint_count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM endpoints").fetchone()[0])
+
     def insert_endpoint(self, doc: dict[str, Any]) -> None:
         self._conn.execute(
             "INSERT INTO endpoints (id, name, doc) VALUES (?, ?, ?)",
@@ -148,8 +175,8 @@ class Txn:
 
     def delete_endpoint(self, endpoint_id: str) -> None:
         self._conn.execute("DELETE FROM endpoints WHERE id = ?", (endpoint_id,))
-        self._conn.execute("DELETE FROM grants WHERE endpoint_id = ?", (endpoint_id,))
-        self._conn.execute("DELETE FROM invocations WHERE endpoint_id = ?", (endpoint_id,))
+        for table in ("grants", "invocations", "queries", "rate_windows"):
+            self._conn.execute(f"DELETE FROM {table} WHERE endpoint_id = ?", (endpoint_id,))
 
     # permissions
     def grants(self, endpoint_id: str) -> list[Grant]:
@@ -221,12 +248,76 @@ class Txn:
         """Run one statement in this transaction (for modules that own their own tables)."""
         return self._conn.execute(sql, params)
 
-    def invocation_counts(self, endpoint_id: str) -> dict[str, int]:
+    def invocation_count(self, endpoint_id: str, entity: str) -> int:
+        row = self._conn.execute(
+            "SELECT count FROM invocations WHERE endpoint_id = ? AND entity = ?",
+            (endpoint_id, entity),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    # answered queries (metrics, server logs)
+    def record_query(
+        self, endpoint_id: str, entity: str, ts_ms: int, status: int, latency_ms: float
+    ) -> None:
+        self._conn.execute(
+            "DELETE FROM queries WHERE endpoint_id = ? AND ts_ms < ?",
+            (endpoint_id, ts_ms - QUERY_RETENTION_MS),
+        )
+        self._conn.execute(
+            "INSERT INTO queries (endpoint_id, entity, ts_ms, status, latency_ms) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (endpoint_id, entity, ts_ms, status, latency_ms),
+        )
+
+    def queries(
+        self, endpoint_id: str, since_ms: int, until_ms: int
+    ) -> list[tuple[str, int, int, float]]:
+        """(entity, ts_ms, status, latency_ms) answered in [since_ms, until_ms), oldest first."""
         rows = self._conn.execute(
-            "SELECT entity, count FROM invocations WHERE endpoint_id = ? ORDER BY entity",
-            (endpoint_id,),
+            "SELECT entity, ts_ms, status, latency_ms FROM queries "
+            "WHERE endpoint_id = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms, rowid",
+            (endpoint_id, since_ms, until_ms),
         ).fetchall()
-        return {str(e): int(c) for e, c in rows}
+        return [(str(e), int(t), int(s), float(lat)) for e, t, s, lat in rows]
+
+    # AI-gateway rate-limit windows
+    def rate_counts(self, endpoint_id: str, window: int) -> dict[str, int]:
+        rows = self._conn.execute(
+            "SELECT bucket, count FROM rate_windows WHERE endpoint_id = ? AND window = ?",
+            (endpoint_id, window),
+        ).fetchall()
+        return {str(b): int(c) for b, c in rows}
+
+    def count_rate(self, endpoint_id: str, buckets: list[str], window: int) -> None:
+        self._conn.execute(
+            "DELETE FROM rate_windows WHERE endpoint_id = ? AND window < ?", (endpoint_id, window)
+        )
+        for bucket in buckets:
+            self._conn.execute(
+                "INSERT INTO rate_windows (endpoint_id, bucket, window, count) "
+                "VALUES (?, ?, ?, 1) ON CONFLICT (endpoint_id, bucket, window) "
+                "DO UPDATE SET count = count + 1",
+                (endpoint_id, bucket, window),
+            )
+
+    # per-entity faults set at run time
+    def entity_faults(self) -> dict[str, tuple[float, float]]:
+        rows = self._conn.execute(
+            "SELECT target, error_rate, latency_ms FROM entity_faults ORDER BY target"
+        ).fetchall()
+        return {str(t): (float(r), float(lat)) for t, r, lat in rows}
+
+    def set_entity_fault(self, target: str, error_rate: float, latency_ms: float) -> None:
+        self._conn.execute(
+            "INSERT INTO entity_faults (target, error_rate, latency_ms) VALUES (?, ?, ?) "
+            "ON CONFLICT (target) DO UPDATE SET error_rate = excluded.error_rate, "
+            "latency_ms = excluded.latency_ms",
+            (target, error_rate, latency_ms),
+        )
+
+    def clear_entity_fault(self, target: str) -> bool:
+        cursor = self._conn.execute("DELETE FROM entity_faults WHERE target = ?", (target,))
+        return cursor.rowcount > 0
 
 
 class Store:

@@ -8,8 +8,8 @@ Every rule violation raises `ApiError` 400 INVALID_PARAMETER_VALUE naming the of
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Collection, Mapping
+from typing import Any, TypeGuard
 
 from .errors import invalid
 
@@ -96,6 +96,15 @@ def as_str(value: Any, where: str) -> str:
     raise invalid(f"{where} must be a string")
 
 
+def is_one_of(value: Any, allowed: Collection[str]) -> TypeGuard[str]:
+    """True when `value` is one of the `allowed` enum strings.
+
+    The type check comes first: a list or object sent where an enum string belongs must be a
+    400, not a TypeError from hashing it into a set (issue 9, item 11).
+    """
+    return isinstance(value, str) and value in allowed
+
+
 def as_obj(value: Any, where: str) -> dict[str, Any]:
     if isinstance(value, dict):
         return value
@@ -142,7 +151,7 @@ def default_entity_name(entity: Mapping[str, Any]) -> str:
 def _parse_external_model(raw: Any, where: str) -> dict[str, Any]:
     model = dict(as_obj(raw, where))
     provider = model.get("provider")
-    if provider not in PROVIDER_CONFIG_KEYS:
+    if not is_one_of(provider, PROVIDER_CONFIG_KEYS):
         raise invalid(f"{where}.provider must be one of {', '.join(sorted(PROVIDER_CONFIG_KEYS))}.")
     for key in ("name", "task"):
         if not isinstance(model.get(key), str) or not model[key]:
@@ -223,7 +232,7 @@ def _parse_entity(raw: Any, where: str) -> dict[str, Any]:
     high = entity.get("max_provisioned_concurrency")
     if low is not None and high is not None and low > high:
         raise invalid(f"{where}: min_provisioned_concurrency is greater than the maximum.")
-    if "workload_type" in entity and entity["workload_type"] not in WORKLOAD_TYPES:
+    if "workload_type" in entity and not is_one_of(entity["workload_type"], WORKLOAD_TYPES):
         raise invalid(f"{where}.workload_type must be one of {', '.join(sorted(WORKLOAD_TYPES))}.")
     if "environment_vars" in entity:
         env = as_obj(entity["environment_vars"], f"{where}.environment_vars")
@@ -399,7 +408,7 @@ def _parse_rate_limit(raw: Any, where: str, *, gateway: bool) -> dict[str, Any]:
     keys = (
         ("endpoint", "user", "user_group", "service_principal") if gateway else ("endpoint", "user")
     )
-    if "key" in limit and limit["key"] not in keys:
+    if "key" in limit and not is_one_of(limit["key"], keys):
         raise invalid(f"{where}.key must be one of {', '.join(keys)}.")
     for field in ("calls", "tokens"):
         if limit.get(field) is not None:
@@ -430,8 +439,14 @@ AI_GATEWAY_BLOCKS = (
 )
 
 
-def parse_ai_gateway(raw: Any, where: str = "ai_gateway") -> dict[str, Any] | None:
-    """The stored AI gateway config, or None when every block is absent (which unsets it)."""
+def parse_ai_gateway(
+    raw: Any, where: str = "ai_gateway", *, endpoint_name: str
+) -> dict[str, Any] | None:
+    """The stored AI gateway config, or None when every block is absent (which unsets it).
+
+    An inference table without `table_name_prefix` gets the endpoint's name, as the service
+    answers (MLflow's `update_endpoint_ai_gateway` docstring quotes the filled answer).
+    """
     src = as_obj(raw, where)
     out: dict[str, Any] = {}
     for block in AI_GATEWAY_BLOCKS:
@@ -451,15 +466,13 @@ def parse_ai_gateway(raw: Any, where: str = "ai_gateway") -> dict[str, Any] | No
             obj["enabled"] = as_bool(obj["enabled"], f"{where}.fallback_config.enabled")
         if block in ("usage_tracking_config", "inference_table_config") and "enabled" in obj:
             obj["enabled"] = as_bool(obj["enabled"], f"{where}.{block}.enabled")
+        if block == "inference_table_config" and not obj.get("table_name_prefix"):
+            obj["table_name_prefix"] = endpoint_name
         if block == "guardrails":
             for side in ("input", "output"):
                 pii = obj.get(side, {}).get("pii") if isinstance(obj.get(side), dict) else None
-                if isinstance(pii, dict) and pii.get("behavior") not in (
-                    None,
-                    "BLOCK",
-                    "MASK",
-                    "NONE",
-                ):
+                behavior = pii.get("behavior") if isinstance(pii, dict) else None
+                if behavior is not None and not is_one_of(behavior, ("BLOCK", "MASK", "NONE")):
                     raise invalid(f"{where}.guardrails.{side}.pii.behavior is invalid.")
         out[block] = obj
     return out or None
@@ -480,7 +493,7 @@ def parse_email_notifications(raw: Any) -> dict[str, list[str]] | None:
 
 
 def parse_export_state(raw: Any) -> str:
-    if raw not in _FIRST_PARTY_EXPORT:
+    if not is_one_of(raw, _FIRST_PARTY_EXPORT):
         raise invalid(
             "uc_system_metrics_export_state must be one of "
             f"{', '.join(sorted(_FIRST_PARTY_EXPORT))}."
@@ -508,7 +521,7 @@ def parse_acl(raw: Any) -> list[tuple[str, str, str]]:
                 f"{where}: give exactly one of user_name, group_name, service_principal_name."
             )
         level = entry.get("permission_level")
-        if level not in PERMISSION_LEVELS:
+        if not is_one_of(level, PERMISSION_LEVELS):
             raise invalid(
                 f"{where}.permission_level must be one of {', '.join(PERMISSION_LEVELS)}."
             )

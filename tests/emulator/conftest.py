@@ -1,16 +1,20 @@
-"""Fixtures: an emulator on a ManualClock and a small synchronous client over ASGITransport."""
+"""Fixtures: an emulator on a ManualClock, a small synchronous client over ASGITransport, and a
+workspace served over loopback HTTP for the official clients (databricks-sdk, MLflow)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from serving_emulator import Emulator, EmulatorConfig, ManualClock
+from serving_emulator import Emulator, EmulatorConfig, ManualClock, SystemClock, serve_in_thread
 
 BASE_URL = "http://emulator.local"
 START = 1_766_000_000.0
@@ -102,3 +106,76 @@ def create_body(name: str = "fraud-scorer", **extra: Any) -> dict[str, Any]:
 
 def error_code(response: httpx.Response) -> str:
     return str(response.json()["error_code"])
+
+
+# -- data-plane helpers ---------------------------------------------------------------------
+
+
+def ready(api: Api, emu: Emulator[ManualClock], body: dict[str, Any]) -> dict[str, Any]:
+    created = api.post("/api/2.0/serving-endpoints", json=body)
+    assert created.status_code == 200, created.text
+    emu.advance(31)
+    return dict(api.get(f"/api/2.0/serving-endpoints/{body['name']}").json())
+
+
+def external(name: str, task: str, model: str = "gpt-4o-mini") -> dict[str, Any]:
+    return {
+        "name": name,
+        "config": {
+            "served_entities": [
+                {
+                    "name": model.replace(".", "-"),
+                    "external_model": {
+                        "provider": "openai",
+                        "name": model,
+                        "task": task,
+                        "openai_config": {"openai_api_key": "{{secrets/llm/openai}}"},
+                    },
+                }
+            ]
+        },
+    }
+
+
+def query(
+    api: Api, name: str, body: dict[str, Any], entity_name: str | None = None
+) -> httpx.Response:
+    path = f"/serving-endpoints/{name}/invocations"
+    if entity_name is not None:
+        path = f"/serving-endpoints/{name}/served-models/{entity_name}/invocations"
+    return api.post(path, json=body)
+
+
+SP_APP_ID = "6f1c2f0e-0000-4000-8000-0000000000aa"
+SERVED_USERS = {
+    "users": [{"user_name": "alice@example.com", "tokens": ["dapi-alice"]}],
+    "service_principals": [
+        {
+            "application_id": SP_APP_ID,
+            "display_name": "ci",
+            "client_secret": "s3cret",
+            "groups": ["admins"],
+        }
+    ],
+}
+
+
+@contextmanager
+def served_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, update_seconds: float
+) -> Iterator[str]:
+    """A served emulator on a free loopback port, on the system clock, with alice (token
+    `dapi-alice`) and an admin service principal (OAuth M2M: SP_APP_ID / `s3cret`). The
+    caller's Databricks environment is cleared so that only what a test sets is used."""
+    for key in list(os.environ):
+        if key.startswith(("DATABRICKS_", "ARM_", "AZURE_", "GOOGLE_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "missing.cfg"))
+    users = tmp_path / "users.yaml"
+    users.write_text(yaml.safe_dump(SERVED_USERS))
+    config = EmulatorConfig(update_seconds=update_seconds, users_file=users)
+    with (
+        Emulator(config, db_path=tmp_path / "ws.db", clock=SystemClock()) as emu,
+        serve_in_thread(emu) as url,
+    ):
+        yield url

@@ -98,3 +98,36 @@ def test_latency_is_added_to_each_request() -> None:
     finally:
         api.close()
         emu.close()
+
+
+def test_the_workspace_limit_of_1000_endpoints_is_enforced() -> None:
+    # "Model serving limits": at most 1,000 serving endpoints per workspace
+    # (https://learn.microsoft.com/azure/databricks/machine-learning/model-serving/model-serving-limits).
+    # The real error body is not published; the emulator answers 400 QUOTA_EXCEEDED (a 429 would
+    # make the SDKs retry a refusal that cannot clear by waiting).
+    emu = make_emulator(write_budget_calls=0)
+    api = Api(emu)
+    try:
+        for i in range(999):
+            emu.seed_endpoint({"name": f"seeded-{i:04d}"})
+        assert api.post(EP, json={"name": "the-1000th"}).status_code == 200
+        refused = api.post(EP, json={"name": "one-too-many"})
+        assert (refused.status_code, error_code(refused)) == (400, "QUOTA_EXCEEDED")
+        assert "1000" in refused.json()["message"]
+        assert api.get(f"{EP}/one-too-many").status_code == 404
+        assert api.delete(f"{EP}/seeded-0000").status_code == 200
+        assert api.post(EP, json={"name": "one-too-many"}).status_code == 200
+    finally:
+        api.close()
+        emu.close()
+
+
+def test_the_endpoint_limit_is_a_knob() -> None:
+    emu = make_emulator(max_endpoints=1)
+    api = Api(emu)
+    try:
+        assert api.post(EP, json={"name": "a"}).status_code == 200
+        assert error_code(api.post(EP, json={"name": "b"})) == "QUOTA_EXCEEDED"
+    finally:
+        api.close()
+        emu.close()

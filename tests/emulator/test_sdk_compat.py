@@ -21,33 +21,12 @@ from databricks.sdk.service import catalog, serving
 
 from serving_emulator import Emulator, EmulatorConfig, SystemClock, serve_in_thread
 
-SP_APP_ID = "6f1c2f0e-0000-4000-8000-0000000000aa"
-USERS = {
-    "users": [{"user_name": "alice@example.com", "tokens": ["dapi-alice"]}],
-    "service_principals": [
-        {
-            "application_id": SP_APP_ID,
-            "display_name": "ci",
-            "client_secret": "s3cret",
-            "groups": ["admins"],
-        }
-    ],
-}
+from .conftest import SP_APP_ID, served_workspace
 
 
 @pytest.fixture
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for key in list(os.environ):
-        if key.startswith(("DATABRICKS_", "ARM_", "AZURE_", "GOOGLE_")):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "missing.cfg"))
-    users = tmp_path / "users.yaml"
-    users.write_text(yaml.safe_dump(USERS))
-    config = EmulatorConfig(update_seconds=0.3, users_file=users)
-    with (
-        Emulator(config, db_path=tmp_path / "ws.db", clock=SystemClock()) as emu,
-        serve_in_thread(emu) as url,
-    ):
+    with served_workspace(tmp_path, monkeypatch, update_seconds=0.3) as url:
         yield url
 
 

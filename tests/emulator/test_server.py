@@ -76,6 +76,8 @@ def test_python_dash_m_serves_logs_requests_and_stops_on_ctrl_c(tmp_path: Path) 
             str(tmp_path / "ws.db"),
             "--update-seconds",
             "0",
+            "--entity-fault",
+            "x/a:error_rate=1,latency_ms=10",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -97,6 +99,19 @@ def test_python_dash_m_serves_logs_requests_and_stops_on_ctrl_c(tmp_path: Path) 
                     raise
                 time.sleep(0.05)
         assert r.json() == {"endpoints": []}
+        # The --entity-fault option reaches the served workspace.
+        headers = {"Authorization": "Bearer t"}
+        body = {
+            "name": "x",
+            "config": {
+                "served_entities": [{"name": "a", "entity_name": "m", "entity_version": "1"}]
+            },
+        }
+        assert httpx.post(f"{url}/api/2.0/serving-endpoints", json=body, headers=headers).is_success
+        r = httpx.post(
+            f"{url}/serving-endpoints/x/invocations", json={"inputs": [1]}, headers=headers
+        )
+        assert r.json()["error_code"] == "INTERNAL_ERROR"
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=15)
     finally:

@@ -55,6 +55,14 @@ def emulator() -> None:
     "--shuffle-seed", type=int, default=None, help="Seed for list order (default --seed)."
 )
 @click.option("--fail-updates", is_flag=True, help="Make every config rollout fail.")
+@click.option(
+    "--entity-fault",
+    "entity_faults",
+    multiple=True,
+    metavar="TARGET:error_rate=R,latency_ms=MS",
+    help="Make a served entity misbehave (TARGET: ENDPOINT/ENTITY or MODEL@VERSION); "
+    "repeatable. Change it at run time with PUT /_emulator/entity-faults/TARGET.",
+)
 @click.option("--allow-remote", is_flag=True, help="Allow binding a non-loopback address.")
 def serve_command(
     host: str,
@@ -69,6 +77,7 @@ def serve_command(
     seed: int,
     shuffle_seed: int | None,
     fail_updates: bool,
+    entity_faults: tuple[str, ...],
     allow_remote: bool,
 ) -> int:
     """Serve an emulated workspace until Ctrl-C (one log line per request)."""
@@ -88,6 +97,7 @@ def serve_command(
             seed=seed,
             shuffle_seed=shuffle_seed,
             fail_updates=fail_updates,
+            entity_faults=entity_faults,
             allow_remote=allow_remote,
             announce=click.echo,
         )
