@@ -95,7 +95,7 @@ def render_drift(plan: Plan, *, color: bool = False) -> str:
             lines.append(f'{sym} endpoint "{name}" {described}')
     live_health = _health_lines(plan, mentioned=acted | set(failed_drift(plan)))
     if live_health:
-        lines.extend(["", live_health])
+        lines.extend(["", live_health] if lines else [live_health])
     info = _unmanaged_line(plan)
     problems = _problem_lines(plan.problems)
     if info or problems:
