@@ -128,18 +128,10 @@ def failure_message(name: str, raw: Mapping[str, Any]) -> str:
 
 def serving_line(raw: Mapping[str, Any]) -> str:
     """What the endpoint serves now: its active config's version, entities and traffic."""
-    config = _mapping(raw.get("config"))
-    entities = [str(e.get("name", "")) for e in config.get("served_entities") or []]
-    if not entities:
+    serving = normalize.serving_summary(_mapping(raw.get("config")))
+    if not serving:
         return "Still serving: nothing (no config version has ever become ready)"
-    routes = _mapping(config.get("traffic_config")).get("routes") or []
-    split = {
-        str(r.get("served_entity_name") or r.get("served_model_name")): r.get("traffic_percentage")
-        for r in routes
-        if isinstance(r, Mapping)
-    }
-    shown = ", ".join(f"{e} {split[e]}%" if e in split else e for e in entities)
-    return f"Still serving: config_version {config.get('config_version', '?')} ({shown})"
+    return f"Still serving: {serving}"
 
 
 # --------------------------------------------------------------------------------------------
