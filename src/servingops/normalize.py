@@ -115,6 +115,9 @@ RULES: tuple[Rule, ...] = (
     # The asynchronous, versioned config update.
     Rule(("config",), Carrier.CONFIG, keep_live=True),
     Rule(("config", "auto_capture_config"), Carrier.CONFIG, keep_live=True),
+    # Legacy inference tables are enabled unless the request says otherwise (docs: "This true
+    # by default"); a file that leaves `enabled` out adopts the server's value.
+    Rule(("config", "auto_capture_config", "enabled"), keep_live=True, default=True),
     Rule(("config", "served_entities", WILDCARD, "workload_size"), keep_live=True),
     Rule(("config", "served_entities", WILDCARD, "workload_type"), keep_live=True, default="CPU"),
     Rule(

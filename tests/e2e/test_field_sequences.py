@@ -227,3 +227,23 @@ def test_system_metrics_export_state_reaches_the_workspace(run: ApplyCli, projec
     # Omitted: the workspace's choice, not a difference.
     live = converge(run, project, BASE)
     assert live["uc_system_metrics_export_state"] == "FIRST_PARTY_EXPORT_DISABLED"
+
+
+# --------------------------------------------------------------------------------------------
+# Server fills are adopted, not fought (issue 9 item 6)
+
+
+def test_auto_capture_without_enabled_converges(run: ApplyCli, project: Path) -> None:
+    # The server fills auto_capture_config.enabled (true by default) and table_name_prefix
+    # (the endpoint name) when a file leaves them out:
+    # docs.databricks.com/machine-learning/model-serving/enable-model-serving-inference-tables.html
+    # ("If this isn't specified, the endpoint name is used"; enabled "This true by default");
+    # terraform-provider-databricks serving/resource_model_serving.go marks both Computed.
+    text = BASE + "  auto_capture_config: {catalog_name: c, schema_name: s}\n"
+    live = converge(run, project, text)
+    assert live["config"]["auto_capture_config"]["enabled"] is True
+    puts = len([p for p in run.transport.seen if p[0] == "PUT"])
+    code, out, _ = run("apply", "--auto-approve")
+    assert code == 0, out
+    assert len([p for p in run.transport.seen if p[0] == "PUT"]) == puts  # no new rollout
+    assert run("drift")[0] == 0

@@ -190,3 +190,16 @@ def test_legacy_served_models_are_accepted(api: Api) -> None:
     (served,) = ep["pending_config"]["served_entities"]
     assert (served["name"], served["entity_name"]) == ("ads-3", "ads")
     assert ep["pending_config"]["served_models"][0]["model_name"] == "ads"
+
+
+def test_auto_capture_defaults_are_filled(api: Api) -> None:
+    # "(optional) table prefix ... If this isn't specified, the endpoint name is used";
+    # "(optional) enabled ... This true by default." (docs.databricks.com/machine-learning/
+    # model-serving/enable-model-serving-inference-tables.html)
+    config = {
+        **config_with(entity("a")),
+        "auto_capture_config": {"catalog_name": "c", "schema_name": "s"},
+    }
+    ep = api.post(EP, json={"name": "cap", "config": config}).json()
+    capture = ep["pending_config"]["auto_capture_config"]
+    assert (capture["enabled"], capture["table_name_prefix"]) == (True, "cap")
