@@ -451,6 +451,14 @@ def parse_ai_gateway(raw: Any, where: str = "ai_gateway") -> dict[str, Any] | No
             obj["enabled"] = as_bool(obj["enabled"], f"{where}.fallback_config.enabled")
         if block in ("usage_tracking_config", "inference_table_config") and "enabled" in obj:
             obj["enabled"] = as_bool(obj["enabled"], f"{where}.{block}.enabled")
+        if block == "inference_table_config" and obj.get("enabled"):
+            # catalog_name and schema_name are "Required when enabling inference tables".
+            for name in ("catalog_name", "schema_name"):
+                if not obj.get(name):
+                    raise invalid(
+                        f"{where}.inference_table_config.{name} is required when enabling "
+                        "inference tables."
+                    )
         if block == "guardrails":
             for side in ("input", "output"):
                 pii = obj.get(side, {}).get("pii") if isinstance(obj.get(side), dict) else None

@@ -507,7 +507,8 @@ def _ai_gateway(raw: Any) -> dict[str, Any]:
     if isinstance(usage, Mapping) and _bool(usage.get("enabled")):
         gateway["usage_tracking_config"] = {"enabled": True}
     table = _clean(raw.get("inference_table_config"), drop={"name"})
-    if table and (_bool(table.get("enabled")) or len(table) > 1):
+    # A disabled table that names nothing is the same as no table; anything else is kept.
+    if _bool(table.get("enabled")) or any(k != "enabled" for k in table):
         table["enabled"] = _bool(table.get("enabled"))
         gateway["inference_table_config"] = table
     guardrails = _guardrails(raw.get("guardrails"))

@@ -81,6 +81,7 @@ def check_document(document: LoadedDocument) -> tuple[Diagnostic, ...]:
     _check_tags(ctx, data.get("tags"))
     _check_permissions(ctx, data.get("permissions"))
     _check_rate_limits(ctx, data)
+    _check_inference_table(ctx, data.get("ai_gateway"))
     _check_telemetry(ctx, data)
     return tuple(sorted(ctx.out, key=Diagnostic.sort_key))
 
@@ -147,6 +148,33 @@ def _items(value: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
         for i, item in enumerate(value):
             if isinstance(item, Mapping):
                 yield i, item
+
+
+def _check_inference_table(ctx: _Context, gateway: Any) -> None:
+    """Every accepted inference-table block is sent: it must say whether it logs, and an
+    enabled one names the catalog and schema the API requires when enabling."""
+    table = gateway.get("inference_table_config") if isinstance(gateway, Mapping) else None
+    if not isinstance(table, Mapping):
+        return
+    path: Path = ("ai_gateway", "inference_table_config")
+    enabled = table.get("enabled")
+    if enabled is None:
+        if table:
+            ctx.error(
+                path,
+                "inference_table_config needs enabled: true (with catalog_name and "
+                "schema_name) to log requests, or enabled: false",
+                key=True,
+            )
+        return
+    missing = [k for k in ("catalog_name", "schema_name") if k not in table]
+    if enabled is True and missing:
+        ctx.error(
+            path,
+            f"enabled inference tables need {' and '.join(missing)} (the API requires "
+            "catalog_name and schema_name when enabling)",
+            key=True,
+        )
 
 
 def _check_telemetry(ctx: _Context, data: Mapping[str, Any]) -> None:

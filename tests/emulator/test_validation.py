@@ -203,3 +203,15 @@ def test_auto_capture_defaults_are_filled(api: Api) -> None:
     ep = api.post(EP, json={"name": "cap", "config": config}).json()
     capture = ep["pending_config"]["auto_capture_config"]
     assert (capture["enabled"], capture["table_name_prefix"]) == (True, "cap")
+
+
+def test_enabling_an_inference_table_needs_catalog_and_schema(api: Api) -> None:
+    # catalog_name / schema_name: "Required when enabling inference tables" (databricks-sdk-py
+    # databricks/sdk/service/serving.py, AiGatewayInferenceTableConfig).
+    api.post(EP, json={"name": "gw", "config": config_with(entity("a"))})
+    table = {"catalog_name": "c", "enabled": True}
+    r = api.put(f"{EP}/gw/ai-gateway", json={"inference_table_config": table})
+    assert (r.status_code, error_code(r)) == (400, "INVALID_PARAMETER_VALUE")
+    assert "schema_name" in r.json()["message"]
+    r = api.post(EP, json={"name": "gw2", "ai_gateway": {"inference_table_config": table}})
+    assert (r.status_code, error_code(r)) == (400, "INVALID_PARAMETER_VALUE")

@@ -189,6 +189,20 @@ def test_valid_documents_have_no_findings(text: str) -> None:
             "e.yaml:5:7: error: ai_gateway.rate_limits[1]: another calls limit "
             "(ai_gateway.rate_limits[0]) has key 'user_group' and principal 'g'; keep one",
         ),
+        (
+            # Catalog and schema are "Required when enabling inference tables" (databricks-sdk-py
+            # serving.py AiGatewayInferenceTableConfig); a block without `enabled` was silently
+            # left out of the create body, so every accepted block must say what it does.
+            "name: x\nai_gateway:\n  inference_table_config: {catalog_name: c}\n",
+            "e.yaml:3:3: error: ai_gateway.inference_table_config: inference_table_config "
+            "needs enabled: true (with catalog_name and schema_name) to log requests, or "
+            "enabled: false",
+        ),
+        (
+            "name: x\nai_gateway:\n  inference_table_config: {catalog_name: c, enabled: true}\n",
+            "e.yaml:3:3: error: ai_gateway.inference_table_config: enabled inference tables "
+            "need schema_name (the API requires catalog_name and schema_name when enabling)",
+        ),
     ],
 )
 def test_rule_messages(text: str, expected: str | tuple[str, ...]) -> None:
