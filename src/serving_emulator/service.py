@@ -330,7 +330,7 @@ class Workspace:
             ),
             "tags": validation.parse_tags(body.get("tags") or [], "tags"),
             "ai_gateway": (
-                validation.parse_ai_gateway(body["ai_gateway"])
+                validation.parse_ai_gateway(body["ai_gateway"], endpoint_name=name)
                 if body.get("ai_gateway") is not None
                 else None
             ),
@@ -461,7 +461,7 @@ class Workspace:
     def put_ai_gateway(
         self, caller: Principal, name: str, body: Mapping[str, Any]
     ) -> dict[str, Any]:
-        gateway = validation.parse_ai_gateway(body, "body")
+        gateway = validation.parse_ai_gateway(body, "body", endpoint_name=name)
         with self._mutate(caller, name) as m:
             m.doc["ai_gateway"] = gateway
         return copy.deepcopy(gateway) if gateway else {}

@@ -430,8 +430,14 @@ AI_GATEWAY_BLOCKS = (
 )
 
 
-def parse_ai_gateway(raw: Any, where: str = "ai_gateway") -> dict[str, Any] | None:
-    """The stored AI gateway config, or None when every block is absent (which unsets it)."""
+def parse_ai_gateway(
+    raw: Any, where: str = "ai_gateway", *, endpoint_name: str
+) -> dict[str, Any] | None:
+    """The stored AI gateway config, or None when every block is absent (which unsets it).
+
+    An enabled inference table without a `table_name_prefix` gets the endpoint name, as the
+    server fills it.
+    """
     src = as_obj(raw, where)
     out: dict[str, Any] = {}
     for block in AI_GATEWAY_BLOCKS:
@@ -459,6 +465,7 @@ def parse_ai_gateway(raw: Any, where: str = "ai_gateway") -> dict[str, Any] | No
                         f"{where}.inference_table_config.{name} is required when enabling "
                         "inference tables."
                     )
+            obj.setdefault("table_name_prefix", endpoint_name)
         if block == "guardrails":
             for side in ("input", "output"):
                 pii = obj.get(side, {}).get("pii") if isinstance(obj.get(side), dict) else None

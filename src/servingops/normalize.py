@@ -100,9 +100,11 @@ RULES: tuple[Rule, ...] = (
         ("ai_gateway", "inference_table_config", "catalog_name"), Carrier.RECREATE, reason=_TABLES
     ),
     Rule(("ai_gateway", "inference_table_config", "schema_name"), Carrier.RECREATE, reason=_TABLES),
+    # The server names the table after the endpoint when no prefix is given.
     Rule(
         ("ai_gateway", "inference_table_config", "table_name_prefix"),
         Carrier.RECREATE,
+        keep_live=True,
         reason=_TABLES,
     ),
     # Accepted at create and never updatable: a change is a plan error, not a silent no-op.

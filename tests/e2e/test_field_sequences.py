@@ -247,3 +247,16 @@ def test_auto_capture_without_enabled_converges(run: ApplyCli, project: Path) ->
     assert code == 0, out
     assert len([p for p in run.transport.seen if p[0] == "PUT"]) == puts  # no new rollout
     assert run("drift")[0] == 0
+
+
+def test_inference_table_without_prefix_converges(run: ApplyCli, project: Path) -> None:
+    # The server names the table after the endpoint when no prefix is given; adopted, never
+    # fought (it was a replace on every apply).
+    table = (
+        "ai_gateway:\n  inference_table_config: {catalog_name: c, schema_name: s, enabled: true}\n"
+    )
+    live = converge(run, project, BASE + table)
+    assert live["ai_gateway"]["inference_table_config"]["table_name_prefix"] == "scorer"
+    first = live["id"]
+    live = converge(run, project, BASE + table)
+    assert live["id"] == first

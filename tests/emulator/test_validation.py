@@ -215,3 +215,18 @@ def test_enabling_an_inference_table_needs_catalog_and_schema(api: Api) -> None:
     assert "schema_name" in r.json()["message"]
     r = api.post(EP, json={"name": "gw2", "ai_gateway": {"inference_table_config": table}})
     assert (r.status_code, error_code(r)) == (400, "INVALID_PARAMETER_VALUE")
+
+
+def test_inference_table_prefix_defaults_to_the_endpoint_name(api: Api) -> None:
+    # The table prefix "If this isn't specified, the endpoint name is used" (docs.databricks.com
+    # machine-learning/model-serving/enable-model-serving-inference-tables.html); the AI-gateway
+    # inference tables are filled the same way (issue 9 replayed it as a replace loop).
+    table = {"catalog_name": "c", "schema_name": "s", "enabled": True}
+    ep = api.post(
+        EP,
+        json={"name": "gw", "config": config_with(entity("a")),
+              "ai_gateway": {"inference_table_config": table}},
+    ).json()  # fmt: skip
+    assert ep["ai_gateway"]["inference_table_config"]["table_name_prefix"] == "gw"
+    out = api.put(f"{EP}/gw/ai-gateway", json={"inference_table_config": table}).json()
+    assert out["inference_table_config"]["table_name_prefix"] == "gw"

@@ -210,3 +210,15 @@ def test_callers_own_entry_is_implicit_at_any_level() -> None:
     )
     body = normalize.normalize_desired(doc, caller="user:me@example.com").body
     assert body["permissions"] == {"group:g": "CAN_VIEW"}
+
+
+def test_a_server_filled_inference_table_prefix_is_adopted() -> None:
+    table = {"catalog_name": "c", "schema_name": "s", "enabled": True}
+    doc = desired({"name": "gw", "ai_gateway": {"inference_table_config": table}})
+    raw = {
+        "name": "gw",
+        "ai_gateway": {"inference_table_config": {**table, "table_name_prefix": "gw"}},
+    }
+    have = normalize.normalize_live(raw)
+    resolved = normalize.resolve_server_chosen(normalize.normalize_desired(doc), have)
+    assert resolved.body == have.body
