@@ -463,6 +463,7 @@ class Workspace:
     ) -> dict[str, Any]:
         gateway = validation.parse_ai_gateway(body, "body", endpoint_name=name)
         with self._mutate(caller, name) as m:
+            validation.check_inference_table_move(m.doc.get("ai_gateway"), gateway)
             m.doc["ai_gateway"] = gateway
         return copy.deepcopy(gateway) if gateway else {}
 

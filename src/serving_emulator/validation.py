@@ -480,6 +480,21 @@ def parse_ai_gateway(
     return out or None
 
 
+def check_inference_table_move(stored: Any, gateway: Any) -> None:
+    """An enabled inference table keeps its catalog, schema and prefix: "On update, you have to
+    disable inference table first in order to change" them."""
+    old = (stored or {}).get("inference_table_config") or {}
+    new = (gateway or {}).get("inference_table_config") or {}
+    if not (old.get("enabled") and new.get("enabled")):
+        return
+    for name in ("catalog_name", "schema_name", "table_name_prefix"):
+        if old.get(name) != new.get(name):
+            raise invalid(
+                f"Cannot change the inference table {name} while inference tables are enabled; "
+                "disable inference tables first, then update them."
+            )
+
+
 def parse_email_notifications(raw: Any) -> dict[str, list[str]] | None:
     if raw is None:
         return None

@@ -96,17 +96,10 @@ RULES: tuple[Rule, ...] = (
         keep_live=True,
         reason=_TABLES,
     ),
-    Rule(
-        ("ai_gateway", "inference_table_config", "catalog_name"), Carrier.RECREATE, reason=_TABLES
-    ),
-    Rule(("ai_gateway", "inference_table_config", "schema_name"), Carrier.RECREATE, reason=_TABLES),
-    # The server names the table after the endpoint when no prefix is given.
-    Rule(
-        ("ai_gateway", "inference_table_config", "table_name_prefix"),
-        Carrier.RECREATE,
-        keep_live=True,
-        reason=_TABLES,
-    ),
+    # AI-gateway inference tables move in place with PUT ai-gateway (disabled first while
+    # enabled: see ai_gateway_requests). The server names the table after the endpoint when no
+    # prefix is given.
+    Rule(("ai_gateway", "inference_table_config", "table_name_prefix"), keep_live=True),
     # Accepted at create and never updatable: a change is a plan error, not a silent no-op.
     Rule(
         ("budget_policy_id",),
@@ -389,6 +382,28 @@ def ai_gateway_request(gateway: Mapping[str, Any]) -> dict[str, Any]:
     if gateway.get("rate_limits"):
         out["rate_limits"] = [_copy(v) for v in gateway["rate_limits"].values()]
     return out
+
+
+TABLE_NAMES = ("catalog_name", "schema_name", "table_name_prefix")
+
+
+def ai_gateway_requests(
+    before: Mapping[str, Any], after: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The PUT ai-gateway bodies that turn the canonical gateway `before` into `after`.
+
+    One body, except when an enabled inference table stays enabled under another catalog,
+    schema or prefix: the API only changes those names while inference tables are disabled
+    ("On update, you have to disable inference table first"), so the first body disables the
+    live table and the second sets the new one.
+    """
+    final = ai_gateway_request(after)
+    old = _mapping(before.get("inference_table_config"))
+    new = _mapping(after.get("inference_table_config"))
+    moved = any(old.get(k) != new.get(k) for k in TABLE_NAMES)
+    if old.get("enabled") is True and new.get("enabled") is True and moved:
+        return [{**final, "inference_table_config": {**_copy(old), "enabled": False}}, final]
+    return [final]
 
 
 def telemetry_request(telemetry: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ back; the deadline turns waiting into TIMED_OUT.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, assert_never
@@ -222,8 +223,13 @@ class EndpointRun:
             add, delete = tag_patch(self.action.before, after, owner=self.ctx.owner)
             await self._write(lambda: self.ctx.api.patch_tags(self.name, add=add, delete=delete))
         if Carrier.AI_GATEWAY in carriers:
-            gateway = normalize.ai_gateway_request(after.body.get("ai_gateway", {}))
-            await self._write(lambda: self.ctx.api.put_ai_gateway(self.name, gateway))
+            # Read from the fresh GET: an inference table is disabled first only while the
+            # live one is enabled.
+            before = normalize.normalize_live(live).body.get("ai_gateway", {})
+            for gateway in normalize.ai_gateway_requests(before, after.body.get("ai_gateway", {})):
+                await self._write(
+                    functools.partial(self.ctx.api.put_ai_gateway, self.name, gateway)
+                )
         if Carrier.NOTIFICATIONS in carriers:
             emails = notifications_request(after)
             await self._write(lambda: self.ctx.api.patch_notifications(self.name, emails))

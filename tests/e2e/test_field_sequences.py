@@ -92,6 +92,9 @@ telemetry_config:
 """
 
 
+GATEWAY_PATH = "/api/2.0/serving-endpoints/scorer/ai-gateway"
+
+
 @pytest.fixture
 def run(project: Path, emulator: Emulator[ManualClock], capsys: Any) -> ApplyCli:
     return ApplyCli(project, emulator, capsys)
@@ -260,3 +263,32 @@ def test_inference_table_without_prefix_converges(run: ApplyCli, project: Path) 
     first = live["id"]
     live = converge(run, project, BASE + table)
     assert live["id"] == first
+
+
+def gateway_table(**names: str) -> str:
+    fields = {"catalog_name": "c", "schema_name": "s", "table_name_prefix": "p", **names}
+    inner = ", ".join(f"{k}: {v}" for k, v in fields.items())
+    return f"ai_gateway:\n  inference_table_config: {{{inner}, enabled: true}}\n"
+
+
+@pytest.mark.parametrize("field", ["catalog_name", "schema_name", "table_name_prefix"])
+def test_inference_table_names_move_in_place(run: ApplyCli, project: Path, field: str) -> None:
+    # An in-place path is preferred to a replace: the names change with PUT ai-gateway once the
+    # table is disabled (databricks-sdk-py AiGatewayInferenceTableConfig: "On update, you have
+    # to disable inference table first in order to change the catalog name").
+    first = converge(run, project, BASE + gateway_table())
+    write(project, BASE + gateway_table(**{field: "moved"}))
+    code, out, _ = run("plan")
+    assert "must be replaced" not in out
+    assert "via PUT ai-gateway" in out
+    assert "disabled first" in out
+    code, out, err = run("apply", "--auto-approve")  # no --allow-replace needed
+    assert code == 0, out + err
+    live = run.get("scorer")
+    assert live is not None
+    assert live["id"] == first["id"]
+    assert live["ai_gateway"]["inference_table_config"][field] == "moved"
+    assert live["ai_gateway"]["inference_table_config"]["enabled"] is True
+    gateway_puts = [s for s in run.transport.seen if s[:2] == ("PUT", GATEWAY_PATH)]
+    assert len(gateway_puts) == 2
+    assert run.plan_is_empty()

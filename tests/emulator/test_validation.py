@@ -230,3 +230,23 @@ def test_inference_table_prefix_defaults_to_the_endpoint_name(api: Api) -> None:
     assert ep["ai_gateway"]["inference_table_config"]["table_name_prefix"] == "gw"
     out = api.put(f"{EP}/gw/ai-gateway", json={"inference_table_config": table}).json()
     assert out["inference_table_config"]["table_name_prefix"] == "gw"
+
+
+def test_inference_table_names_change_only_while_disabled(api: Api) -> None:
+    # "On update, you have to disable inference table first in order to change the catalog
+    # name" (likewise schema and prefix): databricks-sdk-py databricks/sdk/service/serving.py,
+    # AiGatewayInferenceTableConfig.
+    table = {"catalog_name": "c", "schema_name": "s", "table_name_prefix": "p", "enabled": True}
+    api.post(EP, json={"name": "gw", "config": config_with(entity("a")),
+                       "ai_gateway": {"inference_table_config": table}})  # fmt: skip
+    for field in ("catalog_name", "schema_name", "table_name_prefix"):
+        moved = {**table, field: "other"}
+        r = api.put(f"{EP}/gw/ai-gateway", json={"inference_table_config": moved})
+        assert (r.status_code, error_code(r)) == (400, "INVALID_PARAMETER_VALUE"), field
+        assert "disable" in r.json()["message"]
+    r = api.put(f"{EP}/gw/ai-gateway", json={"inference_table_config": {**table, "enabled": False}})
+    assert r.status_code == 200
+    r = api.put(
+        f"{EP}/gw/ai-gateway", json={"inference_table_config": {**table, "catalog_name": "c2"}}
+    )
+    assert r.json()["inference_table_config"]["catalog_name"] == "c2"

@@ -171,7 +171,9 @@ def test_to_document_round_trips_through_normalization() -> None:
         (("route_optimized",), Carrier.RECREATE),
         (("tags", "team"), Carrier.TAGS),
         (("ai_gateway", "rate_limits", "user/calls/minute", "calls"), Carrier.AI_GATEWAY),
-        (("ai_gateway", "inference_table_config", "catalog_name"), Carrier.RECREATE),
+        (("ai_gateway", "inference_table_config", "catalog_name"), Carrier.AI_GATEWAY),
+        (("ai_gateway", "inference_table_config", "table_name_prefix"), Carrier.AI_GATEWAY),
+        (("config", "auto_capture_config", "catalog_name"), Carrier.RECREATE),
         (("email_notifications", "on_update_failure"), Carrier.NOTIFICATIONS),
         (("permissions", "group:x"), Carrier.PERMISSIONS),
         (("budget_policy_id",), Carrier.NONE),
@@ -222,3 +224,32 @@ def test_a_server_filled_inference_table_prefix_is_adopted() -> None:
     have = normalize.normalize_live(raw)
     resolved = normalize.resolve_server_chosen(normalize.normalize_desired(doc), have)
     assert resolved.body == have.body
+
+
+TABLE = {"catalog_name": "c", "schema_name": "s", "table_name_prefix": "p", "enabled": True}
+
+
+@pytest.mark.parametrize(
+    ("live_table", "want_table", "calls"),
+    [
+        # "On update, you have to disable inference table first in order to change the catalog
+        # name" (databricks-sdk-py serving.py, AiGatewayInferenceTableConfig): two PUTs.
+        (TABLE, {**TABLE, "catalog_name": "c2"}, 2),
+        (TABLE, {**TABLE, "schema_name": "s2"}, 2),
+        (TABLE, {**TABLE, "table_name_prefix": "p2"}, 2),
+        (TABLE, {**TABLE, "catalog_name": "c2", "enabled": False}, 1),  # disabling: one PUT
+        ({**TABLE, "enabled": False}, {**TABLE, "catalog_name": "c2"}, 1),  # was disabled
+        (TABLE, {**TABLE}, 1),
+    ],
+)
+def test_inference_table_names_move_in_place(
+    live_table: dict[str, Any], want_table: dict[str, Any], calls: int
+) -> None:
+    before = {"usage_tracking_config": {"enabled": True}, "inference_table_config": live_table}
+    after = {"usage_tracking_config": {"enabled": True}, "inference_table_config": want_table}
+    requests = normalize.ai_gateway_requests(before, after)
+    assert len(requests) == calls
+    assert requests[-1] == normalize.ai_gateway_request(after)
+    if calls == 2:
+        assert requests[0]["inference_table_config"] == {**live_table, "enabled": False}
+        assert requests[0]["usage_tracking_config"] == {"enabled": True}

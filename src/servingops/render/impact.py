@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .. import normalize
 from ..model import ABSENT, Action, ActionKind, Carrier, Path, Plan
 
 ENTITIES: Path = ("config", "served_entities")
@@ -40,6 +41,9 @@ def impact_notes(action: Action, plan: Plan, *, arrow: str = "->") -> list[str]:
     if cold:
         notes.append(f"scale-to-zero: cold starts ({', '.join(cold)})")
     notes.extend(capacity_notes(action, arrow=arrow))
+    table = inference_table_note(action, arrow=arrow)
+    if table:
+        notes.append(table)
     if action.name in plan.updating:
         notes.append("update in progress: apply waits for it to finish first")
     return notes
@@ -103,6 +107,25 @@ def capacity_notes(action: Action, *, arrow: str = "->") -> list[str]:
                 f"capacity {name}: {_fmt_cap(old)} {arrow} {_fmt_cap(new)} concurrency{sizes}"
             )
     return notes
+
+
+def inference_table_note(action: Action, *, arrow: str = "->") -> str | None:
+    """An enabled AI-gateway inference table that moves is disabled first, then enabled again
+    under its new names (two PUT ai-gateway calls)."""
+    if action.kind is not ActionKind.UPDATE or action.after is None:
+        return None
+    before = lookup_map(live_body(action), ("ai_gateway",))
+    after = lookup_map(action.after.body, ("ai_gateway",))
+    if len(normalize.ai_gateway_requests(before, after)) < 2:
+        return None
+    old, new = (
+        ".".join(str(g["inference_table_config"].get(k, "?")) for k in normalize.TABLE_NAMES)
+        for g in (before, after)
+    )
+    return (
+        f"inference table {old} {arrow} {new}: disabled first, then enabled under the new "
+        "names (two PUT ai-gateway calls; requests in between are not logged)"
+    )
 
 
 def carrier_notes(action: Action) -> list[str]:
