@@ -31,6 +31,8 @@ class EmulatorConfig:
     shuffle_seed: keyed lists (served entities, routes, tags, ACL entries) are returned in an
         order shuffled by this seed, stable for a given endpoint state. None keeps stored order.
     routing_seed: seeds the traffic-split draw that picks a served entity for each invocation.
+    report_workload_type: when false, GET leaves out a served entity's workload_type while it
+        is the default CPU, as workspaces without GPU serving do.
     workspace_id: reported by /.well-known/databricks-config.
     admin_user: the identity of every caller when there is no users file.
     """
@@ -46,6 +48,7 @@ class EmulatorConfig:
     users_file: Path | str | None = None
     shuffle_seed: int | None = 0
     routing_seed: int = 0
+    report_workload_type: bool = True
     workspace_id: str = DEFAULT_WORKSPACE_ID
     admin_user: str = DEFAULT_ADMIN_USER
 

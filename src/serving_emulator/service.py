@@ -208,6 +208,7 @@ class Workspace:
             permission_level=level,
             base_url=base_url,
             shuffler=self._shuffler,
+            report_workload_type=self.config.report_workload_type,
         )
 
     # -- write budget and failures -------------------------------------------------------------

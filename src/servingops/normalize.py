@@ -54,6 +54,8 @@ class Rule:
     sensitive    rendered as "(sensitive)" and never printed
     default      what the server fills in when nobody sets the field (None when unknown);
                  export leaves a field out when live holds exactly this value
+    implied      some workspaces leave the field out of GET while it holds `default`: a live
+                 value that is missing reads as the default
     """
 
     pattern: tuple[str, ...]
@@ -63,6 +65,7 @@ class Rule:
     sensitive: bool = False
     reason: str = ""
     default: Any = None
+    implied: bool = False
 
 
 _TABLES = "inference table catalog, schema and prefix cannot be changed in place"
@@ -114,7 +117,13 @@ RULES: tuple[Rule, ...] = (
     # by default"); a file that leaves `enabled` out adopts the server's value.
     Rule(("config", "auto_capture_config", "enabled"), keep_live=True, default=True),
     Rule(("config", "served_entities", WILDCARD, "workload_size"), keep_live=True),
-    Rule(("config", "served_entities", WILDCARD, "workload_type"), keep_live=True, default="CPU"),
+    # Workspaces without GPU serving return no workload_type; CPU is the documented default.
+    Rule(
+        ("config", "served_entities", WILDCARD, "workload_type"),
+        keep_live=True,
+        default="CPU",
+        implied=True,
+    ),
     Rule(
         ("config", "served_entities", WILDCARD, "scale_to_zero_enabled"),
         keep_live=True,
@@ -247,6 +256,9 @@ def normalize_live(
     if permissions is not None:
         acl = [e for e in _direct_grants(permissions.get("access_control_list") or [])]
     body = _canonical_body(source, permissions=acl, caller=caller)
+    for rule in RULES:
+        if rule.implied:
+            _imply(body, rule.pattern, rule.default, ())
     name = str(raw.get("name", ""))
     fingerprint = Fingerprint(
         endpoint_id=status.endpoint_id,
@@ -766,6 +778,19 @@ def _adopt(desired: dict[str, Any], live: Any, pattern: tuple[str, ...], at: Pat
         child = desired.get(key)
         if isinstance(child, dict):
             _adopt(child, live[key], rest, (*at, key))
+
+
+def _imply(body: dict[str, Any], pattern: tuple[str, ...], default: Any, at: Path) -> None:
+    """Fill `default` along `pattern` where the live side left the field out."""
+    head, rest = pattern[0], pattern[1:]
+    for key in list(body) if head == WILDCARD else [head]:
+        if not rest:
+            if key not in body and _may_adopt(body, (*at, key)):
+                body[key] = default
+            continue
+        child = body.get(key)
+        if isinstance(child, dict):
+            _imply(child, rest, default, (*at, key))
 
 
 def _may_adopt(parent: Mapping[str, Any], path: Path) -> bool:

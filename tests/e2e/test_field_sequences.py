@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from serving_emulator import Emulator, ManualClock
+from serving_emulator import Emulator, EmulatorConfig, ManualClock
 
-from .test_apply_cli import ApplyCli
+from .test_apply_cli import ApplyCli, with_emulator
 
 BASE = """\
 name: scorer
@@ -292,3 +292,20 @@ def test_inference_table_names_move_in_place(run: ApplyCli, project: Path, field
     gateway_puts = [s for s in run.transport.seen if s[:2] == ("PUT", GATEWAY_PATH)]
     assert len(gateway_puts) == 2
     assert run.plan_is_empty()
+
+
+def test_explicit_cpu_against_a_workspace_that_omits_workload_type(
+    project: Path, capsys: Any
+) -> None:
+    # Workspaces without GPU serving return no workload_type (design.md section 8, "an empty
+    # workload_type on workspaces without GPU serving"); CPU is the documented default
+    # (databricks-sdk-py ServedEntityInput.workload_type: 'Defaults to "CPU"'), so an explicit
+    # CPU in the file is not a difference.
+    config = EmulatorConfig(update_seconds=30.0, report_workload_type=False)
+    for run in with_emulator(project, capsys, config):
+        live = converge(run, project, entity_with("workload_type: CPU\n"))
+        assert "workload_type" not in live["config"]["served_entities"][0]
+        assert run("drift")[0] == 0
+        live = converge(run, project, entity_with("workload_type: GPU_SMALL\n"))
+        assert live["config"]["served_entities"][0]["workload_type"] == "GPU_SMALL"
+        converge(run, project, entity_with("workload_type: CPU\n"))

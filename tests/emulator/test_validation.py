@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Api, entity, error_code
+from .conftest import Api, entity, error_code, make_emulator
 
 EP = "/api/2.0/serving-endpoints"
 
@@ -250,3 +250,23 @@ def test_inference_table_names_change_only_while_disabled(api: Api) -> None:
         f"{EP}/gw/ai-gateway", json={"inference_table_config": {**table, "catalog_name": "c2"}}
     )
     assert r.json()["inference_table_config"]["catalog_name"] == "c2"
+
+
+def test_a_workspace_may_leave_out_the_default_workload_type() -> None:
+    # Some workspaces (without GPU serving) return no workload_type; the knob emulates them.
+    emu = make_emulator(report_workload_type=False)
+    client = Api(emu)
+    try:
+        gpu = entity("g", version="8", workload_type="GPU_SMALL")
+        body = {
+            "name": "e",
+            "config": config_with(entity("a"), gpu, routes=[route("a", 50), route("g", 50)]),
+        }
+        client.post(EP, json=body)
+        emu.advance(60)
+        entities = {e["name"]: e for e in client.get(f"{EP}/e").json()["config"]["served_entities"]}
+        assert "workload_type" not in entities["a"]
+        assert entities["g"]["workload_type"] == "GPU_SMALL"
+    finally:
+        client.close()
+        emu.close()

@@ -118,7 +118,9 @@ def test_legacy_served_models_read_as_entities() -> None:
         "config": {"served_models": [{"model_name": "m", "model_version": "1", "name": "m-1"}]},
     }
     body = normalize.normalize_live(raw).body
-    assert body["config"]["served_entities"] == {"m-1": {"entity_name": "m", "entity_version": "1"}}
+    assert body["config"]["served_entities"] == {
+        "m-1": {"entity_name": "m", "entity_version": "1", "workload_type": "CPU"}
+    }
 
 
 def test_permissions_drop_inherited_entries_and_the_callers_own_manage() -> None:
@@ -253,3 +255,16 @@ def test_inference_table_names_move_in_place(
     if calls == 2:
         assert requests[0]["inference_table_config"] == {**live_table, "enabled": False}
         assert requests[0]["usage_tracking_config"] == {"enabled": True}
+
+
+def test_a_missing_live_workload_type_reads_as_the_default_cpu() -> None:
+    raw = {
+        "name": "x",
+        "config": {"served_entities": [
+            {"name": "a", "entity_name": "m", "entity_version": "1", "workload_size": "Small"},
+            {"name": "g", "external_model": {"provider": "openai", "name": "g", "task": "t"}},
+        ]},
+    }  # fmt: skip
+    entities = normalize.normalize_live(raw).body["config"]["served_entities"]
+    assert entities["a"]["workload_type"] == "CPU"
+    assert "workload_type" not in entities["g"]  # external models have no workload type
