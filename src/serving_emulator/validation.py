@@ -195,6 +195,11 @@ def _parse_entity(raw: Any, where: str) -> dict[str, Any]:
     else:
         if not isinstance(entity.get("entity_name"), str) or not entity["entity_name"]:
             raise invalid(f"{where}: entity_name or external_model is required.")
+        if "scale_to_zero_enabled" not in entity:
+            # The real message, as quoted in terraform-provider-databricks #4064.
+            raise invalid(
+                f"{where}: scaleToZeroEnabled is undefined. Please set it to either true or false."
+            )
         if "entity_version" not in entity:
             raise invalid(f"{where}.entity_version is required for '{entity['entity_name']}'.")
         version = entity["entity_version"]

@@ -56,6 +56,8 @@ class Rule:
                  export leaves a field out when live holds exactly this value
     implied      some workspaces leave the field out of GET while it holds `default`: a live
                  value that is missing reads as the default
+    required     the API rejects a request without the field, so it is always sent: the
+                 desired value, else the live one (keep_live), else `default` on create
     """
 
     pattern: tuple[str, ...]
@@ -66,6 +68,7 @@ class Rule:
     reason: str = ""
     default: Any = None
     implied: bool = False
+    required: bool = False
 
 
 _TABLES = "inference table catalog, schema and prefix cannot be changed in place"
@@ -124,10 +127,13 @@ RULES: tuple[Rule, ...] = (
         default="CPU",
         implied=True,
     ),
+    # "scaleToZeroEnabled is undefined. Please set it to either true or false." (the API, as
+    # quoted in terraform-provider-databricks #4064): sent on every create and config update.
     Rule(
         ("config", "served_entities", WILDCARD, "scale_to_zero_enabled"),
         keep_live=True,
         default=False,
+        required=True,
     ),
     Rule(("config", "served_entities", WILDCARD, "environment_vars", WILDCARD), sensitive=True),
     # Synchronous side calls.
@@ -142,6 +148,10 @@ RULES: tuple[Rule, ...] = (
     Rule(("telemetry_config", "table_names"), consumed=True),
     # No documented default: an omitted state is the workspace's choice.
     Rule(("uc_system_metrics_export_state",), Carrier.METRICS_EXPORT, keep_live=True),
+)
+
+_REQUIRED_ENTITY_FIELDS = tuple(
+    r for r in RULES if r.required and r.pattern[:3] == ("config", "served_entities", WILDCARD)
 )
 
 # Server-owned fields of an endpoint (id, creator, timestamps, state, pending_config, ...) need
@@ -373,7 +383,12 @@ def config_request(config: Mapping[str, Any], *, write_only: Body | None = None)
     extras = (write_only or {}).get("served_entities", {})
     entities = []
     for name, entity in config.get("served_entities", {}).items():
-        entities.append({"name": name, **_copy(entity), **extras.get(name, {})})
+        sent = {"name": name, **_copy(entity), **extras.get(name, {})}
+        for rule in _REQUIRED_ENTITY_FIELDS:
+            field = rule.pattern[-1]
+            if field not in sent and _may_adopt(sent, ("config", "served_entities", name, field)):
+                sent[field] = rule.default
+        entities.append(sent)
     out: dict[str, Any] = {"served_entities": entities}
     traffic = config.get("traffic") or {}
     if traffic:

@@ -309,3 +309,15 @@ def test_explicit_cpu_against_a_workspace_that_omits_workload_type(
         live = converge(run, project, entity_with("workload_type: GPU_SMALL\n"))
         assert live["config"]["served_entities"][0]["workload_type"] == "GPU_SMALL"
         converge(run, project, entity_with("workload_type: CPU\n"))
+
+
+def test_scale_to_zero_left_out_is_sent_false_then_kept(run: ApplyCli, project: Path) -> None:
+    # The API rejects entities without scale_to_zero_enabled (terraform-provider-databricks
+    # #4064): a create sends false; a config update sends the live value the file leaves alone.
+    without = BASE.replace("      scale_to_zero_enabled: true\n", "")
+    live = converge(run, project, without)
+    assert live["config"]["served_entities"][0]["scale_to_zero_enabled"] is False
+    converge(run, project, BASE)
+    live = converge(run, project, without.replace('"1"', '"2"'))
+    entity = live["config"]["served_entities"][0]
+    assert (entity["entity_version"], entity["scale_to_zero_enabled"]) == ("2", True)

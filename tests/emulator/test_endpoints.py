@@ -44,7 +44,11 @@ def test_server_defaults_are_filled_in(api: Api, emu: Emulator[ManualClock]) -> 
         "config": {
             "name": "defaults",  # the Python SDK serialises it; it must be ignored
             "served_entities": [
-                {"entity_name": "main.risk.fraud", "entity_version": 7},
+                {
+                    "entity_name": "main.risk.fraud",
+                    "entity_version": 7,
+                    "scale_to_zero_enabled": False,
+                },
             ],
         },
     }
@@ -88,6 +92,7 @@ def test_concurrency_bounds_mean_no_default_workload_size(
                     "entity_version": "3",
                     "min_provisioned_concurrency": "0",
                     "max_provisioned_concurrency": 8,
+                    "scale_to_zero_enabled": False,
                 }
             ]
         },

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from serving_emulator import Emulator, ManualClock
+
 from .conftest import Api, entity, error_code, make_emulator
 
 EP = "/api/2.0/serving-endpoints"
@@ -270,3 +272,30 @@ def test_a_workspace_may_leave_out_the_default_workload_type() -> None:
     finally:
         client.close()
         emu.close()
+
+
+SCALE_TO_ZERO_UNDEFINED = "scaleToZeroEnabled is undefined. Please set it to either true or false."
+
+
+def test_a_custom_entity_must_say_scale_to_zero(emu: Emulator[ManualClock], api: Api) -> None:
+    # The real API rejects a served entity that leaves scale_to_zero_enabled out, on create and
+    # on PUT config: "cannot update model serving: scaleToZeroEnabled is undefined. Please set it
+    # to either true or false." (terraform-provider-databricks issues #4064 and #3946; the
+    # provider sends it always since PR #3387, and the Go SDK's ServedModelInput has no
+    # omitempty on it). External models must not carry it (ServedEntityInput docstring).
+    bare = {"name": "a", "entity_name": "m", "entity_version": "1", "workload_size": "Small"}
+    r = api.post(EP, json={"name": "e", "config": config_with(bare)})
+    assert (r.status_code, error_code(r)) == (400, "INVALID_PARAMETER_VALUE")
+    assert SCALE_TO_ZERO_UNDEFINED in r.json()["message"]
+    assert api.post(EP, json={"name": "e", "config": config_with(entity("a"))}).status_code == 200
+    emu.advance(60)
+    r = api.put(f"{EP}/e/config", json=config_with(bare))
+    assert (r.status_code, error_code(r)) == (400, "INVALID_PARAMETER_VALUE")
+    assert SCALE_TO_ZERO_UNDEFINED in r.json()["message"]
+    legacy = {
+        "served_models": [{"model_name": "m", "model_version": "1", "workload_size": "Small"}]
+    }
+    r = api.post(EP, json={"name": "legacy", "config": legacy})
+    assert SCALE_TO_ZERO_UNDEFINED in r.json()["message"]
+    external = config_with(ext("gpt", openai_config={"openai_api_key": "{{secrets/a/b}}"}))
+    assert api.post(EP, json={"name": "ext", "config": external}).status_code == 200

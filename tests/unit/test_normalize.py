@@ -268,3 +268,33 @@ def test_a_missing_live_workload_type_reads_as_the_default_cpu() -> None:
     entities = normalize.normalize_live(raw).body["config"]["served_entities"]
     assert entities["a"]["workload_type"] == "CPU"
     assert "workload_type" not in entities["g"]  # external models have no workload type
+
+
+def test_scale_to_zero_is_always_sent_for_custom_entities() -> None:
+    # The API rejects an entity without it ("scaleToZeroEnabled is undefined", terraform-provider
+    # -databricks #4064): a create sends false when the file leaves it out; external models never
+    # carry it.
+    doc = desired(
+        {
+            "name": "x",
+            "config": {"served_entities": [
+                {"name": "a", "entity_name": "m", "entity_version": "1", "workload_size": "Small"},
+                {"name": "b", "entity_name": "m", "entity_version": "2", "workload_size": "Small",
+                 "scale_to_zero_enabled": True},
+            ], "traffic_config": {"routes": [
+                {"served_entity_name": "a", "traffic_percentage": 50},
+                {"served_entity_name": "b", "traffic_percentage": 50},
+            ]}},
+        }
+    )  # fmt: skip
+    sent = {
+        e["name"]: e
+        for e in normalize.to_document(normalize.normalize_desired(doc))["config"][
+            "served_entities"
+        ]
+    }
+    assert sent["a"]["scale_to_zero_enabled"] is False
+    assert sent["b"]["scale_to_zero_enabled"] is True
+    external = normalize.normalize_live(live("external_chat"))
+    sent_ext = normalize.config_request(external.body["config"])["served_entities"][0]
+    assert "scale_to_zero_enabled" not in sent_ext
