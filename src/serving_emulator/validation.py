@@ -125,18 +125,17 @@ def check_endpoint_name(name: Any) -> str:
 def default_entity_name(entity: Mapping[str, Any]) -> str:
     """The name the server gives an entity sent without one.
 
-    External models: `external_model.name` with '.' and ':' turned into '-'. Otherwise
-    `<model>-<version>`, where a Unity Catalog three-level name contributes only its last
-    component (main.risk.fraud v7 -> fraud-7) because dots are not allowed in entity names;
-    any other disallowed character becomes '-'.
+    External models: `external_model.name` with '.' and ':' turned into '-' (databricks-sdk-py
+    ServedEntityInput.name). Otherwise `<model>-<version>`, where a Unity Catalog three-level
+    name contributes only its last component (main.risk.fraud v7 -> fraud-7) because dots are
+    not allowed in entity names. Nothing else is replaced or cut: a name that breaks the
+    served-entity name rules is rejected like an explicit one.
     """
     external = entity.get("external_model")
     if isinstance(external, dict):
-        base = str(external.get("name", "")).replace(".", "-").replace(":", "-")
-    else:
-        model = str(entity.get("entity_name", "")).rsplit(".", 1)[-1]
-        base = f"{model}-{entity.get('entity_version', '')}"
-    return re.sub(r"[^A-Za-z0-9_-]", "-", base)[:63]
+        return str(external.get("name", "")).replace(".", "-").replace(":", "-")
+    model = str(entity.get("entity_name", "")).rsplit(".", 1)[-1]
+    return f"{model}-{entity.get('entity_version', '')}"
 
 
 def _parse_external_model(raw: Any, where: str) -> dict[str, Any]:
@@ -243,7 +242,13 @@ def _parse_entity(raw: Any, where: str) -> dict[str, Any]:
                 f"{where}.name '{name[:80]}' is invalid: use 1 to 63 letters, digits, '-' or '_'."
             )
     else:
-        entity["name"] = default_entity_name(entity)
+        name = default_entity_name(entity)
+        if not NAME_RE.fullmatch(name):
+            raise invalid(
+                f"{where}: the served entity has no name and its default name '{name[:80]}' is "
+                "invalid: use 1 to 63 letters, digits, '-' or '_'; set name."
+            )
+        entity["name"] = name
     if "external_model" not in entity:
         entity.setdefault("workload_type", "CPU")
         sized = (

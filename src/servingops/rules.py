@@ -21,6 +21,8 @@ SECRET_REF_RE = re.compile(r"\{\{secrets/[^/{}\s]+/[^/{}\s]+\}\}")
 SECRET_FORM = "{{secrets/<scope>/<key>}}"
 
 MAX_SERVED_ENTITIES = 15
+# No source documents a served-entity name length; the emulator applies the endpoint name's.
+MAX_ENTITY_NAME = 63
 MAX_ENVIRONMENT_VARS = 30
 KNOWN_WORKLOAD_SIZES = ("Small", "Medium", "Large")
 BEDROCK_PROVIDERS = ("ai21labs", "amazon", "anthropic", "cohere", "grok")
@@ -265,6 +267,8 @@ def _check_config(ctx: _Context, config: Mapping[str, Any]) -> None:
         name = explicit if isinstance(explicit, str) else default_entity_name(entity)
         if name is None:
             continue
+        if not isinstance(explicit, str) and not _check_default_name(ctx, path, entity, name):
+            continue
         if name in names:
             other = render_pointer((*list_path, names[name]))
             if names[name] in defaulted:
@@ -310,12 +314,41 @@ def _check_config(ctx: _Context, config: Mapping[str, Any]) -> None:
         _check_routes(ctx, (*base, "traffic_config"), traffic, names)
 
 
+def _check_default_name(ctx: _Context, path: Path, entity: Mapping[str, Any], name: str) -> bool:
+    """The server names an unnamed entity by a fixed rule and rejects the request when that name
+    is not a valid served-entity name; say so here, where the entity is written."""
+    if isinstance(entity.get("external_model"), Mapping):
+        source = "external_model.name"
+    elif "entity_name" in entity:
+        source = "entity_name and entity_version"
+    else:
+        source = "model_name and model_version"
+    shown = name if len(name) <= MAX_ENTITY_NAME else f"{name[:20]}...{name[-10:]}"
+    intro = f"this served entity has no name and its default name {shown!r} (from {source})"
+    if len(name) > MAX_ENTITY_NAME:
+        ctx.error(
+            path,
+            f"{intro} is {len(name)} characters long, over the limit of {MAX_ENTITY_NAME}; "
+            "give it a name",
+        )
+        return False
+    if not ENTITY_NAME_RE.fullmatch(name):
+        ctx.error(path, f"{intro} may only contain letters, digits, '-' and '_'; give it a name")
+        return False
+    return True
+
+
 def _check_entity(ctx: _Context, path: Path, entity: Mapping[str, Any]) -> None:
     name = entity.get("name")
     if isinstance(name, str) and not ENTITY_NAME_RE.fullmatch(name):
         ctx.error(
             (*path, "name"),
             f"served entity name {name!r} may only contain letters, digits, '-' and '_'",
+        )
+    elif isinstance(name, str) and len(name) > MAX_ENTITY_NAME:
+        ctx.error(
+            (*path, "name"),
+            f"served entity name is {len(name)} characters long; the limit is {MAX_ENTITY_NAME}",
         )
     external = entity.get("external_model")
     if isinstance(external, Mapping):

@@ -109,6 +109,26 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     ("bad entity name", {"name": "e", "config": config_with(entity("a b"))}),
+    # An unnamed entity is named <entity_name's last part>-<version> (databricks-sdk-py
+    # ServedEntityInput.name); the server rejects it when that is no valid served-entity name,
+    # rather than inventing another one.
+    (
+        "default name too long",
+        {
+            "name": "e",
+            "config": config_with(
+                {**entity("x", model="main.ml." + "m" * 62, version="12")} | {"name": None}
+            ),
+        },
+    ),
+    (
+        "default name with a space",
+        {"name": "e", "config": config_with({**entity("x", model="My Model")} | {"name": None})},
+    ),
+    (
+        "external default name with a slash",
+        {"name": "e", "config": config_with(ext("meta/llama"))},
+    ),
     (
         "too many env vars",
         {

@@ -203,6 +203,41 @@ def test_valid_documents_have_no_findings(text: str) -> None:
             "e.yaml:3:3: error: ai_gateway.inference_table_config: enabled inference tables "
             "need schema_name (the API requires catalog_name and schema_name when enabling)",
         ),
+        (
+            # The server names an unnamed entity <entity_name's last part>-<version> (external:
+            # the model name with '.' and ':' turned into '-'; databricks-sdk-py ServedEntityInput
+            # .name) and rejects the request when that name is not a valid served-entity name.
+            "name: x\nconfig:\n  served_entities:\n    - {entity_name: main.ml."
+            + "m" * 62
+            + ", entity_version: '12', scale_to_zero_enabled: false}\n",
+            "e.yaml:4:7: error: config.served_entities[0]: this served entity has no name and "
+            "its default name 'mmmmmmmmmmmmmmmmmmmm...mmmmmmm-12' (from entity_name and "
+            "entity_version) is 65 characters long, over the limit of 63; give it a name",
+        ),
+        (
+            "name: x\nconfig:\n  served_entities:\n    - {entity_name: My Model, "
+            "entity_version: '1', scale_to_zero_enabled: false}\n",
+            "e.yaml:4:7: error: config.served_entities[0]: this served entity has no name and "
+            "its default name 'My Model-1' (from entity_name and entity_version) may only contain "
+            "letters, digits, '-' and '_'; give it a name",
+        ),
+        (
+            external(
+                "custom",
+                "custom_provider_config: {custom_provider_url: u, "
+                "bearer_token_auth: {token: '{{secrets/s/t}}'}}",
+            ).replace("name: m", "name: meta/llama@3"),
+            "e.yaml:4:7: error: config.served_entities[0]: this served entity has no name and "
+            "its default name 'meta/llama@3' (from external_model.name) may only contain "
+            "letters, digits, '-' and '_'; give it a name",
+        ),
+        (
+            "name: x\nconfig:\n  served_entities:\n    - {name: "
+            + "n" * 64
+            + ", entity_name: m, entity_version: '1', scale_to_zero_enabled: false}\n",
+            "e.yaml:4:14: error: config.served_entities[0].name: served entity name is 64 "
+            "characters long; the limit is 63",
+        ),
     ],
 )
 def test_rule_messages(text: str, expected: str | tuple[str, ...]) -> None:
