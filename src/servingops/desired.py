@@ -265,6 +265,7 @@ def to_desired(document: loader.LoadedDocument) -> DesiredDocument:
 
 
 def _convert_config(config: dict[str, Any], renames: list[tuple[Path, Path]]) -> None:
+    config.pop("name", None)  # the PUT config path parameter; validation warned that it is ignored
     if "served_models" in config and "served_entities" not in config:
         models = config.pop("served_models")
         config["served_entities"] = [

@@ -79,6 +79,7 @@ def check_document(document: LoadedDocument) -> tuple[Diagnostic, ...]:
     _check_name(ctx, data)
     config = data.get("config")
     if isinstance(config, Mapping):
+        _check_config_name(ctx, data, config)
         _check_config(ctx, config)
     _check_tags(ctx, data.get("tags"))
     _check_permissions(ctx, data.get("permissions"))
@@ -182,8 +183,17 @@ def _check_inference_table(ctx: _Context, gateway: Any) -> None:
 def _check_telemetry(ctx: _Context, data: Mapping[str, Any]) -> None:
     """The workspace keeps telemetry only for endpoints serving custom models (it drops it
     silently at create otherwise, which would be a perpetual diff)."""
-    if not isinstance(data.get("telemetry_config"), Mapping):
+    telemetry = data.get("telemetry_config")
+    if not isinstance(telemetry, Mapping):
         return
+    table = telemetry.get("inference_table_config")
+    if isinstance(table, Mapping) and "name" in table:
+        ctx.warning(
+            ("telemetry_config", "inference_table_config", "name"),
+            "inference_table_config.name is output-only (the workspace names the payload "
+            "table) and is ignored",
+            key=True,
+        )
     config = data.get("config")
     entities = (
         [e for _, e in _items(config.get(entity_list_key(config)))]
@@ -219,6 +229,27 @@ def _check_name(ctx: _Context, data: Mapping[str, Any]) -> None:
             ("name",),
             f"endpoint name {name!r} may only contain letters, digits, '-' and '_'",
         )
+
+
+def _check_config_name(ctx: _Context, data: Mapping[str, Any], config: Mapping[str, Any]) -> None:
+    """`config.name` is the PUT config path parameter that API examples and the Python SDK put
+    in the body; it pastes in, and is ignored."""
+    given = config.get("name")
+    if given is None:
+        return
+    endpoint = data.get("name")
+    if isinstance(given, str) and isinstance(endpoint, str) and given != endpoint:
+        ctx.warning(
+            ("config", "name"),
+            f"config.name {given!r} differs from name {endpoint!r} and is ignored: the "
+            "endpoint is named by name",
+        )
+        return
+    ctx.warning(
+        ("config", "name"),
+        "config.name is ignored: the endpoint is named by name (it is accepted so API "
+        "examples and SDK-written bodies paste in)",
+    )
 
 
 def _check_config(ctx: _Context, config: Mapping[str, Any]) -> None:
