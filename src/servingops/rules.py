@@ -650,6 +650,13 @@ def _check_rate_limits(ctx: _Context, data: Mapping[str, Any]) -> None:
             "ai_gateway.rate_limits",
             key=True,
         )
+    elif "rate_limits" in data:
+        ctx.warning(
+            ("rate_limits",),
+            "rate_limits is the legacy form and is sent as ai_gateway.rate_limits (PUT "
+            "ai-gateway); move the limits under ai_gateway",
+            key=True,
+        )
     seen: dict[tuple[str, str, str], int] = {}
     for i, limit in _items(data.get("rate_limits")):
         _check_duplicate_limit(ctx, ("rate_limits",), i, limit, seen)

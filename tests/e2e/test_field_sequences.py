@@ -321,3 +321,15 @@ def test_scale_to_zero_left_out_is_sent_false_then_kept(run: ApplyCli, project: 
     live = converge(run, project, without.replace('"1"', '"2"'))
     entity = live["config"]["served_entities"][0]
     assert (entity["entity_version"], entity["scale_to_zero_enabled"]) == ("2", True)
+
+
+def test_legacy_rate_limits_say_what_is_sent(run: ApplyCli, project: Path) -> None:
+    legacy = BASE + "rate_limits:\n  - {key: user, renewal_period: minute, calls: 3}\n"
+    write(project, legacy)
+    _, out, _ = run("plan")
+    assert "rate_limits sent as ai_gateway.rate_limits in the create body" in out
+    converge(run, project, legacy)
+    write(project, legacy.replace("calls: 3", "calls: 4"))
+    _, out, err = run("plan")
+    assert "rate_limits sent as ai_gateway.rate_limits via PUT ai-gateway" in out
+    assert "rate_limits is the legacy form" in err

@@ -108,7 +108,7 @@ def test_examples_load_into_api_bodies() -> None:
     )
     assert pos[("tags", 1, "value")].line == 23
     assert pos[("ai_gateway", "rate_limits", 0, "calls")].line == 22
-    assert pos[("ai_gateway",)].line == 21
+    assert pos[("ai_gateway",)].line == 22
     assert pos[("config", "traffic_config", "routes", 1, "traffic_percentage")].line == 20
     chat = documents[1].body
     assert chat["config"]["served_entities"][0]["external_model"]["name"] == "gpt-4o"

@@ -15,6 +15,12 @@ def check(text: str) -> list[str]:
     ]
 
 
+LEGACY_LIMITS_WARNING = (
+    "e.yaml:2:1: warning: rate_limits: rate_limits is the legacy form and is sent as "
+    "ai_gateway.rate_limits (PUT ai-gateway); move the limits under ai_gateway"
+)
+
+
 def external(provider: str, block: str, extra: str = "") -> str:
     return (
         "name: x\nconfig:\n  served_entities:\n    - external_model:\n"
@@ -179,8 +185,18 @@ def test_valid_documents_have_no_findings(text: str) -> None:
         (
             "name: x\nrate_limits:\n  - {calls: 1, renewal_period: minute}\n"
             "  - {calls: 2, renewal_period: minute, key: endpoint}\n",
-            "e.yaml:4:5: error: rate_limits[1]: another calls limit (rate_limits[0]) has key "
-            "'endpoint'; keep one",
+            (
+                LEGACY_LIMITS_WARNING,
+                "e.yaml:4:5: error: rate_limits[1]: another calls limit (rate_limits[0]) has key "
+                "'endpoint'; keep one",
+            ),
+        ),
+        (
+            # Legacy top-level limits are managed as AI-gateway limits (the API's successor:
+            # databricks-sdk-py ServingEndpointsAPI.put "Deprecated: Please use AI Gateway to
+            # manage rate limits instead"): said, like served_models, never silent.
+            "name: x\nrate_limits:\n  - {calls: 1, renewal_period: minute}\n",
+            LEGACY_LIMITS_WARNING,
         ),
         (
             "name: x\nai_gateway:\n  rate_limits:\n"

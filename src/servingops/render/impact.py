@@ -44,6 +44,9 @@ def impact_notes(action: Action, plan: Plan, *, arrow: str = "->") -> list[str]:
     table = inference_table_note(action, arrow=arrow)
     if table:
         notes.append(table)
+    legacy = legacy_rate_limits_note(action)
+    if legacy:
+        notes.append(legacy)
     if action.name in plan.updating:
         notes.append("update in progress: apply waits for it to finish first")
     return notes
@@ -126,6 +129,17 @@ def inference_table_note(action: Action, *, arrow: str = "->") -> str | None:
         f"inference table {old} {arrow} {new}: disabled first, then enabled under the new "
         "names (two PUT ai-gateway calls; requests in between are not logged)"
     )
+
+
+def legacy_rate_limits_note(action: Action) -> str | None:
+    """Top-level `rate_limits` (the legacy form) go out as AI-gateway limits: say how."""
+    if action.after is None or ("rate_limits",) not in action.after.positions:
+        return None
+    if action.kind in (ActionKind.CREATE, ActionKind.REPLACE):
+        return "rate_limits sent as ai_gateway.rate_limits in the create body"
+    if any(c.path[:2] == ("ai_gateway", "rate_limits") for c in action.changes):
+        return "rate_limits sent as ai_gateway.rate_limits via PUT ai-gateway"
+    return None
 
 
 def carrier_notes(action: Action) -> list[str]:
