@@ -58,6 +58,8 @@ class Rule:
                  value that is missing reads as the default
     required     the API rejects a request without the field, so it is always sent: the
                  desired value, else the live one (keep_live), else `default` on create
+    clearable    a block written empty (`{}` or null) means "none": it removes the live block,
+                 while leaving the block out of the file leaves the live one alone (keep_live)
     """
 
     pattern: tuple[str, ...]
@@ -69,6 +71,7 @@ class Rule:
     default: Any = None
     implied: bool = False
     required: bool = False
+    clearable: bool = False
 
 
 _TABLES = "inference table catalog, schema and prefix cannot be changed in place"
@@ -143,7 +146,9 @@ RULES: tuple[Rule, ...] = (
     Rule(("permissions",), Carrier.PERMISSIONS),
     # Telemetry may be set by the workspace without user input, so an omitted block is left
     # alone; table_names are consumed to create a profile whose id GET returns instead.
-    Rule(("telemetry_config",), Carrier.TELEMETRY, keep_live=True),
+    # `telemetry_config: {}` removes it (PATCH without a telemetry_config: "If not provided, the
+    # telemetry configuration will be removed", databricks-sdk-py patch_telemetry_config).
+    Rule(("telemetry_config",), Carrier.TELEMETRY, keep_live=True, clearable=True),
     Rule(("telemetry_config", "telemetry_profile_id"), keep_live=True),
     Rule(("telemetry_config", "table_names"), consumed=True),
     # No documented default: an omitted state is the workspace's choice.
@@ -235,6 +240,10 @@ def _matches(rule: Rule, path: Path) -> bool:
 def normalize_desired(doc: DesiredDocument, *, caller: str | None = None) -> Endpoint:
     """A validated desired document -> canonical Endpoint (input-only values kept aside)."""
     body = _canonical_body(doc.body, permissions=doc.body.get("permissions"), caller=caller)
+    for rule in RULES:
+        (key,) = rule.pattern[:1]
+        if rule.clearable and len(rule.pattern) == 1 and key in doc.body and key not in body:
+            body[key] = {}  # written empty: "none", not "left alone"
     return Endpoint(
         name=doc.name,
         body=body,
@@ -292,9 +301,17 @@ def resolve_server_chosen(desired: Endpoint, live: Endpoint | None) -> Endpoint:
             parent = _get(body, rule.pattern[:-1])
             if isinstance(parent, dict):
                 parent.pop(rule.pattern[-1], None)
+    cleared = [r.pattern for r in RULES if r.clearable and _get(desired.body, r.pattern) == {}]
     for rule in RULES:
         if rule.keep_live:
             _adopt(body, live.body, rule.pattern, ())
+    for pattern in cleared:
+        # Written empty: nothing beneath is adopted; with nothing live, nothing to remove.
+        parent = _get(body, pattern[:-1])
+        if isinstance(parent, dict):
+            parent[pattern[-1]] = {}
+            if _get(live.body, pattern) is None:
+                del parent[pattern[-1]]
     return replace(desired, body=body)
 
 

@@ -184,8 +184,8 @@ def _check_telemetry(ctx: _Context, data: Mapping[str, Any]) -> None:
     """The workspace keeps telemetry only for endpoints serving custom models (it drops it
     silently at create otherwise, which would be a perpetual diff)."""
     telemetry = data.get("telemetry_config")
-    if not isinstance(telemetry, Mapping):
-        return
+    if not isinstance(telemetry, Mapping) or not telemetry:
+        return  # absent: left as the workspace has it; {} or null: no telemetry
     table = telemetry.get("inference_table_config")
     if isinstance(table, Mapping) and "name" in table:
         ctx.warning(
@@ -194,6 +194,14 @@ def _check_telemetry(ctx: _Context, data: Mapping[str, Any]) -> None:
             "table) and is ignored",
             key=True,
         )
+    if "telemetry_profile_id" not in telemetry and "table_names" not in telemetry:
+        ctx.error(
+            ("telemetry_config",),
+            "telemetry_config needs telemetry_profile_id or table_names (write "
+            "telemetry_config: {} to remove telemetry)",
+            key=True,
+        )
+        return
     config = data.get("config")
     entities = (
         [e for _, e in _items(config.get(entity_list_key(config)))]

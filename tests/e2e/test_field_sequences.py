@@ -333,3 +333,27 @@ def test_legacy_rate_limits_say_what_is_sent(run: ApplyCli, project: Path) -> No
     _, out, err = run("plan")
     assert "rate_limits sent as ai_gateway.rate_limits via PUT ai-gateway" in out
     assert "rate_limits is the legacy form" in err
+
+
+@pytest.mark.parametrize("removal", ["telemetry_config: {}\n", "telemetry_config: null\n"])
+def test_telemetry_can_be_removed(run: ApplyCli, project: Path, removal: str) -> None:
+    # PATCH telemetry-config without a telemetry_config removes it: "If not provided, the
+    # telemetry configuration will be removed from the endpoint" (databricks-sdk-py
+    # ServingEndpointsAPI.patch_telemetry_config); databricks/cli sends exactly {} to remove it
+    # (acceptance/bundle/resources/model_serving_endpoints/drift/
+    # telemetry_config_with_config_update: "Removal sends an empty telemetry PATCH").
+    converge(run, project, BASE + TELEMETRY)
+    write(project, BASE + removal)
+    code, out, _ = run("plan", "--detailed-exitcode")
+    assert code == 2, out
+    assert "via PATCH telemetry-config" in out
+    live = converge(run, project, BASE + removal)
+    assert "telemetry_config" not in live
+    converge(run, project, BASE + removal)  # nothing left to remove: no perpetual diff
+    converge(run, project, BASE)  # omitted: left alone
+
+
+def test_an_empty_telemetry_block_on_an_external_endpoint_is_no_telemetry(
+    run: ApplyCli, project: Path
+) -> None:
+    converge(run, project, EXTERNAL + "telemetry_config: {}\n")

@@ -319,3 +319,16 @@ def test_a_custom_entity_must_say_scale_to_zero(emu: Emulator[ManualClock], api:
     assert SCALE_TO_ZERO_UNDEFINED in r.json()["message"]
     external = config_with(ext("gpt", openai_config={"openai_api_key": "{{secrets/a/b}}"}))
     assert api.post(EP, json={"name": "ext", "config": external}).status_code == 200
+
+
+def test_telemetry_patch_without_a_config_removes_it(emu: Emulator[ManualClock], api: Api) -> None:
+    # "If not provided, the telemetry configuration will be removed from the endpoint"
+    # (databricks-sdk-py ServingEndpointsAPI.patch_telemetry_config); databricks/cli
+    # libs/testserver/serving_endpoints.go: "An omitted telemetry_config removes the
+    # configuration from the endpoint".
+    api.post(EP, json={"name": "t", "config": config_with(entity("a"))})
+    emu.advance(60)
+    api.patch(f"{EP}/t/telemetry-config", json={"telemetry_config": {"telemetry_profile_id": "p"}})
+    assert api.get(f"{EP}/t").json()["telemetry_config"] == {"telemetry_profile_id": "p"}
+    assert api.patch(f"{EP}/t/telemetry-config", json={}).status_code == 200
+    assert "telemetry_config" not in api.get(f"{EP}/t").json()

@@ -68,6 +68,9 @@ def test_default_entity_name(entity: dict[str, object], expected: str | None) ->
         "    - {key: user, renewal_period: minute, calls: 1}\n"
         "    - {key: user, renewal_period: minute, tokens: 9}\n",
         "name: x\nconfig:\n  served_entities:\n    - {entity_name: a.b, entity_version: '1'}\n",
+        external("openai", "openai_config: {openai_api_key: '{{secrets/s/k}}'}")
+        + "telemetry_config: {}\n",
+        "name: x\ntelemetry_config:\n",
     ],
 )
 def test_valid_documents_have_no_findings(text: str) -> None:
@@ -253,6 +256,16 @@ def test_valid_documents_have_no_findings(text: str) -> None:
             + ", entity_name: m, entity_version: '1', scale_to_zero_enabled: false}\n",
             "e.yaml:4:14: error: config.served_entities[0].name: served entity name is 64 "
             "characters long; the limit is 63",
+        ),
+        (
+            # A telemetry config naming no profile and no tables is discarded by the workspace
+            # (databricks/cli libs/testserver/serving_endpoints.go applyTelemetryConfig:
+            # "discards configs that identify no profile"): a perpetual diff, so an error.
+            "name: x\nconfig:\n  served_entities:\n    - {name: a, entity_name: m, "
+            "entity_version: '1', scale_to_zero_enabled: false}\n"
+            "telemetry_config: {inference_table_config: {sampling_fraction: 0.5}}\n",
+            "e.yaml:5:1: error: telemetry_config: telemetry_config needs telemetry_profile_id or "
+            "table_names (write telemetry_config: {} to remove telemetry)",
         ),
     ],
 )
