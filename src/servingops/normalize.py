@@ -60,6 +60,9 @@ class Rule:
                  desired value, else the live one (keep_live), else `default` on create
     clearable    a block written empty (`{}` or null) means "none": it removes the live block,
                  while leaving the block out of the file leaves the live one alone (keep_live)
+    write_only   accepted by the API and never returned by GET: kept aside from the canonical
+                 body, always sent with the config, and compared with what servingops last
+                 applied (the APPLIED_TAG digest); `default` is the server's value when unset
     """
 
     pattern: tuple[str, ...]
@@ -72,6 +75,7 @@ class Rule:
     implied: bool = False
     required: bool = False
     clearable: bool = False
+    write_only: bool = False
 
 
 _TABLES = "inference table catalog, schema and prefix cannot be changed in place"
@@ -139,6 +143,13 @@ RULES: tuple[Rule, ...] = (
         required=True,
     ),
     Rule(("config", "served_entities", WILDCARD, "environment_vars", WILDCARD), sensitive=True),
+    # "Whether burst scaling is enabled. When enabled (default), ..." (databricks-sdk-py
+    # ServedEntityInput); GET never returns it.
+    Rule(
+        ("config", "served_entities", WILDCARD, "burst_scaling_enabled"),
+        write_only=True,
+        default=True,
+    ),
     # Synchronous side calls.
     Rule(("tags",), Carrier.TAGS),
     Rule(("ai_gateway",), Carrier.AI_GATEWAY),
@@ -162,8 +173,18 @@ _REQUIRED_ENTITY_FIELDS = tuple(
 # Server-owned fields of an endpoint (id, creator, timestamps, state, pending_config, ...) need
 # no list: the canonical body is built from the fields it knows, so anything else is ignored.
 OUTPUT_ONLY_ENTITY = frozenset({"creator", "creation_timestamp", "state", "foundation_model"})
-# Accepted on write but never echoed by GET: kept aside and sent, never compared.
-INPUT_ONLY_ENTITY = frozenset({"burst_scaling_enabled"})
+# Accepted on write but never echoed by GET: kept aside, sent, compared through APPLIED_TAG.
+_WRITE_ONLY_ENTITY_RULES = tuple(
+    r for r in RULES if r.write_only and r.pattern[:3] == ("config", "served_entities", WILDCARD)
+)
+INPUT_ONLY_ENTITY = frozenset(r.pattern[-1] for r in _WRITE_ONLY_ENTITY_RULES)
+
+APPLIED_TAG = "servingops-applied"
+"""Reserved tag beside the ownership tag: a digest of the write-only values servingops last sent,
+one short segment per served entity that has any. Hidden from diffs and never removed."""
+APPLIED_UNKNOWN = "unknown"
+"""APPLIED_TAG value of an adopted endpoint whose write-only values no one can read yet."""
+_SEGMENT = 6  # hex digits for the entity's name, then as many for its values
 
 INT_FIELDS = frozenset(
     {
@@ -285,7 +306,11 @@ def normalize_live(
         last_updated_timestamp=status.last_updated_timestamp,
         sha256=body_hash(body, owner=status.owner),
     )
-    return Endpoint(name=name, body=body, status=status, fingerprint=fingerprint)
+    applied = _tag(raw, APPLIED_TAG)
+    write_only = {"applied": applied} if applied is not None else {}
+    return Endpoint(
+        name=name, body=body, status=status, fingerprint=fingerprint, write_only=write_only
+    )
 
 
 def resolve_server_chosen(desired: Endpoint, live: Endpoint | None) -> Endpoint:
@@ -301,6 +326,7 @@ def resolve_server_chosen(desired: Endpoint, live: Endpoint | None) -> Endpoint:
             parent = _get(body, rule.pattern[:-1])
             if isinstance(parent, dict):
                 parent.pop(rule.pattern[-1], None)
+    _resolve_write_only(body, desired.write_only, _applied_segments(live))
     cleared = [r.pattern for r in RULES if r.clearable and _get(desired.body, r.pattern) == {}]
     for rule in RULES:
         if rule.keep_live:
@@ -313,6 +339,69 @@ def resolve_server_chosen(desired: Endpoint, live: Endpoint | None) -> Endpoint:
             if _get(live.body, pattern) is None:
                 del parent[pattern[-1]]
     return replace(desired, body=body)
+
+
+def applied_tag_value(write_only: Body) -> str:
+    """The APPLIED_TAG value recording `write_only` (an endpoint's kept-aside values): for each
+    served entity with any, a hash of its name then of its values ("" when none)."""
+    entities: Mapping[str, Any] = write_only.get("served_entities") or {}
+    return ".".join(_segment(name, values) for name, values in sorted(entities.items()) if values)
+
+
+def unreadable_write_only(desired: Endpoint, live: Endpoint | None) -> list[Path]:
+    """Write-only values the file sets whose live value nobody can tell (see _applied_segments).
+    They go out with the next config update, which records them."""
+    if live is None or _applied_segments(live) is not None:
+        return []
+    entities: Mapping[str, Any] = desired.write_only.get("served_entities") or {}
+    return [
+        ("config", "served_entities", name, field)
+        for name, values in sorted(entities.items())
+        for field in sorted(values)
+    ]
+
+
+def _segment(name: str, values: Mapping[str, Any]) -> str:
+    encoded = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    return _short(name) + _short(encoded)
+
+
+def _short(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:_SEGMENT]
+
+
+def _applied_segments(live: Endpoint) -> frozenset[str] | None:
+    """What servingops last applied of the write-only values; None when it cannot be known: an
+    endpoint servingops did not make (and does not own yet), or one it adopted with write-only
+    values that no config update has sent since (APPLIED_UNKNOWN)."""
+    applied = live.write_only.get("applied")
+    if applied == APPLIED_UNKNOWN:
+        return None
+    if isinstance(applied, str):
+        return frozenset(s for s in applied.split(".") if s)
+    if live.status is not None and live.status.owner is not None:
+        return frozenset()  # made by servingops, which sent none (it tags what it sends)
+    return None
+
+
+def _resolve_write_only(
+    body: dict[str, Any], write_only: Body, applied: frozenset[str] | None
+) -> None:
+    """Put into the desired body the write-only values that differ from what was last applied
+    (a removed one as the server default), so that the diff shows them and the config update
+    carries them. Nothing when the live values cannot be known."""
+    entities = _get(body, ("config", "served_entities"))
+    if applied is None or not isinstance(entities, dict):
+        return
+    wanted: Mapping[str, Any] = write_only.get("served_entities") or {}
+    for name, entity in entities.items():
+        values = wanted.get(name) or {}
+        if values:
+            if _segment(name, values) not in applied:
+                entity.update(_copy(values))
+        elif any(s.startswith(_short(name)) for s in applied):
+            for rule in _WRITE_ONLY_ENTITY_RULES:
+                entity[rule.pattern[-1]] = rule.default
 
 
 def body_hash(body: Body, *, owner: str | None) -> str:
@@ -557,7 +646,7 @@ def _tags(raw: Any) -> dict[str, str]:
     else:
         pairs = [(str(t["key"]), str(t.get("value") or "")) for t in raw or []]
     # The ownership tag is bookkeeping: it is hidden from diffs and never removed.
-    return dict(sorted((k, v) for k, v in pairs if k != OWNER_TAG))
+    return dict(sorted((k, v) for k, v in pairs if k not in (OWNER_TAG, APPLIED_TAG)))
 
 
 def _ai_gateway(raw: Any) -> dict[str, Any]:
@@ -701,10 +790,7 @@ def _status(raw: Mapping[str, Any]) -> LiveStatus:
         update = ConfigUpdate.UNKNOWN
     config = _mapping(raw.get("config"))
     pending = _mapping(raw.get("pending_config"))
-    owner = None
-    for tag in raw.get("tags") or []:
-        if isinstance(tag, Mapping) and tag.get("key") == OWNER_TAG:
-            owner = str(tag.get("value") or "")
+    owner = _tag(raw, OWNER_TAG)
     entities = config.get("served_entities") or []
     return LiveStatus(
         endpoint_id=str(raw.get("id") or ""),
@@ -751,6 +837,13 @@ def _clean_value(value: Any, *, key: str, drop_plaintext: bool) -> Any:
     if key in INT_FIELDS:
         return _int(value)
     return value
+
+
+def _tag(raw: Mapping[str, Any], key: str) -> str | None:
+    for tag in raw.get("tags") or []:
+        if isinstance(tag, Mapping) and tag.get("key") == key:
+            return str(tag.get("value") or "")
+    return None
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from .loader import LoadedDocument
 from .model import OWNER_TAG, Diagnostic, Path, Severity, render_pointer
+from .normalize import APPLIED_TAG
 from .normalize import default_entity_name as default_entity_name  # the one server rule
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,63}")
@@ -27,6 +28,7 @@ MAX_ENVIRONMENT_VARS = 30
 KNOWN_WORKLOAD_SIZES = ("Small", "Medium", "Large")
 BEDROCK_PROVIDERS = ("ai21labs", "amazon", "anthropic", "cohere", "grok")
 PRINCIPAL_KEYS = ("user_name", "group_name", "service_principal_name")
+RESERVED_TAGS = (OWNER_TAG, APPLIED_TAG)
 
 PROVIDER_CONFIGS: Mapping[str, str] = {
     "ai21labs": "ai21labs_config",
@@ -595,16 +597,17 @@ def _check_routes(
 
 def _check_tags(ctx: _Context, tags: Any) -> None:
     if isinstance(tags, Mapping):
-        if OWNER_TAG in tags:
-            ctx.error(("tags", OWNER_TAG), _owner_tag_message(), key=True)
+        for reserved in RESERVED_TAGS:
+            if reserved in tags:
+                ctx.error(("tags", reserved), _reserved_tag_message(reserved), key=True)
         return
     seen: dict[str, int] = {}
     for i, tag in _items(tags):
         key = tag.get("key")
         if not isinstance(key, str):
             continue
-        if key == OWNER_TAG:
-            ctx.error(("tags", i, "key"), _owner_tag_message())
+        if key in RESERVED_TAGS:
+            ctx.error(("tags", i, "key"), _reserved_tag_message(key))
         if key in seen:
             ctx.error(
                 ("tags", i, "key"),
@@ -613,8 +616,9 @@ def _check_tags(ctx: _Context, tags: Any) -> None:
         seen.setdefault(key, i)
 
 
-def _owner_tag_message() -> str:
-    return f"tag {OWNER_TAG!r} is managed by servingops (from the project's owner); remove it"
+def _reserved_tag_message(key: str) -> str:
+    source = "from the project's owner" if key == OWNER_TAG else "what apply sent"
+    return f"tag {key!r} is managed by servingops ({source}); remove it"
 
 
 def _check_permissions(ctx: _Context, permissions: Any) -> None:

@@ -3,15 +3,18 @@ workspace, and the plan after it is empty (no perpetual diff, no silently droppe
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import yaml
 
 from serving_emulator import Emulator, EmulatorConfig, ManualClock
 
-from .test_apply_cli import ApplyCli, with_emulator
+from .test_apply_cli import ApplyCli, Recording, tags, with_emulator
 
 BASE = """\
 name: scorer
@@ -357,3 +360,73 @@ def test_an_empty_telemetry_block_on_an_external_endpoint_is_no_telemetry(
     run: ApplyCli, project: Path
 ) -> None:
     converge(run, project, EXTERNAL + "telemetry_config: {}\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Write-only fields (design.md section 8): burst_scaling_enabled is accepted and never returned
+# by GET (databricks/cli bundle/direct/dresources/resources.yml: input_only; its testserver
+# "burst_scaling_enabled is not echoed on GET"), so servingops compares it with a digest of what
+# it last applied, kept in the servingops-applied tag.
+
+
+class BodyRecording(Recording):
+    """Also keeps the JSON bodies of writes, by (method, path)."""
+
+    def __init__(self, emu: Emulator[ManualClock]) -> None:
+        super().__init__(emu)
+        self.bodies: list[tuple[str, str, Any]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "GET" and request.content:
+            self.bodies.append((request.method, request.url.path, json.loads(request.content)))
+        return await super().handle_async_request(request)
+
+    def sent(self, method: str, suffix: str) -> list[Any]:
+        return [b for m, p, b in self.bodies if m == method and p.endswith(suffix)]
+
+
+def burst(value: bool | None) -> str:
+    return BASE if value is None else entity_with(f"burst_scaling_enabled: {str(value).lower()}\n")
+
+
+def test_write_only_changes_are_sent_and_never_a_perpetual_diff(
+    run: ApplyCli, project: Path
+) -> None:
+    run.transport = recording = BodyRecording(run.emu)
+    live = converge(run, project, burst(False))
+    (create,) = recording.sent("POST", "/serving-endpoints")
+    assert create["config"]["served_entities"][0]["burst_scaling_enabled"] is False
+    assert "servingops-applied" in tags(live)
+    assert "burst_scaling_enabled" not in live["config"]["served_entities"][0]  # never echoed
+
+    write(project, burst(True))
+    code, out, _ = run("plan", "--detailed-exitcode")
+    assert code == 2
+    assert "burst_scaling_enabled" in out
+    assert "via PUT config" in out
+    live = converge(run, project, burst(True))
+    (put,) = recording.sent("PUT", "/config")
+    assert put["served_entities"][0]["burst_scaling_enabled"] is True
+    applied = tags(live)["servingops-applied"]
+
+    live = converge(run, project, burst(None))  # removed: back to the server default
+    assert len(recording.sent("PUT", "/config")) == 2
+    assert tags(live)["servingops-applied"] != applied
+    converge(run, project, burst(None))
+    assert len(recording.sent("PUT", "/config")) == 2  # quiet from now on
+
+
+def test_an_adopted_endpoint_says_its_write_only_values_cannot_be_read(
+    run: ApplyCli, project: Path
+) -> None:
+    run.transport = recording = BodyRecording(run.emu)
+    run.emu.seed_endpoint(yaml.safe_load(BASE))
+    write(project, burst(False))
+    _, out, _ = run("plan")
+    assert "cannot be read" in out
+    assert "sent with the next config update" in out
+    converge(run, project, burst(False))  # adopts: tags only, no rollout
+    assert recording.sent("PUT", "/config") == []
+    converge(run, project, burst(False).replace('"1"', '"2"'))
+    (put,) = recording.sent("PUT", "/config")
+    assert put["served_entities"][0]["burst_scaling_enabled"] is False

@@ -298,3 +298,96 @@ def test_scale_to_zero_is_always_sent_for_custom_entities() -> None:
     external = normalize.normalize_live(live("external_chat"))
     sent_ext = normalize.config_request(external.body["config"])["served_entities"][0]
     assert "scale_to_zero_enabled" not in sent_ext
+
+
+# --------------------------------------------------------------------------------------------
+# Write-only fields: compared with what servingops last applied (the servingops-applied tag)
+
+
+def burst_doc(**burst: bool) -> DesiredDocument:
+    entities: list[dict[str, Any]] = [
+        {"name": n, "entity_name": "m", "entity_version": str(i), "workload_size": "Small",
+         "scale_to_zero_enabled": False}
+        for i, n in enumerate(("a", "b"), start=1)
+    ]  # fmt: skip
+    for entity in entities:
+        if entity["name"] in burst:
+            entity["burst_scaling_enabled"] = burst[entity["name"]]
+    routes = [{"served_entity_name": n, "traffic_percentage": 50} for n in ("a", "b")]
+    return desired(
+        {"name": "w", "config": {"served_entities": entities, "traffic_config": {"routes": routes}}}
+    )
+
+
+def burst_live(*, applied: str | None, owned: bool = True) -> Any:
+    """The live endpoint the desired document created, carrying the given tags."""
+    doc = burst_doc()
+    raw: dict[str, Any] = normalize.to_document(normalize.normalize_desired(doc))
+    tags = []
+    if owned:
+        tags.append({"key": "servingops-owner", "value": "me"})
+    if applied is not None:
+        tags.append({"key": normalize.APPLIED_TAG, "value": applied})
+    raw["tags"] = tags
+    return normalize.normalize_live(raw)
+
+
+def write_only_changes(doc: DesiredDocument, live_endpoint: Any) -> list[tuple[Any, ...]]:
+    from servingops.planner import diff_bodies
+
+    resolved = normalize.resolve_server_chosen(normalize.normalize_desired(doc), live_endpoint)
+    return [(c.path, c.after, c.carrier) for c in diff_bodies(live_endpoint.body, resolved.body)]
+
+
+def test_write_only_values_already_applied_are_no_difference() -> None:
+    doc = burst_doc(a=False)
+    applied = normalize.applied_tag_value(normalize.normalize_desired(doc).write_only)
+    assert write_only_changes(doc, burst_live(applied=applied)) == []
+
+
+def test_a_changed_write_only_value_plans_a_config_update_that_carries_it() -> None:
+    applied = normalize.applied_tag_value(normalize.normalize_desired(burst_doc(a=True)).write_only)
+    path = ("config", "served_entities", "a", "burst_scaling_enabled")
+    assert write_only_changes(burst_doc(a=False), burst_live(applied=applied)) == [
+        (path, False, Carrier.CONFIG)
+    ]
+    # An endpoint servingops made without write-only values carries no tag: nothing applied.
+    assert write_only_changes(burst_doc(a=False), burst_live(applied=None)) == [
+        (path, False, Carrier.CONFIG)
+    ]
+
+
+def test_a_removed_write_only_value_goes_back_to_the_server_default() -> None:
+    applied = normalize.applied_tag_value(
+        normalize.normalize_desired(burst_doc(a=False)).write_only
+    )
+    path = ("config", "served_entities", "a", "burst_scaling_enabled")
+    assert write_only_changes(burst_doc(), burst_live(applied=applied)) == [
+        (path, True, Carrier.CONFIG)  # GET never says; the server default is enabled
+    ]
+
+
+def test_an_adopted_endpoint_cannot_say_its_write_only_values() -> None:
+    doc = burst_doc(b=False)
+    adopted = burst_live(applied=None, owned=False)
+    assert write_only_changes(doc, adopted) == []
+    want = normalize.normalize_desired(doc)
+    assert normalize.unreadable_write_only(want, adopted) == [
+        ("config", "served_entities", "b", "burst_scaling_enabled")
+    ]
+    # Once adopted, unknown until a config update sends them.
+    adopted = burst_live(applied=normalize.APPLIED_UNKNOWN)
+    assert write_only_changes(doc, adopted) == []
+    assert normalize.unreadable_write_only(want, adopted) == [
+        ("config", "served_entities", "b", "burst_scaling_enabled")
+    ]
+    assert normalize.unreadable_write_only(want, burst_live(applied=None)) == []
+
+
+def test_the_applied_tag_is_hidden_and_short() -> None:
+    value = normalize.applied_tag_value(
+        {"served_entities": {f"entity-{i}": {"burst_scaling_enabled": False} for i in range(15)}}
+    )
+    assert len(value) <= 255
+    assert normalize.applied_tag_value({}) == ""
+    assert burst_live(applied=value).body["tags"] == {}

@@ -186,6 +186,11 @@ def test_valid_documents_have_no_findings(text: str) -> None:
             "(from the project's owner); remove it",
         ),
         (
+            "name: x\ntags: {servingops-applied: x}\n",
+            "e.yaml:2:8: error: tags.servingops-applied: tag 'servingops-applied' is managed by "
+            "servingops (what apply sent); remove it",
+        ),
+        (
             "name: x\nrate_limits:\n  - {calls: 1, renewal_period: minute}\n"
             "  - {calls: 2, renewal_period: minute, key: endpoint}\n",
             (

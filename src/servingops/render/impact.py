@@ -47,6 +47,7 @@ def impact_notes(action: Action, plan: Plan, *, arrow: str = "->") -> list[str]:
     legacy = legacy_rate_limits_note(action)
     if legacy:
         notes.append(legacy)
+    notes.extend(write_only_notes(action))
     if action.name in plan.updating:
         notes.append("update in progress: apply waits for it to finish first")
     return notes
@@ -129,6 +130,30 @@ def inference_table_note(action: Action, *, arrow: str = "->") -> str | None:
         f"inference table {old} {arrow} {new}: disabled first, then enabled under the new "
         "names (two PUT ai-gateway calls; requests in between are not logged)"
     )
+
+
+def write_only_notes(action: Action) -> list[str]:
+    """Write-only values (GET never returns them) are compared with what servingops last
+    applied; on an endpoint it did not make, that is unknown, and the plan says so."""
+    if action.after is None or action.kind is not ActionKind.UPDATE:
+        return []
+    unreadable = normalize.unreadable_write_only(action.after, action.before)
+    if unreadable:
+        fields = ", ".join(f"{p[-1]} of {group_name(p)}" for p in unreadable)
+        when = "this" if Carrier.CONFIG in action.carriers else "the next"
+        return [
+            f"{fields}: the live value cannot be read (GET never returns it, and servingops "
+            f"has not sent it yet); sent with {when} config update"
+        ]
+    written = {
+        p[-1] for p in (c.path for c in action.changes) if p[-1] in normalize.INPUT_ONLY_ENTITY
+    }
+    if written:
+        return [
+            f"{', '.join(sorted(written))}: write-only (GET never returns it); compared with "
+            f"what servingops last applied ({normalize.APPLIED_TAG} tag), sent via PUT config"
+        ]
+    return []
 
 
 def legacy_rate_limits_note(action: Action) -> str | None:
