@@ -299,6 +299,11 @@ def normalize_live(
     for rule in RULES:
         if rule.implied:
             _imply(body, rule.pattern, rule.default, ())
+    failed_first = _config(pending) if "config" not in body else None
+    if failed_first is not None:
+        # A first rollout that failed serves nothing, but it fixed the kind of endpoint: one
+        # created without external models cannot add them later, and the other way round.
+        body["config"] = {"entity_kind": failed_first["entity_kind"]}
     name = str(raw.get("name", ""))
     fingerprint = Fingerprint(
         endpoint_id=status.endpoint_id,
@@ -919,11 +924,13 @@ def _imply(body: dict[str, Any], pattern: tuple[str, ...], default: Any, at: Pat
 
 
 def _may_adopt(parent: Mapping[str, Any], path: Path) -> bool:
+    # External models have no compute settings, whatever a same-named live entity had.
+    compute = ("workload_size", "workload_type", "scale_to_zero_enabled")
+    if path[-1] in compute and "external_model" in parent:
+        return False
     # A workload size is only the server's choice when no concurrency bounds were given.
     if path[-1] == "workload_size":
         return not any(
             k in parent for k in ("min_provisioned_concurrency", "max_provisioned_concurrency")
         )
-    if path[-1] in ("workload_type", "scale_to_zero_enabled"):
-        return "external_model" not in parent
     return True

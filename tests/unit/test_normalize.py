@@ -391,3 +391,37 @@ def test_the_applied_tag_is_hidden_and_short() -> None:
     assert len(value) <= 255
     assert normalize.applied_tag_value({}) == ""
     assert burst_live(applied=value).body["tags"] == {}
+
+
+def test_a_failed_first_rollout_still_fixes_the_kind_of_endpoint() -> None:
+    # Found by the widened convergence property: an endpoint whose first (custom) rollout failed
+    # serves nothing, yet it was created without external models and cannot add them later
+    # (databricks-sdk-py ServedEntityInput.external_model docstring): switching is a replace.
+    raw = {
+        "name": "x",
+        "state": {"ready": "NOT_READY", "config_update": "UPDATE_FAILED"},
+        "pending_config": {"config_version": 1, "served_entities": [
+            {"name": "m-1", "entity_name": "m", "entity_version": "1"}]},
+    }  # fmt: skip
+    have = normalize.normalize_live(raw)
+    assert have.body["config"] == {"entity_kind": "custom"}
+    want = normalize.normalize_live(live("external_chat"))
+    assert normalize.carrier_for(("config", "entity_kind"))[0] is Carrier.RECREATE
+    assert want.body["config"]["entity_kind"] != have.body["config"]["entity_kind"]
+
+
+def test_an_external_entity_adopts_no_compute_fields_from_a_custom_one() -> None:
+    # Found by the widened convergence property: replacing a custom entity "a" by an external
+    # one of the same name sent the live workload_size along (external models cannot carry it).
+    external = {"provider": "openai", "name": "g", "task": "t",
+                "openai_config": {"openai_api_key": "{{secrets/a/b}}"}}  # fmt: skip
+    want = desired(
+        {"name": "x", "config": {"served_entities": [{"name": "a", "external_model": external}]}}
+    )
+    raw = {"name": "x", "config": {"served_entities": [
+        {"name": "a", "entity_name": "m", "entity_version": "1", "workload_size": "Small",
+         "workload_type": "CPU", "scale_to_zero_enabled": False}]}}  # fmt: skip
+    resolved = normalize.resolve_server_chosen(
+        normalize.normalize_desired(want), normalize.normalize_live(raw)
+    )
+    assert set(resolved.body["config"]["served_entities"]["a"]) == {"external_model"}
