@@ -425,3 +425,28 @@ def test_an_external_entity_adopts_no_compute_fields_from_a_custom_one() -> None
         normalize.normalize_desired(want), normalize.normalize_live(raw)
     )
     assert set(resolved.body["config"]["served_entities"]["a"]) == {"external_model"}
+
+
+def test_every_server_fill_of_a_captured_endpoint_is_adopted() -> None:
+    # A GET from a workspace without GPU serving (no workload_type), with the legacy and the
+    # AI-gateway inference tables named after the endpoint and enabled by the server, and the
+    # reserved tags: a file that leaves all of that out plans nothing.
+    have = normalize.normalize_live(live("server_filled"))
+    doc = desired(
+        {
+            "name": "scorer",
+            "config": {
+                "served_entities": [{"name": "main", "entity_name": "main.ml.scorer",
+                                     "entity_version": "1", "workload_size": "Small",
+                                     "workload_type": "CPU"}],
+                "auto_capture_config": {"catalog_name": "c", "schema_name": "s"},
+            },
+            "ai_gateway": {
+                "inference_table_config": {"catalog_name": "c", "schema_name": "s",
+                                           "enabled": True}
+            },
+        }
+    )  # fmt: skip
+    assert normalize.resolve_server_chosen(normalize.normalize_desired(doc), have).body == have.body
+    assert have.body["tags"] == {}
+    assert have.write_only == {"applied": "0a1b2c3d4e5f"}
