@@ -1,8 +1,9 @@
 """One canonical form for desired documents and live GET responses, so that diffs are exact.
 
 Everything the planner must not know lives here: server-filled defaults, output-only and
-input-only fields, keyed lists compared as sets, numbers sent as strings, the ownership tag,
-inherited and implicit ACL entries, and which API call carries a change to each field.
+input-only fields (kept aside in Endpoint.write_only, compared through the digest of the
+servingops-applied tag), keyed lists compared as sets, numbers sent as strings, the reserved
+tags, inherited and implicit ACL entries, and which API call carries a change to each field.
 
 Canonical body (both sides; keyed lists become mappings so order never matters):
 
@@ -321,7 +322,10 @@ def normalize_live(
 def resolve_server_chosen(desired: Endpoint, live: Endpoint | None) -> Endpoint:
     """Fill fields the user left to the server with the live values (Terraform's "computed").
 
-    A field the user did not set and the server defaulted is not a difference.
+    A field the user did not set and the server defaulted is not a difference. Also, from the
+    table: consumed values are dropped once live holds their result; write-only values that
+    differ from what servingops last applied are put in (so the diff shows them); a clearable
+    block written empty stays empty (or goes, when nothing is live to remove).
     """
     if live is None:
         return desired

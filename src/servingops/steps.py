@@ -329,7 +329,7 @@ class EndpointRun:
 
     async def _record_write_only(self, live: Raw, after: Endpoint) -> None:
         """Tag the endpoint with the write-only values the config update sent (GET never
-        returns them), once the rollout has landed."""
+        returns them), once the rollout has landed (with --no-wait: once it was accepted)."""
         value = normalize.applied_tag_value(after.write_only)
         before = _tag(live, normalize.APPLIED_TAG)
         if value == before or (before is None and not value):
