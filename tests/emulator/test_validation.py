@@ -102,8 +102,8 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         {
             "name": "e",
             "config": config_with(
-                {"entity_name": "m", "entity_version": "1"},
-                {"entity_name": "x.m", "entity_version": "1"},
+                {"entity_name": "m", "entity_version": "1", "scale_to_zero_enabled": False},
+                {"entity_name": "x.m", "entity_version": "1", "scale_to_zero_enabled": False},
                 routes=[route("m-1", 100)],
             ),
         },
