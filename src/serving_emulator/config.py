@@ -71,6 +71,8 @@ class EmulatorConfig:
         `PUT /_emulator/entity-faults/{target}`) replace these for the same target.
     max_endpoints: how many serving endpoints the workspace may hold (the documented limit is
         1,000); a create beyond it answers 400 QUOTA_EXCEEDED. Seeding is not limited.
+    report_workload_type: when false, GET leaves out a served entity's workload_type while it
+        is the default CPU, as workspaces without GPU serving do.
     workspace_id: reported by /.well-known/databricks-config.
     admin_user: the identity of every caller when there is no users file.
     """
@@ -89,6 +91,7 @@ class EmulatorConfig:
     routing_seed: int = 0
     entity_faults: Mapping[str, EntityFault] = field(default_factory=dict, hash=False)
     max_endpoints: int = MAX_ENDPOINTS
+    report_workload_type: bool = True
     workspace_id: str = DEFAULT_WORKSPACE_ID
     admin_user: str = DEFAULT_ADMIN_USER
 

@@ -263,6 +263,7 @@ class Workspace:
             permission_level=level,
             base_url=base_url,
             shuffler=self._shuffler,
+            report_workload_type=self.config.report_workload_type,
         )
 
     # -- write budget and failures -------------------------------------------------------------
@@ -446,7 +447,12 @@ class Workspace:
     def seed_endpoint(
         self, body: Mapping[str, Any], *, creator: str, ready: bool, base_url: str
     ) -> Doc:
-        """Create out of band (no auth, no budget); `ready` makes the config active at once."""
+        """Create out of band (no auth, no budget); `ready` makes the config active at once.
+
+        A served entity without scale_to_zero_enabled is stored with false, as the tools that
+        create endpoints out of band (the UI, Terraform) always send it.
+        """
+        body = _with_scale_to_zero(body)
         now = self.now_ms()
         principal = self._directory.lookup("user", creator) or self._directory.lookup(
             "service_principal", creator
@@ -535,6 +541,7 @@ class Workspace:
     ) -> dict[str, Any]:
         gateway = validation.parse_ai_gateway(body, "body", endpoint_name=name)
         with self._mutate(caller, name) as m:
+            validation.check_inference_table_move(m.doc.get("ai_gateway"), gateway)
             m.doc["ai_gateway"] = gateway
         return copy.deepcopy(gateway) if gateway else {}
 
@@ -744,6 +751,22 @@ class _Mutation:
         if exc is None:
             self._tx.save_endpoint(self.doc)
         self._cm.__exit__(exc_type, exc, tb)
+
+
+def _with_scale_to_zero(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    config = body.get("config")
+    if not isinstance(config, dict):
+        return body
+    filled = dict(config)
+    for key in ("served_entities", "served_models"):
+        if isinstance(config.get(key), list):
+            filled[key] = [
+                {"scale_to_zero_enabled": False, **e}
+                if isinstance(e, dict) and "external_model" not in e
+                else e
+                for e in config[key]
+            ]
+    return {**body, "config": filled}
 
 
 def _telemetry(previous: Doc | None, raw: Any) -> Doc | None:

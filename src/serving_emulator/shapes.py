@@ -70,7 +70,9 @@ def _entity_state(doc: Doc, block: str, entity: Doc, now_ms: int) -> tuple[str, 
     return "DEPLOYMENT_ABORTED", f"Deployment aborted because '{failure['entity']}' failed."
 
 
-def _config_out(doc: Doc, block: str, now_ms: int, shuffler: Shuffler) -> Doc:
+def _config_out(
+    doc: Doc, block: str, now_ms: int, shuffler: Shuffler, *, report_workload_type: bool
+) -> Doc:
     src = doc[block]
     key = f"{doc['id']}:{block}:{src['config_version']}"
     entities: list[Doc] = []
@@ -79,6 +81,8 @@ def _config_out(doc: Doc, block: str, now_ms: int, shuffler: Shuffler) -> Doc:
         deployment, message = _entity_state(doc, block, entity, now_ms)
         state = {"deployment": deployment, "deployment_state_message": message}
         out = {k: v for k, v in entity.items() if k != "creation_ms"}
+        if not report_workload_type and out.get("workload_type") == "CPU":
+            del out["workload_type"]
         out["creation_timestamp"] = entity["creation_ms"]
         out["state"] = state
         entities.append(out)
@@ -89,7 +93,7 @@ def _config_out(doc: Doc, block: str, now_ms: int, shuffler: Shuffler) -> Doc:
                 "model_name": entity["entity_name"],
                 "model_version": entity["entity_version"],
             }
-            model.update({k: entity[k] for k in _MIRRORED_FIELDS if k in entity})
+            model.update({k: out[k] for k in _MIRRORED_FIELDS if k in out})
             model.update(
                 creator=entity["creator"],
                 creation_timestamp=entity["creation_ms"],
@@ -169,6 +173,7 @@ def detailed(
     permission_level: str,
     base_url: str,
     shuffler: Shuffler,
+    report_workload_type: bool = True,
 ) -> Doc:
     """ServingEndpointDetailed for a settled stored endpoint."""
     out: Doc = {
@@ -180,9 +185,13 @@ def detailed(
         "state": lifecycle.status(doc, now_ms),
     }
     if doc.get("config"):
-        out["config"] = _config_out(doc, "config", now_ms, shuffler)
+        out["config"] = _config_out(
+            doc, "config", now_ms, shuffler, report_workload_type=report_workload_type
+        )
     if doc.get("pending"):
-        out["pending_config"] = _config_out(doc, "pending", now_ms, shuffler)
+        out["pending_config"] = _config_out(
+            doc, "pending", now_ms, shuffler, report_workload_type=report_workload_type
+        )
     out["permission_level"] = permission_level
     out["route_optimized"] = bool(doc.get("route_optimized"))
     if doc.get("route_optimized"):

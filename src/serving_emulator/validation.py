@@ -134,18 +134,17 @@ def check_endpoint_name(name: Any) -> str:
 def default_entity_name(entity: Mapping[str, Any]) -> str:
     """The name the server gives an entity sent without one.
 
-    External models: `external_model.name` with '.' and ':' turned into '-'. Otherwise
-    `<model>-<version>`, where a Unity Catalog three-level name contributes only its last
-    component (main.risk.fraud v7 -> fraud-7) because dots are not allowed in entity names;
-    any other disallowed character becomes '-'.
+    External models: `external_model.name` with '.' and ':' turned into '-' (databricks-sdk-py
+    ServedEntityInput.name). Otherwise `<model>-<version>`, where a Unity Catalog three-level
+    name contributes only its last component (main.risk.fraud v7 -> fraud-7) because dots are
+    not allowed in entity names. Nothing else is replaced or cut: a name that breaks the
+    served-entity name rules is rejected like an explicit one.
     """
     external = entity.get("external_model")
     if isinstance(external, dict):
-        base = str(external.get("name", "")).replace(".", "-").replace(":", "-")
-    else:
-        model = str(entity.get("entity_name", "")).rsplit(".", 1)[-1]
-        base = f"{model}-{entity.get('entity_version', '')}"
-    return re.sub(r"[^A-Za-z0-9_-]", "-", base)[:63]
+        return str(external.get("name", "")).replace(".", "-").replace(":", "-")
+    model = str(entity.get("entity_name", "")).rsplit(".", 1)[-1]
+    return f"{model}-{entity.get('entity_version', '')}"
 
 
 def _parse_external_model(raw: Any, where: str) -> dict[str, Any]:
@@ -204,6 +203,11 @@ def _parse_entity(raw: Any, where: str) -> dict[str, Any]:
     else:
         if not isinstance(entity.get("entity_name"), str) or not entity["entity_name"]:
             raise invalid(f"{where}: entity_name or external_model is required.")
+        if "scale_to_zero_enabled" not in entity:
+            # The real message, as quoted in terraform-provider-databricks #4064.
+            raise invalid(
+                f"{where}: scaleToZeroEnabled is undefined. Please set it to either true or false."
+            )
         if "entity_version" not in entity:
             raise invalid(f"{where}.entity_version is required for '{entity['entity_name']}'.")
         version = entity["entity_version"]
@@ -247,7 +251,13 @@ def _parse_entity(raw: Any, where: str) -> dict[str, Any]:
                 f"{where}.name '{name[:80]}' is invalid: use 1 to 63 letters, digits, '-' or '_'."
             )
     else:
-        entity["name"] = default_entity_name(entity)
+        name = default_entity_name(entity)
+        if not NAME_RE.fullmatch(name):
+            raise invalid(
+                f"{where}: the served entity has no name and its default name '{name[:80]}' is "
+                "invalid: use 1 to 63 letters, digits, '-' or '_'; set name."
+            )
+        entity["name"] = name
     if "external_model" not in entity:
         entity.setdefault("workload_type", "CPU")
         sized = (
@@ -444,8 +454,8 @@ def parse_ai_gateway(
 ) -> dict[str, Any] | None:
     """The stored AI gateway config, or None when every block is absent (which unsets it).
 
-    An inference table without `table_name_prefix` gets the endpoint's name, as the service
-    answers (MLflow's `update_endpoint_ai_gateway` docstring quotes the filled answer).
+    An enabled inference table without a `table_name_prefix` gets the endpoint name, as the
+    server fills it.
     """
     src = as_obj(raw, where)
     out: dict[str, Any] = {}
@@ -466,8 +476,15 @@ def parse_ai_gateway(
             obj["enabled"] = as_bool(obj["enabled"], f"{where}.fallback_config.enabled")
         if block in ("usage_tracking_config", "inference_table_config") and "enabled" in obj:
             obj["enabled"] = as_bool(obj["enabled"], f"{where}.{block}.enabled")
-        if block == "inference_table_config" and not obj.get("table_name_prefix"):
-            obj["table_name_prefix"] = endpoint_name
+        if block == "inference_table_config" and obj.get("enabled"):
+            # catalog_name and schema_name are "Required when enabling inference tables".
+            for name in ("catalog_name", "schema_name"):
+                if not obj.get(name):
+                    raise invalid(
+                        f"{where}.inference_table_config.{name} is required when enabling "
+                        "inference tables."
+                    )
+            obj.setdefault("table_name_prefix", endpoint_name)
         if block == "guardrails":
             for side in ("input", "output"):
                 pii = obj.get(side, {}).get("pii") if isinstance(obj.get(side), dict) else None
@@ -476,6 +493,21 @@ def parse_ai_gateway(
                     raise invalid(f"{where}.guardrails.{side}.pii.behavior is invalid.")
         out[block] = obj
     return out or None
+
+
+def check_inference_table_move(stored: Any, gateway: Any) -> None:
+    """An enabled inference table keeps its catalog, schema and prefix: "On update, you have to
+    disable inference table first in order to change" them."""
+    old = (stored or {}).get("inference_table_config") or {}
+    new = (gateway or {}).get("inference_table_config") or {}
+    if not (old.get("enabled") and new.get("enabled")):
+        return
+    for name in ("catalog_name", "schema_name", "table_name_prefix"):
+        if old.get(name) != new.get(name):
+            raise invalid(
+                f"Cannot change the inference table {name} while inference tables are enabled; "
+                "disable inference tables first, then update them."
+            )
 
 
 def parse_email_notifications(raw: Any) -> dict[str, list[str]] | None:

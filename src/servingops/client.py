@@ -327,7 +327,10 @@ class Client:
 
     async def patch_telemetry(self, name: str, telemetry: Mapping[str, Any]) -> dict[str, Any]:
         path = f"/api/2.0/serving-endpoints/{_seg(name)}/telemetry-config"
-        return await self._call("PATCH", path, json={"telemetry_config": telemetry})
+        # An empty config is sent as no config at all, which removes telemetry ("If not
+        # provided, the telemetry configuration will be removed", patch_telemetry_config).
+        body = {"telemetry_config": telemetry} if telemetry else {}
+        return await self._call("PATCH", path, json=body)
 
     async def patch_metrics_export(self, name: str, state: str) -> dict[str, Any]:
         path = f"/api/2.0/serving-endpoints/{_seg(name)}/system-metrics-export-state"

@@ -330,7 +330,8 @@ def to_desired(document: loader.LoadedDocument) -> DesiredDocument:
     """Convert one valid document to the API create-body shape, carrying positions along.
 
     `served_models` becomes `served_entities`, a tags mapping becomes `[{key, value}]`,
-    top-level `rate_limits` moves to `ai_gateway.rate_limits`; nothing else is added.
+    top-level `rate_limits` moves to `ai_gateway.rate_limits` (its position stays under
+    `("rate_limits",)`, the mark of the legacy form); nothing else is added.
     """
     data: Mapping[str, Any] = document.data
     body: dict[str, Any] = {k: copy.deepcopy(data[k]) for k in _TOP_LEVEL if k in data}
@@ -358,10 +359,13 @@ def to_desired(document: loader.LoadedDocument) -> DesiredDocument:
         document, renames, tags_mapping=isinstance(data.get("tags"), Mapping)
     )
     positions.update(tag_positions)
-    if "rate_limits" in data and "ai_gateway" not in data:
+    if "rate_limits" in data:
         ref = document.key_positions.get(("rate_limits",))
         if ref is not None:
-            positions.setdefault(("ai_gateway",), ref)
+            # Kept so the plan can say that the legacy limits go out as AI-gateway limits.
+            positions[("rate_limits",)] = ref
+            if "ai_gateway" not in data:
+                positions.setdefault(("ai_gateway",), ref)
     return DesiredDocument(
         name=str(body.get("name", "")),
         body=body,
@@ -371,6 +375,7 @@ def to_desired(document: loader.LoadedDocument) -> DesiredDocument:
 
 
 def _convert_config(config: dict[str, Any], renames: list[tuple[Path, Path]]) -> None:
+    config.pop("name", None)  # the PUT config path parameter; validation warned that it is ignored
     if "served_models" in config and "served_entities" not in config:
         models = config.pop("served_models")
         config["served_entities"] = [

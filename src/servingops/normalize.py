@@ -1,8 +1,9 @@
 """One canonical form for desired documents and live GET responses, so that diffs are exact.
 
 Everything the planner must not know lives here: server-filled defaults, output-only and
-input-only fields, keyed lists compared as sets, numbers sent as strings, the ownership tag,
-inherited and implicit ACL entries, and which API call carries a change to each field.
+input-only fields (kept aside in Endpoint.write_only, compared through the digest of the
+servingops-applied tag), keyed lists compared as sets, numbers sent as strings, the reserved
+tags, inherited and implicit ACL entries, and which API call carries a change to each field.
 
 Canonical body (both sides; keyed lists become mappings so order never matters):
 
@@ -55,6 +56,15 @@ class Rule:
     sensitive    rendered as "(sensitive)" and never printed
     default      what the server fills in when nobody sets the field (None when unknown);
                  export leaves a field out when live holds exactly this value
+    implied      some workspaces leave the field out of GET while it holds `default`: a live
+                 value that is missing reads as the default
+    required     the API rejects a request without the field, so it is always sent: the
+                 desired value, else the live one (keep_live), else `default` on create
+    clearable    a block written empty (`{}` or null) means "none": it removes the live block,
+                 while leaving the block out of the file leaves the live one alone (keep_live)
+    write_only   accepted by the API and never returned by GET: kept aside from the canonical
+                 body, always sent with the config, and compared with what servingops last
+                 applied (the APPLIED_TAG digest); `default` is the server's value when unset
     """
 
     pattern: tuple[str, ...]
@@ -64,6 +74,10 @@ class Rule:
     sensitive: bool = False
     reason: str = ""
     default: Any = None
+    implied: bool = False
+    required: bool = False
+    clearable: bool = False
+    write_only: bool = False
 
 
 _TABLES = "inference table catalog, schema and prefix cannot be changed in place"
@@ -97,15 +111,10 @@ RULES: tuple[Rule, ...] = (
         keep_live=True,
         reason=_TABLES,
     ),
-    Rule(
-        ("ai_gateway", "inference_table_config", "catalog_name"), Carrier.RECREATE, reason=_TABLES
-    ),
-    Rule(("ai_gateway", "inference_table_config", "schema_name"), Carrier.RECREATE, reason=_TABLES),
-    Rule(
-        ("ai_gateway", "inference_table_config", "table_name_prefix"),
-        Carrier.RECREATE,
-        reason=_TABLES,
-    ),
+    # AI-gateway inference tables move in place with PUT ai-gateway (disabled first while
+    # enabled: see ai_gateway_requests). The server names the table after the endpoint when no
+    # prefix is given.
+    Rule(("ai_gateway", "inference_table_config", "table_name_prefix"), keep_live=True),
     # Accepted at create and never updatable: a change is a plan error, not a silent no-op.
     Rule(
         ("budget_policy_id",),
@@ -116,14 +125,33 @@ RULES: tuple[Rule, ...] = (
     # The asynchronous, versioned config update.
     Rule(("config",), Carrier.CONFIG, keep_live=True),
     Rule(("config", "auto_capture_config"), Carrier.CONFIG, keep_live=True),
+    # Legacy inference tables are enabled unless the request says otherwise (docs: "This true
+    # by default"); a file that leaves `enabled` out adopts the server's value.
+    Rule(("config", "auto_capture_config", "enabled"), keep_live=True, default=True),
     Rule(("config", "served_entities", WILDCARD, "workload_size"), keep_live=True),
-    Rule(("config", "served_entities", WILDCARD, "workload_type"), keep_live=True, default="CPU"),
+    # Workspaces without GPU serving return no workload_type; CPU is the documented default.
+    Rule(
+        ("config", "served_entities", WILDCARD, "workload_type"),
+        keep_live=True,
+        default="CPU",
+        implied=True,
+    ),
+    # "scaleToZeroEnabled is undefined. Please set it to either true or false." (the API, as
+    # quoted in terraform-provider-databricks #4064): sent on every create and config update.
     Rule(
         ("config", "served_entities", WILDCARD, "scale_to_zero_enabled"),
         keep_live=True,
         default=False,
+        required=True,
     ),
     Rule(("config", "served_entities", WILDCARD, "environment_vars", WILDCARD), sensitive=True),
+    # "Whether burst scaling is enabled. When enabled (default), ..." (databricks-sdk-py
+    # ServedEntityInput); GET never returns it.
+    Rule(
+        ("config", "served_entities", WILDCARD, "burst_scaling_enabled"),
+        write_only=True,
+        default=True,
+    ),
     # Synchronous side calls.
     Rule(("tags",), Carrier.TAGS),
     Rule(("ai_gateway",), Carrier.AI_GATEWAY),
@@ -131,7 +159,9 @@ RULES: tuple[Rule, ...] = (
     Rule(("permissions",), Carrier.PERMISSIONS),
     # Telemetry may be set by the workspace without user input, so an omitted block is left
     # alone; table_names are consumed to create a profile whose id GET returns instead.
-    Rule(("telemetry_config",), Carrier.TELEMETRY, keep_live=True),
+    # `telemetry_config: {}` removes it (PATCH without a telemetry_config: "If not provided, the
+    # telemetry configuration will be removed", databricks-sdk-py patch_telemetry_config).
+    Rule(("telemetry_config",), Carrier.TELEMETRY, keep_live=True, clearable=True),
     Rule(("telemetry_config", "telemetry_profile_id"), keep_live=True),
     Rule(("telemetry_config", "table_names"), consumed=True),
     # No documented default: an omitted state is the workspace's choice.
@@ -140,11 +170,25 @@ RULES: tuple[Rule, ...] = (
     Rule(("state",), Carrier.RUN_STATE, keep_live=True, default="running"),
 )
 
+_REQUIRED_ENTITY_FIELDS = tuple(
+    r for r in RULES if r.required and r.pattern[:3] == ("config", "served_entities", WILDCARD)
+)
+
 # Server-owned fields of an endpoint (id, creator, timestamps, state, pending_config, ...) need
 # no list: the canonical body is built from the fields it knows, so anything else is ignored.
 OUTPUT_ONLY_ENTITY = frozenset({"creator", "creation_timestamp", "state", "foundation_model"})
-# Accepted on write but never echoed by GET: kept aside and sent, never compared.
-INPUT_ONLY_ENTITY = frozenset({"burst_scaling_enabled"})
+# Accepted on write but never echoed by GET: kept aside, sent, compared through APPLIED_TAG.
+_WRITE_ONLY_ENTITY_RULES = tuple(
+    r for r in RULES if r.write_only and r.pattern[:3] == ("config", "served_entities", WILDCARD)
+)
+INPUT_ONLY_ENTITY = frozenset(r.pattern[-1] for r in _WRITE_ONLY_ENTITY_RULES)
+
+APPLIED_TAG = "servingops-applied"
+"""Reserved tag beside the ownership tag: a digest of the write-only values servingops last sent,
+one short segment per served entity that has any. Hidden from diffs and never removed."""
+APPLIED_UNKNOWN = "unknown"
+"""APPLIED_TAG value of an adopted endpoint whose write-only values no one can read yet."""
+_SEGMENT = 6  # hex digits for the entity's name, then as many for its values
 
 INT_FIELDS = frozenset(
     {
@@ -233,6 +277,10 @@ def _matches(rule: Rule, path: Path) -> bool:
 def normalize_desired(doc: DesiredDocument, *, caller: str | None = None) -> Endpoint:
     """A validated desired document -> canonical Endpoint (input-only values kept aside)."""
     body = _canonical_body(doc.body, permissions=doc.body.get("permissions"), caller=caller)
+    for rule in RULES:
+        (key,) = rule.pattern[:1]
+        if rule.clearable and len(rule.pattern) == 1 and key in doc.body and key not in body:
+            body[key] = {}  # written empty: "none", not "left alone"
     return Endpoint(
         name=doc.name,
         body=body,
@@ -264,6 +312,14 @@ def normalize_live(
     if permissions is not None:
         acl = [e for e in _direct_grants(permissions.get("access_control_list") or [])]
     body = _canonical_body(source, permissions=acl, caller=caller)
+    for rule in RULES:
+        if rule.implied:
+            _imply(body, rule.pattern, rule.default, ())
+    failed_first = _config(pending) if "config" not in body else None
+    if failed_first is not None:
+        # A first rollout that failed serves nothing, but it fixed the kind of endpoint: one
+        # created without external models cannot add them later, and the other way round.
+        body["config"] = {"entity_kind": failed_first["entity_kind"]}
     name = str(raw.get("name", ""))
     fingerprint = Fingerprint(
         endpoint_id=status.endpoint_id,
@@ -271,13 +327,20 @@ def normalize_live(
         last_updated_timestamp=status.last_updated_timestamp,
         sha256=body_hash(body, owner=status.owner),
     )
-    return Endpoint(name=name, body=body, status=status, fingerprint=fingerprint)
+    applied = _tag(raw, APPLIED_TAG)
+    write_only = {"applied": applied} if applied is not None else {}
+    return Endpoint(
+        name=name, body=body, status=status, fingerprint=fingerprint, write_only=write_only
+    )
 
 
 def resolve_server_chosen(desired: Endpoint, live: Endpoint | None) -> Endpoint:
     """Fill fields the user left to the server with the live values (Terraform's "computed").
 
-    A field the user did not set and the server defaulted is not a difference.
+    A field the user did not set and the server defaulted is not a difference. Also, from the
+    table: consumed values are dropped once live holds their result; write-only values that
+    differ from what servingops last applied are put in (so the diff shows them); a clearable
+    block written empty stays empty (or goes, when nothing is live to remove).
     """
     if live is None:
         return desired
@@ -287,10 +350,82 @@ def resolve_server_chosen(desired: Endpoint, live: Endpoint | None) -> Endpoint:
             parent = _get(body, rule.pattern[:-1])
             if isinstance(parent, dict):
                 parent.pop(rule.pattern[-1], None)
+    _resolve_write_only(body, desired.write_only, _applied_segments(live))
+    cleared = [r.pattern for r in RULES if r.clearable and _get(desired.body, r.pattern) == {}]
     for rule in RULES:
         if rule.keep_live:
             _adopt(body, live.body, rule.pattern, ())
+    for pattern in cleared:
+        # Written empty: nothing beneath is adopted; with nothing live, nothing to remove.
+        parent = _get(body, pattern[:-1])
+        if isinstance(parent, dict):
+            parent[pattern[-1]] = {}
+            if _get(live.body, pattern) is None:
+                del parent[pattern[-1]]
     return replace(desired, body=body)
+
+
+def applied_tag_value(write_only: Body) -> str:
+    """The APPLIED_TAG value recording `write_only` (an endpoint's kept-aside values): for each
+    served entity with any, a hash of its name then of its values ("" when none)."""
+    entities: Mapping[str, Any] = write_only.get("served_entities") or {}
+    return ".".join(_segment(name, values) for name, values in sorted(entities.items()) if values)
+
+
+def unreadable_write_only(desired: Endpoint, live: Endpoint | None) -> list[Path]:
+    """Write-only values the file sets whose live value nobody can tell (see _applied_segments).
+    They go out with the next config update, which records them."""
+    if live is None or _applied_segments(live) is not None:
+        return []
+    entities: Mapping[str, Any] = desired.write_only.get("served_entities") or {}
+    return [
+        ("config", "served_entities", name, field)
+        for name, values in sorted(entities.items())
+        for field in sorted(values)
+    ]
+
+
+def _segment(name: str, values: Mapping[str, Any]) -> str:
+    encoded = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    return _short(name) + _short(encoded)
+
+
+def _short(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:_SEGMENT]
+
+
+def _applied_segments(live: Endpoint) -> frozenset[str] | None:
+    """What servingops last applied of the write-only values; None when it cannot be known: an
+    endpoint servingops did not make (and does not own yet), or one it adopted with write-only
+    values that no config update has sent since (APPLIED_UNKNOWN)."""
+    applied = live.write_only.get("applied")
+    if applied == APPLIED_UNKNOWN:
+        return None
+    if isinstance(applied, str):
+        return frozenset(s for s in applied.split(".") if s)
+    if live.status is not None and live.status.owner is not None:
+        return frozenset()  # made by servingops, which sent none (it tags what it sends)
+    return None
+
+
+def _resolve_write_only(
+    body: dict[str, Any], write_only: Body, applied: frozenset[str] | None
+) -> None:
+    """Put into the desired body the write-only values that differ from what was last applied
+    (a removed one as the server default), so that the diff shows them and the config update
+    carries them. Nothing when the live values cannot be known."""
+    entities = _get(body, ("config", "served_entities"))
+    if applied is None or not isinstance(entities, dict):
+        return
+    wanted: Mapping[str, Any] = write_only.get("served_entities") or {}
+    for name, entity in entities.items():
+        values = wanted.get(name) or {}
+        if values:
+            if _segment(name, values) not in applied:
+                entity.update(_copy(values))
+        elif any(s.startswith(_short(name)) for s in applied):
+            for rule in _WRITE_ONLY_ENTITY_RULES:
+                entity[rule.pattern[-1]] = rule.default
 
 
 def body_hash(body: Body, *, owner: str | None) -> str:
@@ -380,7 +515,12 @@ def config_request(config: Mapping[str, Any], *, write_only: Body | None = None)
     extras = (write_only or {}).get("served_entities", {})
     entities = []
     for name, entity in config.get("served_entities", {}).items():
-        entities.append({"name": name, **_copy(entity), **extras.get(name, {})})
+        sent = {"name": name, **_copy(entity), **extras.get(name, {})}
+        for rule in _REQUIRED_ENTITY_FIELDS:
+            field = rule.pattern[-1]
+            if field not in sent and _may_adopt(sent, ("config", "served_entities", name, field)):
+                sent[field] = rule.default
+        entities.append(sent)
     out: dict[str, Any] = {"served_entities": entities}
     traffic = config.get("traffic") or {}
     if traffic:
@@ -401,6 +541,28 @@ def ai_gateway_request(gateway: Mapping[str, Any]) -> dict[str, Any]:
     if gateway.get("rate_limits"):
         out["rate_limits"] = [_copy(v) for v in gateway["rate_limits"].values()]
     return out
+
+
+TABLE_NAMES = ("catalog_name", "schema_name", "table_name_prefix")
+
+
+def ai_gateway_requests(
+    before: Mapping[str, Any], after: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The PUT ai-gateway bodies that turn the canonical gateway `before` into `after`.
+
+    One body, except when an enabled inference table stays enabled under another catalog,
+    schema or prefix: the API only changes those names while inference tables are disabled
+    ("On update, you have to disable inference table first"), so the first body disables the
+    live table and the second sets the new one.
+    """
+    final = ai_gateway_request(after)
+    old = _mapping(before.get("inference_table_config"))
+    new = _mapping(after.get("inference_table_config"))
+    moved = any(old.get(k) != new.get(k) for k in TABLE_NAMES)
+    if old.get("enabled") is True and new.get("enabled") is True and moved:
+        return [{**final, "inference_table_config": {**_copy(old), "enabled": False}}, final]
+    return [final]
 
 
 def telemetry_request(telemetry: Mapping[str, Any]) -> dict[str, Any]:
@@ -440,7 +602,7 @@ def _canonical_body(
     run_state = raw.get("state")
     if isinstance(run_state, str) and run_state in RUN_STATES:  # a desired document's
         body["state"] = run_state
-    elif isinstance(run_state, Mapping) and isinstance(config, dict):  # a GET's state block
+    elif isinstance(run_state, Mapping) and _stoppable(body):  # a GET's state block
         body["state"] = "stopped" if is_stopped(raw) else "running"
     if permissions is not None:
         body["permissions"] = _permissions(permissions, caller=caller)
@@ -515,7 +677,7 @@ def _tags(raw: Any) -> dict[str, str]:
     else:
         pairs = [(str(t["key"]), str(t.get("value") or "")) for t in raw or []]
     # The ownership tag is bookkeeping: it is hidden from diffs and never removed.
-    return dict(sorted((k, v) for k, v in pairs if k != OWNER_TAG))
+    return dict(sorted((k, v) for k, v in pairs if k not in (OWNER_TAG, APPLIED_TAG)))
 
 
 def _ai_gateway(raw: Any) -> dict[str, Any]:
@@ -526,7 +688,8 @@ def _ai_gateway(raw: Any) -> dict[str, Any]:
     if isinstance(usage, Mapping) and _bool(usage.get("enabled")):
         gateway["usage_tracking_config"] = {"enabled": True}
     table = _clean(raw.get("inference_table_config"), drop={"name"})
-    if table and (_bool(table.get("enabled")) or len(table) > 1):
+    # A disabled table that names nothing is the same as no table; anything else is kept.
+    if _bool(table.get("enabled")) or any(k != "enabled" for k in table):
         table["enabled"] = _bool(table.get("enabled"))
         gateway["inference_table_config"] = table
     guardrails = _guardrails(raw.get("guardrails"))
@@ -708,10 +871,7 @@ def _status(raw: Mapping[str, Any]) -> LiveStatus:
         update = ConfigUpdate.UNKNOWN
     config = _mapping(raw.get("config"))
     pending = _mapping(raw.get("pending_config"))
-    owner = None
-    for tag in raw.get("tags") or []:
-        if isinstance(tag, Mapping) and tag.get("key") == OWNER_TAG:
-            owner = str(tag.get("value") or "")
+    owner = _tag(raw, OWNER_TAG)
     entities = config.get("served_entities") or []
     failed = update in (ConfigUpdate.UPDATE_FAILED, ConfigUpdate.UPDATE_CANCELED)
     return LiveStatus(
@@ -763,6 +923,13 @@ def _clean_value(value: Any, *, key: str, drop_plaintext: bool) -> Any:
     if key in INT_FIELDS:
         return _int(value)
     return value
+
+
+def _tag(raw: Mapping[str, Any], key: str) -> str | None:
+    for tag in raw.get("tags") or []:
+        if isinstance(tag, Mapping) and tag.get("key") == key:
+            return str(tag.get("value") or "")
+    return None
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -824,12 +991,41 @@ def _adopt(desired: dict[str, Any], live: Any, pattern: tuple[str, ...], at: Pat
             _adopt(child, live[key], rest, (*at, key))
 
 
+def _imply(body: dict[str, Any], pattern: tuple[str, ...], default: Any, at: Path) -> None:
+    """Fill `default` along `pattern` where the live side left the field out."""
+    head, rest = pattern[0], pattern[1:]
+    for key in list(body) if head == WILDCARD else [head]:
+        if not rest:
+            if key not in body and _may_adopt(body, (*at, key)):
+                body[key] = default
+            continue
+        child = body.get(key)
+        if isinstance(child, dict):
+            _imply(child, rest, default, (*at, key))
+
+
 def _may_adopt(parent: Mapping[str, Any], path: Path) -> bool:
+    # External models have no compute settings, whatever a same-named live entity had.
+    compute = ("workload_size", "workload_type", "scale_to_zero_enabled")
+    if path[-1] in compute and "external_model" in parent:
+        return False
     # A workload size is only the server's choice when no concurrency bounds were given.
     if path[-1] == "workload_size":
         return not any(
             k in parent for k in ("min_provisioned_concurrency", "max_provisioned_concurrency")
         )
-    if path[-1] in ("workload_type", "scale_to_zero_enabled"):
-        return "external_model" not in parent
+    # A live "stopped" carries over only to an endpoint that can be stopped (a replacement
+    # serving external models starts running).
+    if path == ("state",):
+        return _stoppable(parent)
     return True
+
+
+def _stoppable(body: Mapping[str, Any]) -> bool:
+    """Only custom-model endpoints that are not route-optimized have a run state (docs)."""
+    config = body.get("config")
+    return (
+        isinstance(config, Mapping)
+        and config.get("entity_kind") == "custom"
+        and body.get("route_optimized") is not True
+    )

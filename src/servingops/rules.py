@@ -13,6 +13,7 @@ from typing import Any
 
 from .loader import LoadedDocument
 from .model import OWNER_TAG, Diagnostic, Path, Severity, render_pointer
+from .normalize import APPLIED_TAG
 from .normalize import default_entity_name as default_entity_name  # the one server rule
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,63}")
@@ -21,10 +22,13 @@ SECRET_REF_RE = re.compile(r"\{\{secrets/[^/{}\s]+/[^/{}\s]+\}\}")
 SECRET_FORM = "{{secrets/<scope>/<key>}}"
 
 MAX_SERVED_ENTITIES = 15
+# No source documents a served-entity name length; the emulator applies the endpoint name's.
+MAX_ENTITY_NAME = 63
 MAX_ENVIRONMENT_VARS = 30
 KNOWN_WORKLOAD_SIZES = ("Small", "Medium", "Large")
 BEDROCK_PROVIDERS = ("ai21labs", "amazon", "anthropic", "cohere", "grok")
 PRINCIPAL_KEYS = ("user_name", "group_name", "service_principal_name")
+RESERVED_TAGS = (OWNER_TAG, APPLIED_TAG)
 
 PROVIDER_CONFIGS: Mapping[str, str] = {
     "ai21labs": "ai21labs_config",
@@ -77,10 +81,12 @@ def check_document(document: LoadedDocument) -> tuple[Diagnostic, ...]:
     _check_name(ctx, data)
     config = data.get("config")
     if isinstance(config, Mapping):
+        _check_config_name(ctx, data, config)
         _check_config(ctx, config)
     _check_tags(ctx, data.get("tags"))
     _check_permissions(ctx, data.get("permissions"))
     _check_rate_limits(ctx, data)
+    _check_inference_table(ctx, data.get("ai_gateway"))
     _check_telemetry(ctx, data)
     _check_run_state(ctx, data)
     return tuple(sorted(ctx.out, key=Diagnostic.sort_key))
@@ -150,10 +156,54 @@ def _items(value: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
                 yield i, item
 
 
+def _check_inference_table(ctx: _Context, gateway: Any) -> None:
+    """Every accepted inference-table block is sent: it must say whether it logs, and an
+    enabled one names the catalog and schema the API requires when enabling."""
+    table = gateway.get("inference_table_config") if isinstance(gateway, Mapping) else None
+    if not isinstance(table, Mapping):
+        return
+    path: Path = ("ai_gateway", "inference_table_config")
+    enabled = table.get("enabled")
+    if enabled is None:
+        if table:
+            ctx.error(
+                path,
+                "inference_table_config needs enabled: true (with catalog_name and "
+                "schema_name) to log requests, or enabled: false",
+                key=True,
+            )
+        return
+    missing = [k for k in ("catalog_name", "schema_name") if k not in table]
+    if enabled is True and missing:
+        ctx.error(
+            path,
+            f"enabled inference tables need {' and '.join(missing)} (the API requires "
+            "catalog_name and schema_name when enabling)",
+            key=True,
+        )
+
+
 def _check_telemetry(ctx: _Context, data: Mapping[str, Any]) -> None:
     """The workspace keeps telemetry only for endpoints serving custom models (it drops it
     silently at create otherwise, which would be a perpetual diff)."""
-    if not isinstance(data.get("telemetry_config"), Mapping):
+    telemetry = data.get("telemetry_config")
+    if not isinstance(telemetry, Mapping) or not telemetry:
+        return  # absent: left as the workspace has it; {} or null: no telemetry
+    table = telemetry.get("inference_table_config")
+    if isinstance(table, Mapping) and "name" in table:
+        ctx.warning(
+            ("telemetry_config", "inference_table_config", "name"),
+            "inference_table_config.name is output-only (the workspace names the payload "
+            "table) and is ignored",
+            key=True,
+        )
+    if "telemetry_profile_id" not in telemetry and "table_names" not in telemetry:
+        ctx.error(
+            ("telemetry_config",),
+            "telemetry_config needs telemetry_profile_id or table_names (write "
+            "telemetry_config: {} to remove telemetry)",
+            key=True,
+        )
         return
     config = data.get("config")
     entities = (
@@ -219,6 +269,27 @@ def _check_name(ctx: _Context, data: Mapping[str, Any]) -> None:
         )
 
 
+def _check_config_name(ctx: _Context, data: Mapping[str, Any], config: Mapping[str, Any]) -> None:
+    """`config.name` is the PUT config path parameter that API examples and the Python SDK put
+    in the body; it pastes in, and is ignored."""
+    given = config.get("name")
+    if given is None:
+        return
+    endpoint = data.get("name")
+    if isinstance(given, str) and isinstance(endpoint, str) and given != endpoint:
+        ctx.warning(
+            ("config", "name"),
+            f"config.name {given!r} differs from name {endpoint!r} and is ignored: the "
+            "endpoint is named by name",
+        )
+        return
+    ctx.warning(
+        ("config", "name"),
+        "config.name is ignored: the endpoint is named by name (it is accepted so API "
+        "examples and SDK-written bodies paste in)",
+    )
+
+
 def _check_config(ctx: _Context, config: Mapping[str, Any]) -> None:
     base: Path = ("config",)
     if "served_entities" in config and "served_models" in config:
@@ -265,6 +336,8 @@ def _check_config(ctx: _Context, config: Mapping[str, Any]) -> None:
         name = explicit if isinstance(explicit, str) else default_entity_name(entity)
         if name is None:
             continue
+        if not isinstance(explicit, str) and not _check_default_name(ctx, path, entity, name):
+            continue
         if name in names:
             other = render_pointer((*list_path, names[name]))
             if names[name] in defaulted:
@@ -310,12 +383,41 @@ def _check_config(ctx: _Context, config: Mapping[str, Any]) -> None:
         _check_routes(ctx, (*base, "traffic_config"), traffic, names)
 
 
+def _check_default_name(ctx: _Context, path: Path, entity: Mapping[str, Any], name: str) -> bool:
+    """The server names an unnamed entity by a fixed rule and rejects the request when that name
+    is not a valid served-entity name; say so here, where the entity is written."""
+    if isinstance(entity.get("external_model"), Mapping):
+        source = "external_model.name"
+    elif "entity_name" in entity:
+        source = "entity_name and entity_version"
+    else:
+        source = "model_name and model_version"
+    shown = name if len(name) <= MAX_ENTITY_NAME else f"{name[:20]}...{name[-10:]}"
+    intro = f"this served entity has no name and its default name {shown!r} (from {source})"
+    if len(name) > MAX_ENTITY_NAME:
+        ctx.error(
+            path,
+            f"{intro} is {len(name)} characters long, over the limit of {MAX_ENTITY_NAME}; "
+            "give it a name",
+        )
+        return False
+    if not ENTITY_NAME_RE.fullmatch(name):
+        ctx.error(path, f"{intro} may only contain letters, digits, '-' and '_'; give it a name")
+        return False
+    return True
+
+
 def _check_entity(ctx: _Context, path: Path, entity: Mapping[str, Any]) -> None:
     name = entity.get("name")
     if isinstance(name, str) and not ENTITY_NAME_RE.fullmatch(name):
         ctx.error(
             (*path, "name"),
             f"served entity name {name!r} may only contain letters, digits, '-' and '_'",
+        )
+    elif isinstance(name, str) and len(name) > MAX_ENTITY_NAME:
+        ctx.error(
+            (*path, "name"),
+            f"served entity name is {len(name)} characters long; the limit is {MAX_ENTITY_NAME}",
         )
     external = entity.get("external_model")
     if isinstance(external, Mapping):
@@ -523,16 +625,17 @@ def _check_routes(
 
 def _check_tags(ctx: _Context, tags: Any) -> None:
     if isinstance(tags, Mapping):
-        if OWNER_TAG in tags:
-            ctx.error(("tags", OWNER_TAG), _owner_tag_message(), key=True)
+        for reserved in RESERVED_TAGS:
+            if reserved in tags:
+                ctx.error(("tags", reserved), _reserved_tag_message(reserved), key=True)
         return
     seen: dict[str, int] = {}
     for i, tag in _items(tags):
         key = tag.get("key")
         if not isinstance(key, str):
             continue
-        if key == OWNER_TAG:
-            ctx.error(("tags", i, "key"), _owner_tag_message())
+        if key in RESERVED_TAGS:
+            ctx.error(("tags", i, "key"), _reserved_tag_message(key))
         if key in seen:
             ctx.error(
                 ("tags", i, "key"),
@@ -541,8 +644,9 @@ def _check_tags(ctx: _Context, tags: Any) -> None:
         seen.setdefault(key, i)
 
 
-def _owner_tag_message() -> str:
-    return f"tag {OWNER_TAG!r} is managed by servingops (from the project's owner); remove it"
+def _reserved_tag_message(key: str) -> str:
+    source = "from the project's owner" if key == OWNER_TAG else "what apply sent"
+    return f"tag {key!r} is managed by servingops ({source}); remove it"
 
 
 def _check_permissions(ctx: _Context, permissions: Any) -> None:
@@ -584,6 +688,13 @@ def _check_rate_limits(ctx: _Context, data: Mapping[str, Any]) -> None:
             ("rate_limits",),
             "rate_limits and ai_gateway.rate_limits are both set; move these limits into "
             "ai_gateway.rate_limits",
+            key=True,
+        )
+    elif "rate_limits" in data:
+        ctx.warning(
+            ("rate_limits",),
+            "rate_limits is the legacy form and is sent as ai_gateway.rate_limits (PUT "
+            "ai-gateway); move the limits under ai_gateway",
             key=True,
         )
     seen: dict[tuple[str, str, str], int] = {}

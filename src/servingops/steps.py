@@ -11,6 +11,7 @@ waiting into TIMED_OUT. Each run records which calls landed, so a failure can sa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, assert_never
@@ -68,6 +69,9 @@ def create_body(after: Endpoint, *, owner: str) -> dict[str, Any]:
     doc.pop("state", None)  # a desired "stopped" is a config:stop once the first rollout ends
     tags = [t for t in doc.get("tags", []) if t["key"] != OWNER_TAG]
     doc["tags"] = [*tags, {"key": OWNER_TAG, "value": owner}]
+    applied = normalize.applied_tag_value(after.write_only)
+    if applied:  # the write-only values this create sends, for later plans to compare with
+        doc["tags"].append({"key": normalize.APPLIED_TAG, "value": applied})
     return doc
 
 
@@ -80,6 +84,10 @@ def tag_patch(
     new: Mapping[str, str] = after.body.get("tags", {})
     add = [{"key": k, "value": v} for k, v in new.items() if old.get(k) != v and k != OWNER_TAG]
     add.append({"key": OWNER_TAG, "value": owner})
+    if before is not None and normalize.unreadable_write_only(after, before):
+        # Adopted with write-only values nobody can read: recorded as unknown until the next
+        # config update sends them.
+        add.append({"key": normalize.APPLIED_TAG, "value": normalize.APPLIED_UNKNOWN})
     delete = [k for k in old if k not in new and k != OWNER_TAG]
     return add, delete
 
@@ -264,10 +272,14 @@ class EndpointRun:
                 lambda: self.ctx.api.patch_tags(self.name, add=add, delete=delete),
             )
         if Carrier.AI_GATEWAY in carriers:
-            gateway = normalize.ai_gateway_request(after.body.get("ai_gateway", {}))
-            await self._write(
-                CALLS[Carrier.AI_GATEWAY], lambda: self.ctx.api.put_ai_gateway(self.name, gateway)
-            )
+            # Read from the fresh GET: an inference table is disabled first only while the
+            # live one is enabled.
+            before = normalize.normalize_live(live).body.get("ai_gateway", {})
+            for gateway in normalize.ai_gateway_requests(before, after.body.get("ai_gateway", {})):
+                await self._write(
+                    CALLS[Carrier.AI_GATEWAY],
+                    functools.partial(self.ctx.api.put_ai_gateway, self.name, gateway),
+                )
         if Carrier.NOTIFICATIONS in carriers:
             emails = notifications_request(after)
             await self._write(
@@ -380,7 +392,9 @@ class EndpointRun:
         if not isinstance(config, Mapping):
             raise _Failed("the desired state has no config to send")
         if _config_applied(live, after):
-            return  # an earlier run's update already went through (crash or lost answer)
+            # An earlier run's update already went through (crash or lost answer).
+            await self._record_write_only(live, after)
+            return
         request = normalize.config_request(config, write_only=after.write_only)
         try:
             raw = await self._write(
@@ -394,6 +408,20 @@ class EndpointRun:
         self.last = raw
         if not self.ctx.no_wait:
             await self._await_rollout(Phase.UPDATING, known=raw)
+        await self._record_write_only(live, after)
+
+    async def _record_write_only(self, live: Raw, after: Endpoint) -> None:
+        """Tag the endpoint with the write-only values the config update sent (GET never
+        returns them), once the rollout has landed (with --no-wait: once it was accepted)."""
+        value = normalize.applied_tag_value(after.write_only)
+        before = _tag(live, normalize.APPLIED_TAG)
+        if value == before or (before is None and not value):
+            return
+        tag = [{"key": normalize.APPLIED_TAG, "value": value}]
+        await self._write(
+            "PATCH tags (applied digest)",
+            lambda: self.ctx.api.patch_tags(self.name, add=tag, delete=[]),
+        )
 
     async def _await_rollout(self, phase: Phase, *, known: Raw) -> None:
         rolling_out = not _not_updating(known)
@@ -562,8 +590,12 @@ def _config_applied(raw: Mapping[str, Any], after: Endpoint) -> bool:
 
 
 def _owner(raw: Mapping[str, Any]) -> str | None:
+    return _tag(raw, OWNER_TAG)
+
+
+def _tag(raw: Mapping[str, Any], key: str) -> str | None:
     for tag in raw.get("tags") or []:
-        if isinstance(tag, Mapping) and tag.get("key") == OWNER_TAG:
+        if isinstance(tag, Mapping) and tag.get("key") == key:
             return str(tag.get("value") or "")
     return None
 

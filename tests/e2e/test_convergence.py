@@ -1,7 +1,10 @@
 """Convergence: after apply, plan is empty, from any starting state, under faults and crashes.
 
 In-process properties run the engine and applier against the emulator on a ManualClock whose
-time moves only when apply (or the client's retry loop) sleeps. The crash test serves a
+time moves only when apply (or the client's retry loop) sleeps. Live endpoints start in every
+state: absent, ready, still rolling out, with a failed first rollout, with a failed update (the
+old config serving), or stopped; desired documents use every field of the schema and every
+external-model provider (the generators of test_no_perpetual_diff). The crash test serves a
 file-backed emulator on 127.0.0.1 and kills `python -m servingops apply` with SIGKILL.
 """
 
@@ -32,6 +35,7 @@ from servingops.auth import Credentials
 from servingops.client import Client, RetryPolicy
 from servingops.model import OWNER_TAG, DesiredDocument, Plan, SourceRef
 
+from . import test_no_perpetual_diff as no_perpetual_diff
 from .conftest import T0
 
 OWNER = "team/convergence"
@@ -41,26 +45,37 @@ sizes = st.sampled_from(["Small", "Medium"])
 tag_maps = st.dictionaries(st.sampled_from(["team", "cost", "env"]), st.sampled_from(["a", "b"]))
 
 
+# Served-entity names of odd shapes and up to the length limit.
+entity_names = st.sampled_from(["a", "b", "A_b-9", "x" * 63, "0-" + "q_" * 30])
+LIVE_STATES = ("ready", "updating", "failed create", "failed update", "stopped")
+FAILING = ("main.ml.broken", "9")  # the version every failed live state tried to roll out
+
+
 @st.composite
 def configs(draw: st.DrawFn) -> dict[str, Any]:
-    names = draw(st.sampled_from([["a"], ["a", "b"]]))
-    entities = [
-        {
+    names = draw(st.lists(entity_names, min_size=1, max_size=2, unique=True))
+    entities = []
+    for n in names:
+        entity: dict[str, Any] = {
             "name": n,
             "entity_name": f"main.ml.{n}",
             "entity_version": draw(versions),
             "workload_size": draw(sizes),
-            "scale_to_zero_enabled": draw(st.booleans()),
         }
-        for n in names
-    ]
+        if draw(st.booleans()):  # left out: false on create, the live value on updates
+            entity["scale_to_zero_enabled"] = draw(st.booleans())
+        if draw(st.booleans()):
+            entity["burst_scaling_enabled"] = draw(st.booleans())  # write-only
+        if draw(st.booleans()):
+            entity["workload_type"] = draw(st.sampled_from(["CPU", "GPU_SMALL"]))
+        entities.append(entity)
     config: dict[str, Any] = {"served_entities": entities}
     if len(names) == 2:
         split = draw(st.sampled_from([50, 90, 100]))
         config["traffic_config"] = {
             "routes": [
-                {"served_entity_name": "a", "traffic_percentage": split},
-                {"served_entity_name": "b", "traffic_percentage": 100 - split},
+                {"served_entity_name": names[0], "traffic_percentage": split},
+                {"served_entity_name": names[1], "traffic_percentage": 100 - split},
             ]
         }
     return config
@@ -82,7 +97,7 @@ def desired_bodies(draw: st.DrawFn, name: str) -> dict[str, Any]:
 
 @st.composite
 def live_bodies(draw: st.DrawFn, name: str) -> dict[str, Any] | None:
-    """None (absent), or a seeded endpoint: owned or not (adoption), maybe still rolling out."""
+    """None (absent), or a seeded endpoint: owned or not (adoption), in any live state."""
     if draw(st.booleans()):
         return None
     tags = draw(tag_maps)
@@ -91,8 +106,66 @@ def live_bodies(draw: st.DrawFn, name: str) -> dict[str, Any] | None:
     body: dict[str, Any] = {"name": name, "config": draw(configs())}
     if tags:
         body["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
-    body["_ready"] = draw(st.booleans())
+    body["_state"] = draw(st.sampled_from(LIVE_STATES))
     return body
+
+
+def seed(emu: Emulator[ManualClock], body: dict[str, Any], state: str) -> None:
+    """Create `body` out of band and bring it into `state`: ready, still updating, its first
+    rollout failed (no active config), an update failed (the old config serves), or stopped."""
+    if state == "failed create":
+        entity = {"entity_name": FAILING[0], "entity_version": FAILING[1],
+                  "scale_to_zero_enabled": False}  # fmt: skip
+        emu.seed_endpoint({**body, "config": {"served_entities": [entity]}}, ready=False)
+        emu.advance(60)
+        return
+    emu.seed_endpoint(body, ready=state != "updating")
+    if state == "failed update":
+        entity = {"name": "broken", "entity_name": FAILING[0], "entity_version": FAILING[1],
+                  "scale_to_zero_enabled": False}  # fmt: skip
+        _http(emu, "PUT", f"/api/2.0/serving-endpoints/{body['name']}/config",
+              {"served_entities": [entity]})  # fmt: skip
+        emu.advance(60)
+    elif state == "stopped" and stoppable(body):
+        _http(emu, "POST", f"/api/2.0/serving-endpoints/{body['name']}/config:stop", None)
+
+
+def stoppable(body: dict[str, Any]) -> bool:
+    """Only custom-model endpoints that are not route-optimized can be stopped (docs); other
+    endpoints drawn "stopped" stay ready."""
+    entities = (body.get("config") or {}).get("served_entities") or []
+    return (
+        bool(entities)
+        and not body.get("route_optimized")
+        and all(
+            "external_model" not in e and not str(e.get("entity_name", "")).startswith("system.")
+            for e in entities
+        )
+    )
+
+
+def _http(emu: Emulator[ManualClock], method: str, path: str, body: Any) -> None:
+    async def go() -> None:
+        transport = httpx.ASGITransport(app=emu.app)
+        headers = {"Authorization": "Bearer seed"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://emu.local") as c:
+            for _ in range(50):  # injected 429/500/503 faults are retried
+                response = await c.request(method, path, json=body, headers=headers)
+                if response.status_code not in (429, 500, 503):
+                    break
+            response.raise_for_status()
+
+    asyncio.run(go())
+
+
+def emulator_for(faults: float, seed_text: str) -> Emulator[ManualClock]:
+    config = EmulatorConfig(
+        update_seconds=20.0,
+        fault_rate=faults,
+        fault_seed=len(seed_text),
+        failing_versions=frozenset({FAILING}),
+    )
+    return Emulator(config, clock=ManualClock(T0))
 
 
 def document(body: dict[str, Any]) -> DesiredDocument:
@@ -151,12 +224,10 @@ def test_apply_then_plan_is_empty(
     live: tuple[dict[str, Any] | None, ...],
     faults: float,
 ) -> None:
-    config = EmulatorConfig(update_seconds=20.0, fault_rate=faults, fault_seed=len(str(desired)))
-    with Emulator(config, clock=ManualClock(T0)) as emu:
+    with emulator_for(faults, str(desired)) as emu:
         for body in live:
             if body is not None:
-                ready = body.pop("_ready")
-                emu.seed_endpoint(body, ready=ready)
+                seed(emu, body, body.pop("_state"))
         transport = Counting(emu)
         result, after = asyncio.run(apply_then_plan(emu, [document(b) for b in desired], transport))
         assert result.ok, [o.message for o in result.outcomes if o.status is not Status.SUCCEEDED]
@@ -165,6 +236,34 @@ def test_apply_then_plan_is_empty(
         replaced = sum(1 for o in result.outcomes if o.kind.value == "replace")
         missing = sum(1 for b in live if b is None)
         assert transport.created == missing + replaced
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    desired=no_perpetual_diff.documents(),
+    live=no_perpetual_diff.documents(),
+    state=st.sampled_from(LIVE_STATES),
+    owned=st.booleans(),
+)
+def test_any_document_over_any_live_state_converges(
+    desired: dict[str, Any], live: dict[str, Any], state: str, owned: bool
+) -> None:
+    """Every field of the schema, every provider, odd names, over a live endpoint of the same
+    name in any state (a replace allowed): apply, then plan is empty."""
+    want = no_perpetual_diff.as_body(desired)
+    have = no_perpetual_diff.as_body({**live, "name": desired["name"]})
+    # budget_policy_id cannot change on an existing endpoint (a plan error, tested elsewhere).
+    want.pop("budget_policy_id", None)
+    have.pop("budget_policy_id", None)
+    have.pop("permissions", None)  # an ACL is set through the permissions API, not at create
+    if owned:
+        have["tags"] = [*have.get("tags", []), {"key": OWNER_TAG, "value": OWNER}]
+    with emulator_for(0.0, str(desired)) as emu:
+        external = "external_model" in str(have)
+        seed(emu, have, "ready" if external and state == "failed update" else state)
+        result, after = asyncio.run(apply_then_plan(emu, [document(want)], Counting(emu)))
+        assert result.ok, [o.message for o in result.outcomes if o.status is not Status.SUCCEEDED]
+        assert after.is_empty, [(a.kind, a.name, a.changes) for a in after.actions]
 
 
 # --------------------------------------------------------------------------------------------

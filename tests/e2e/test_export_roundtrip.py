@@ -243,6 +243,7 @@ def seed_all(
         config = copy.deepcopy(body["config"])
         for entity in config["served_entities"]:
             entity["entity_version"] = FAILING_VERSION
+            entity.setdefault("scale_to_zero_enabled", False)  # the API requires it
         call(emu, "update_config", body["name"], config)
     if failing:
         emu.advance(EMULATOR.update_seconds + 1)

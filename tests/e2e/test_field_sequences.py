@@ -3,15 +3,18 @@ workspace, and the plan after it is empty (no perpetual diff, no silently droppe
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import yaml
 
-from serving_emulator import Emulator, ManualClock
+from serving_emulator import Emulator, EmulatorConfig, ManualClock
 
-from .conftest import ApplyCli
+from .conftest import ApplyCli, Recording, tags, with_emulator
 
 BASE = """\
 name: scorer
@@ -90,6 +93,9 @@ telemetry_config:
   enabled_telemetry_features: [TELEMETRY_FEATURE_LOGS, TELEMETRY_FEATURE_METRICS]
   inference_table_config: {sampling_fraction: 1}
 """
+
+
+GATEWAY_PATH = "/api/2.0/serving-endpoints/scorer/ai-gateway"
 
 
 @pytest.fixture
@@ -228,3 +234,200 @@ def test_system_metrics_export_state_reaches_the_workspace(run: ApplyCli, projec
     # Omitted: the workspace's choice, not a difference.
     live = converge(run, project, BASE)
     assert live["uc_system_metrics_export_state"] == "FIRST_PARTY_EXPORT_DISABLED"
+
+
+# --------------------------------------------------------------------------------------------
+# Server fills are adopted, not fought (issue 9 item 6)
+
+
+def test_auto_capture_without_enabled_converges(run: ApplyCli, project: Path) -> None:
+    # The server fills auto_capture_config.enabled (true by default) and table_name_prefix
+    # (the endpoint name) when a file leaves them out:
+    # docs.databricks.com/machine-learning/model-serving/enable-model-serving-inference-tables.html
+    # ("If this isn't specified, the endpoint name is used"; enabled "This true by default");
+    # terraform-provider-databricks serving/resource_model_serving.go marks both Computed.
+    text = BASE + "  auto_capture_config: {catalog_name: c, schema_name: s}\n"
+    live = converge(run, project, text)
+    assert live["config"]["auto_capture_config"]["enabled"] is True
+    puts = len([p for p in run.transport.seen if p[0] == "PUT"])
+    code, out, _ = run("apply", "--auto-approve")
+    assert code == 0, out
+    assert len([p for p in run.transport.seen if p[0] == "PUT"]) == puts  # no new rollout
+    assert run("drift")[0] == 0
+
+
+def test_inference_table_without_prefix_converges(run: ApplyCli, project: Path) -> None:
+    # The server names the table after the endpoint when no prefix is given; adopted, never
+    # fought (it was a replace on every apply).
+    table = (
+        "ai_gateway:\n  inference_table_config: {catalog_name: c, schema_name: s, enabled: true}\n"
+    )
+    live = converge(run, project, BASE + table)
+    assert live["ai_gateway"]["inference_table_config"]["table_name_prefix"] == "scorer"
+    first = live["id"]
+    live = converge(run, project, BASE + table)
+    assert live["id"] == first
+
+
+def gateway_table(**names: str) -> str:
+    fields = {"catalog_name": "c", "schema_name": "s", "table_name_prefix": "p", **names}
+    inner = ", ".join(f"{k}: {v}" for k, v in fields.items())
+    return f"ai_gateway:\n  inference_table_config: {{{inner}, enabled: true}}\n"
+
+
+@pytest.mark.parametrize("field", ["catalog_name", "schema_name", "table_name_prefix"])
+def test_inference_table_names_move_in_place(run: ApplyCli, project: Path, field: str) -> None:
+    # An in-place path is preferred to a replace: the names change with PUT ai-gateway once the
+    # table is disabled (databricks-sdk-py AiGatewayInferenceTableConfig: "On update, you have
+    # to disable inference table first in order to change the catalog name").
+    first = converge(run, project, BASE + gateway_table())
+    write(project, BASE + gateway_table(**{field: "moved"}))
+    code, out, _ = run("plan")
+    assert "must be replaced" not in out
+    assert "via PUT ai-gateway" in out
+    assert "disabled first" in out
+    code, out, err = run("apply", "--auto-approve")  # no --allow-replace needed
+    assert code == 0, out + err
+    live = run.get("scorer")
+    assert live is not None
+    assert live["id"] == first["id"]
+    assert live["ai_gateway"]["inference_table_config"][field] == "moved"
+    assert live["ai_gateway"]["inference_table_config"]["enabled"] is True
+    gateway_puts = [s for s in run.transport.seen if s[:2] == ("PUT", GATEWAY_PATH)]
+    assert len(gateway_puts) == 2
+    assert run.plan_is_empty()
+
+
+def test_explicit_cpu_against_a_workspace_that_omits_workload_type(
+    project: Path, capsys: Any
+) -> None:
+    # Workspaces without GPU serving return no workload_type (design.md section 8, "an empty
+    # workload_type on workspaces without GPU serving"); CPU is the documented default
+    # (databricks-sdk-py ServedEntityInput.workload_type: 'Defaults to "CPU"'), so an explicit
+    # CPU in the file is not a difference.
+    config = EmulatorConfig(update_seconds=30.0, report_workload_type=False)
+    for run in with_emulator(project, capsys, config):
+        live = converge(run, project, entity_with("workload_type: CPU\n"))
+        assert "workload_type" not in live["config"]["served_entities"][0]
+        assert run("drift")[0] == 0
+        live = converge(run, project, entity_with("workload_type: GPU_SMALL\n"))
+        assert live["config"]["served_entities"][0]["workload_type"] == "GPU_SMALL"
+        converge(run, project, entity_with("workload_type: CPU\n"))
+
+
+def test_scale_to_zero_left_out_is_sent_false_then_kept(run: ApplyCli, project: Path) -> None:
+    # The API rejects entities without scale_to_zero_enabled (terraform-provider-databricks
+    # #4064): a create sends false; a config update sends the live value the file leaves alone.
+    without = BASE.replace("      scale_to_zero_enabled: true\n", "")
+    live = converge(run, project, without)
+    assert live["config"]["served_entities"][0]["scale_to_zero_enabled"] is False
+    converge(run, project, BASE)
+    live = converge(run, project, without.replace('"1"', '"2"'))
+    entity = live["config"]["served_entities"][0]
+    assert (entity["entity_version"], entity["scale_to_zero_enabled"]) == ("2", True)
+
+
+def test_legacy_rate_limits_say_what_is_sent(run: ApplyCli, project: Path) -> None:
+    legacy = BASE + "rate_limits:\n  - {key: user, renewal_period: minute, calls: 3}\n"
+    write(project, legacy)
+    _, out, _ = run("plan")
+    assert "rate_limits sent as ai_gateway.rate_limits in the create body" in out
+    converge(run, project, legacy)
+    write(project, legacy.replace("calls: 3", "calls: 4"))
+    _, out, err = run("plan")
+    assert "rate_limits sent as ai_gateway.rate_limits via PUT ai-gateway" in out
+    assert "rate_limits is the legacy form" in err
+
+
+@pytest.mark.parametrize("removal", ["telemetry_config: {}\n", "telemetry_config: null\n"])
+def test_telemetry_can_be_removed(run: ApplyCli, project: Path, removal: str) -> None:
+    # PATCH telemetry-config without a telemetry_config removes it: "If not provided, the
+    # telemetry configuration will be removed from the endpoint" (databricks-sdk-py
+    # ServingEndpointsAPI.patch_telemetry_config); databricks/cli sends exactly {} to remove it
+    # (acceptance/bundle/resources/model_serving_endpoints/drift/
+    # telemetry_config_with_config_update: "Removal sends an empty telemetry PATCH").
+    converge(run, project, BASE + TELEMETRY)
+    write(project, BASE + removal)
+    code, out, _ = run("plan", "--detailed-exitcode")
+    assert code == 2, out
+    assert "via PATCH telemetry-config" in out
+    live = converge(run, project, BASE + removal)
+    assert "telemetry_config" not in live
+    converge(run, project, BASE + removal)  # nothing left to remove: no perpetual diff
+    converge(run, project, BASE)  # omitted: left alone
+
+
+def test_an_empty_telemetry_block_on_an_external_endpoint_is_no_telemetry(
+    run: ApplyCli, project: Path
+) -> None:
+    converge(run, project, EXTERNAL + "telemetry_config: {}\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Write-only fields (design.md section 8): burst_scaling_enabled is accepted and never returned
+# by GET (databricks/cli bundle/direct/dresources/resources.yml: input_only; its testserver
+# "burst_scaling_enabled is not echoed on GET"), so servingops compares it with a digest of what
+# it last applied, kept in the servingops-applied tag.
+
+
+class BodyRecording(Recording):
+    """Also keeps the JSON bodies of writes, by (method, path)."""
+
+    def __init__(self, emu: Emulator[ManualClock]) -> None:
+        super().__init__(emu)
+        self.bodies: list[tuple[str, str, Any]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "GET" and request.content:
+            self.bodies.append((request.method, request.url.path, json.loads(request.content)))
+        return await super().handle_async_request(request)
+
+    def sent(self, method: str, suffix: str) -> list[Any]:
+        return [b for m, p, b in self.bodies if m == method and p.endswith(suffix)]
+
+
+def burst(value: bool | None) -> str:
+    return BASE if value is None else entity_with(f"burst_scaling_enabled: {str(value).lower()}\n")
+
+
+def test_write_only_changes_are_sent_and_never_a_perpetual_diff(
+    run: ApplyCli, project: Path
+) -> None:
+    run.transport = recording = BodyRecording(run.emu)
+    live = converge(run, project, burst(False))
+    (create,) = recording.sent("POST", "/serving-endpoints")
+    assert create["config"]["served_entities"][0]["burst_scaling_enabled"] is False
+    assert "servingops-applied" in tags(live)
+    assert "burst_scaling_enabled" not in live["config"]["served_entities"][0]  # never echoed
+
+    write(project, burst(True))
+    code, out, _ = run("plan", "--detailed-exitcode")
+    assert code == 2
+    assert "burst_scaling_enabled" in out
+    assert "via PUT config" in out
+    live = converge(run, project, burst(True))
+    (put,) = recording.sent("PUT", "/config")
+    assert put["served_entities"][0]["burst_scaling_enabled"] is True
+    applied = tags(live)["servingops-applied"]
+
+    live = converge(run, project, burst(None))  # removed: back to the server default
+    assert len(recording.sent("PUT", "/config")) == 2
+    assert tags(live)["servingops-applied"] != applied
+    converge(run, project, burst(None))
+    assert len(recording.sent("PUT", "/config")) == 2  # quiet from now on
+
+
+def test_an_adopted_endpoint_says_its_write_only_values_cannot_be_read(
+    run: ApplyCli, project: Path
+) -> None:
+    run.transport = recording = BodyRecording(run.emu)
+    run.emu.seed_endpoint(yaml.safe_load(BASE))
+    write(project, burst(False))
+    _, out, _ = run("plan")
+    assert "cannot be read" in out
+    assert "sent with the next config update" in out
+    converge(run, project, burst(False))  # adopts: tags only, no rollout
+    assert recording.sent("PUT", "/config") == []
+    converge(run, project, burst(False).replace('"1"', '"2"'))
+    (put,) = recording.sent("PUT", "/config")
+    assert put["served_entities"][0]["burst_scaling_enabled"] is False

@@ -44,6 +44,7 @@ def foundation(name: str) -> dict[str, Any]:
                     "entity_version": "1",
                     "min_provisioned_throughput": 0,
                     "max_provisioned_throughput": 100,
+                    "scale_to_zero_enabled": False,
                 }
             ]
         },

@@ -44,7 +44,11 @@ def test_server_defaults_are_filled_in(api: Api, emu: Emulator[ManualClock]) -> 
         "config": {
             "name": "defaults",  # the Python SDK serialises it; it must be ignored
             "served_entities": [
-                {"entity_name": "main.risk.fraud", "entity_version": 7},
+                {
+                    "entity_name": "main.risk.fraud",
+                    "entity_version": 7,
+                    "scale_to_zero_enabled": False,
+                },
             ],
         },
     }
@@ -88,6 +92,7 @@ def test_concurrency_bounds_mean_no_default_workload_size(
                     "entity_version": "3",
                     "min_provisioned_concurrency": "0",
                     "max_provisioned_concurrency": 8,
+                    "scale_to_zero_enabled": False,
                 }
             ]
         },
@@ -279,6 +284,8 @@ def test_an_inference_table_without_prefix_gets_the_endpoint_name(api: Api) -> N
     put = api.put(f"{EP}/fraud-scorer/ai-gateway", json={"inference_table_config": table})
     assert put.json()["inference_table_config"]["table_name_prefix"] == "fraud-scorer"
     mine = {**table, "table_name_prefix": "mine"}
+    # An enabled table is renamed by disabling it first (see test_validation).
+    api.put(f"{EP}/fraud-scorer/ai-gateway", json={"inference_table_config": {"enabled": False}})
     put = api.put(f"{EP}/fraud-scorer/ai-gateway", json={"inference_table_config": mine})
     assert put.json()["inference_table_config"]["table_name_prefix"] == "mine"
 

@@ -211,6 +211,7 @@ def test_a_foundation_model_answers_chat_or_embeddings_by_its_name(
                         "entity_version": "1",
                         "min_provisioned_throughput": 0,
                         "max_provisioned_throughput": 100,
+                        "scale_to_zero_enabled": False,
                     }
                 ]
             },

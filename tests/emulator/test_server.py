@@ -104,7 +104,14 @@ def test_python_dash_m_serves_logs_requests_and_stops_on_ctrl_c(tmp_path: Path) 
         body = {
             "name": "x",
             "config": {
-                "served_entities": [{"name": "a", "entity_name": "m", "entity_version": "1"}]
+                "served_entities": [
+                    {
+                        "name": "a",
+                        "entity_name": "m",
+                        "entity_version": "1",
+                        "scale_to_zero_enabled": False,
+                    }
+                ]
             },
         }
         assert httpx.post(f"{url}/api/2.0/serving-endpoints", json=body, headers=headers).is_success

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import Api, entity, error_code
+from serving_emulator import Emulator, ManualClock
+
+from .conftest import Api, entity, error_code, make_emulator
 
 EP = "/api/2.0/serving-endpoints"
 
@@ -100,13 +102,33 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         {
             "name": "e",
             "config": config_with(
-                {"entity_name": "m", "entity_version": "1"},
-                {"entity_name": "x.m", "entity_version": "1"},
+                {"entity_name": "m", "entity_version": "1", "scale_to_zero_enabled": False},
+                {"entity_name": "x.m", "entity_version": "1", "scale_to_zero_enabled": False},
                 routes=[route("m-1", 100)],
             ),
         },
     ),
     ("bad entity name", {"name": "e", "config": config_with(entity("a b"))}),
+    # An unnamed entity is named <entity_name's last part>-<version> (databricks-sdk-py
+    # ServedEntityInput.name); the server rejects it when that is no valid served-entity name,
+    # rather than inventing another one.
+    (
+        "default name too long",
+        {
+            "name": "e",
+            "config": config_with(
+                {**entity("x", model="main.ml." + "m" * 62, version="12")} | {"name": None}
+            ),
+        },
+    ),
+    (
+        "default name with a space",
+        {"name": "e", "config": config_with({**entity("x", model="My Model")} | {"name": None})},
+    ),
+    (
+        "external default name with a slash",
+        {"name": "e", "config": config_with(ext("meta/llama"))},
+    ),
     (
         "too many env vars",
         {
@@ -190,3 +212,123 @@ def test_legacy_served_models_are_accepted(api: Api) -> None:
     (served,) = ep["pending_config"]["served_entities"]
     assert (served["name"], served["entity_name"]) == ("ads-3", "ads")
     assert ep["pending_config"]["served_models"][0]["model_name"] == "ads"
+
+
+def test_auto_capture_defaults_are_filled(api: Api) -> None:
+    # "(optional) table prefix ... If this isn't specified, the endpoint name is used";
+    # "(optional) enabled ... This true by default." (docs.databricks.com/machine-learning/
+    # model-serving/enable-model-serving-inference-tables.html)
+    config = {
+        **config_with(entity("a")),
+        "auto_capture_config": {"catalog_name": "c", "schema_name": "s"},
+    }
+    ep = api.post(EP, json={"name": "cap", "config": config}).json()
+    capture = ep["pending_config"]["auto_capture_config"]
+    assert (capture["enabled"], capture["table_name_prefix"]) == (True, "cap")
+
+
+def test_enabling_an_inference_table_needs_catalog_and_schema(api: Api) -> None:
+    # catalog_name / schema_name: "Required when enabling inference tables" (databricks-sdk-py
+    # databricks/sdk/service/serving.py, AiGatewayInferenceTableConfig).
+    api.post(EP, json={"name": "gw", "config": config_with(entity("a"))})
+    table = {"catalog_name": "c", "enabled": True}
+    r = api.put(f"{EP}/gw/ai-gateway", json={"inference_table_config": table})
+    assert (r.status_code, error_code(r)) == (400, "INVALID_PARAMETER_VALUE")
+    assert "schema_name" in r.json()["message"]
+    r = api.post(EP, json={"name": "gw2", "ai_gateway": {"inference_table_config": table}})
+    assert (r.status_code, error_code(r)) == (400, "INVALID_PARAMETER_VALUE")
+
+
+def test_inference_table_prefix_defaults_to_the_endpoint_name(api: Api) -> None:
+    # The table prefix "If this isn't specified, the endpoint name is used" (docs.databricks.com
+    # machine-learning/model-serving/enable-model-serving-inference-tables.html); the AI-gateway
+    # inference tables are filled the same way (issue 9 replayed it as a replace loop).
+    table = {"catalog_name": "c", "schema_name": "s", "enabled": True}
+    ep = api.post(
+        EP,
+        json={"name": "gw", "config": config_with(entity("a")),
+              "ai_gateway": {"inference_table_config": table}},
+    ).json()  # fmt: skip
+    assert ep["ai_gateway"]["inference_table_config"]["table_name_prefix"] == "gw"
+    out = api.put(f"{EP}/gw/ai-gateway", json={"inference_table_config": table}).json()
+    assert out["inference_table_config"]["table_name_prefix"] == "gw"
+
+
+def test_inference_table_names_change_only_while_disabled(api: Api) -> None:
+    # "On update, you have to disable inference table first in order to change the catalog
+    # name" (likewise schema and prefix): databricks-sdk-py databricks/sdk/service/serving.py,
+    # AiGatewayInferenceTableConfig.
+    table = {"catalog_name": "c", "schema_name": "s", "table_name_prefix": "p", "enabled": True}
+    api.post(EP, json={"name": "gw", "config": config_with(entity("a")),
+                       "ai_gateway": {"inference_table_config": table}})  # fmt: skip
+    for field in ("catalog_name", "schema_name", "table_name_prefix"):
+        moved = {**table, field: "other"}
+        r = api.put(f"{EP}/gw/ai-gateway", json={"inference_table_config": moved})
+        assert (r.status_code, error_code(r)) == (400, "INVALID_PARAMETER_VALUE"), field
+        assert "disable" in r.json()["message"]
+    r = api.put(f"{EP}/gw/ai-gateway", json={"inference_table_config": {**table, "enabled": False}})
+    assert r.status_code == 200
+    r = api.put(
+        f"{EP}/gw/ai-gateway", json={"inference_table_config": {**table, "catalog_name": "c2"}}
+    )
+    assert r.json()["inference_table_config"]["catalog_name"] == "c2"
+
+
+def test_a_workspace_may_leave_out_the_default_workload_type() -> None:
+    # Some workspaces (without GPU serving) return no workload_type; the knob emulates them.
+    emu = make_emulator(report_workload_type=False)
+    client = Api(emu)
+    try:
+        gpu = entity("g", version="8", workload_type="GPU_SMALL")
+        body = {
+            "name": "e",
+            "config": config_with(entity("a"), gpu, routes=[route("a", 50), route("g", 50)]),
+        }
+        client.post(EP, json=body)
+        emu.advance(60)
+        entities = {e["name"]: e for e in client.get(f"{EP}/e").json()["config"]["served_entities"]}
+        assert "workload_type" not in entities["a"]
+        assert entities["g"]["workload_type"] == "GPU_SMALL"
+    finally:
+        client.close()
+        emu.close()
+
+
+SCALE_TO_ZERO_UNDEFINED = "scaleToZeroEnabled is undefined. Please set it to either true or false."
+
+
+def test_a_custom_entity_must_say_scale_to_zero(emu: Emulator[ManualClock], api: Api) -> None:
+    # The real API rejects a served entity that leaves scale_to_zero_enabled out, on create and
+    # on PUT config: "cannot update model serving: scaleToZeroEnabled is undefined. Please set it
+    # to either true or false." (terraform-provider-databricks issues #4064 and #3946; the
+    # provider sends it always since PR #3387, and the Go SDK's ServedModelInput has no
+    # omitempty on it). External models must not carry it (ServedEntityInput docstring).
+    bare = {"name": "a", "entity_name": "m", "entity_version": "1", "workload_size": "Small"}
+    r = api.post(EP, json={"name": "e", "config": config_with(bare)})
+    assert (r.status_code, error_code(r)) == (400, "INVALID_PARAMETER_VALUE")
+    assert SCALE_TO_ZERO_UNDEFINED in r.json()["message"]
+    assert api.post(EP, json={"name": "e", "config": config_with(entity("a"))}).status_code == 200
+    emu.advance(60)
+    r = api.put(f"{EP}/e/config", json=config_with(bare))
+    assert (r.status_code, error_code(r)) == (400, "INVALID_PARAMETER_VALUE")
+    assert SCALE_TO_ZERO_UNDEFINED in r.json()["message"]
+    legacy = {
+        "served_models": [{"model_name": "m", "model_version": "1", "workload_size": "Small"}]
+    }
+    r = api.post(EP, json={"name": "legacy", "config": legacy})
+    assert SCALE_TO_ZERO_UNDEFINED in r.json()["message"]
+    external = config_with(ext("gpt", openai_config={"openai_api_key": "{{secrets/a/b}}"}))
+    assert api.post(EP, json={"name": "ext", "config": external}).status_code == 200
+
+
+def test_telemetry_patch_without_a_config_removes_it(emu: Emulator[ManualClock], api: Api) -> None:
+    # "If not provided, the telemetry configuration will be removed from the endpoint"
+    # (databricks-sdk-py ServingEndpointsAPI.patch_telemetry_config); databricks/cli
+    # libs/testserver/serving_endpoints.go: "An omitted telemetry_config removes the
+    # configuration from the endpoint".
+    api.post(EP, json={"name": "t", "config": config_with(entity("a"))})
+    emu.advance(60)
+    api.patch(f"{EP}/t/telemetry-config", json={"telemetry_config": {"telemetry_profile_id": "p"}})
+    assert api.get(f"{EP}/t").json()["telemetry_config"] == {"telemetry_profile_id": "p"}
+    assert api.patch(f"{EP}/t/telemetry-config", json={}).status_code == 200
+    assert "telemetry_config" not in api.get(f"{EP}/t").json()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -105,7 +108,7 @@ def test_examples_load_into_api_bodies() -> None:
     )
     assert pos[("tags", 1, "value")].line == 23
     assert pos[("ai_gateway", "rate_limits", 0, "calls")].line == 22
-    assert pos[("ai_gateway",)].line == 21
+    assert pos[("ai_gateway",)].line == 22
     assert pos[("config", "traffic_config", "routes", 1, "traffic_percentage")].line == 20
     chat = documents[1].body
     assert chat["config"]["served_entities"][0]["external_model"]["name"] == "gpt-4o"
@@ -271,3 +274,119 @@ def test_mutated_examples_give_only_diagnostics(
 def test_random_bytes_give_only_diagnostics(tmp_path: Path, data: bytes) -> None:
     (tmp_path / "e.yaml").write_bytes(data)
     desired.load_desired(project_at(tmp_path), TARGET)
+
+
+# --------------------------------------------------------------------------------------------
+# Bodies written for the API paste in (issue 9 item 6)
+
+PUT_CONFIG_EXAMPLE = """\
+name: fraud-scorer
+config:
+  # The REST reference's PUT config example and the Python SDK's EndpointCoreConfigInput (a
+  # required dataclass field, serialised inside create bodies) both carry config.name.
+  name: fraud-scorer
+  served_entities:
+    - {name: a, entity_name: main.risk.fraud, entity_version: "7", workload_size: Small,
+       scale_to_zero_enabled: true}
+"""
+
+
+def test_config_name_is_accepted_and_ignored_with_a_warning(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", PUT_CONFIG_EXAMPLE)
+    (doc,), diagnostics = desired.load_desired(project_at(tmp_path), TARGET)
+    assert render_text(diagnostics) == (
+        "a.yaml:5:9: warning: config.name: config.name is ignored: the endpoint is named by "
+        "name (it is accepted so API examples and SDK-written bodies paste in)\n"
+        "0 errors (1 warning)"
+    )
+    assert "name" not in doc.body["config"]
+    write(tmp_path, "a.yaml", PUT_CONFIG_EXAMPLE.replace("  name: fraud-scorer", "  name: other"))
+    _, diagnostics = desired.load_desired(project_at(tmp_path), TARGET)
+    assert "config.name 'other' differs from name 'fraud-scorer' and is ignored" in render_text(
+        diagnostics
+    )
+
+
+class _RecordingApiClient:
+    """Stands in for the SDK's ApiClient: keeps the request body instead of sending it."""
+
+    def __init__(self) -> None:
+        self._cfg = SimpleNamespace(workspace_id=None)
+        self.bodies: list[dict[str, Any]] = []
+
+    def do(self, method: str, path: str, body: Any = None, **_: Any) -> dict[str, Any]:
+        self.bodies.append(body)
+        return {"name": body["name"]}
+
+
+def sdk_create_body() -> dict[str, Any]:
+    """A create body exactly as databricks-sdk-py's ServingEndpointsAPI.create writes it (the
+    `CreateServingEndpoint(...).as_dict()` of older SDKs), with every block it can carry."""
+    from databricks.sdk.service import serving as s
+
+    recorder = _RecordingApiClient()
+    s.ServingEndpointsAPI(recorder).create(  # type: ignore[no-untyped-call]
+        name="sdk-made",
+        description="written by the SDK",
+        route_optimized=False,
+        budget_policy_id="policy-1",
+        config=s.EndpointCoreConfigInput(
+            name="sdk-made",
+            served_entities=[
+                s.ServedEntityInput(
+                    name="champion",
+                    entity_name="main.risk.fraud",
+                    entity_version="7",
+                    workload_size="Small",
+                    workload_type=s.ServingModelWorkloadType.CPU,
+                    scale_to_zero_enabled=True,
+                    burst_scaling_enabled=False,
+                    environment_vars={"MODE": "fast"},
+                )
+            ],
+            traffic_config=s.TrafficConfig(
+                routes=[s.Route(served_entity_name="champion", traffic_percentage=100)]
+            ),
+            auto_capture_config=s.AutoCaptureConfigInput(
+                catalog_name="c", schema_name="s", enabled=True
+            ),
+        ),
+        ai_gateway=s.AiGatewayConfig(
+            usage_tracking_config=s.AiGatewayUsageTrackingConfig(enabled=True),
+            inference_table_config=s.AiGatewayInferenceTableConfig(
+                catalog_name="c", schema_name="s", enabled=True
+            ),
+            guardrails=s.AiGatewayGuardrails(
+                input=s.AiGatewayGuardrailParameters(
+                    safety=True,
+                    pii=s.AiGatewayGuardrailPiiBehavior(
+                        behavior=s.AiGatewayGuardrailPiiBehaviorBehavior.BLOCK
+                    ),
+                )
+            ),
+            fallback_config=s.FallbackConfig(enabled=False),
+        ),
+        rate_limits=[
+            s.RateLimit(
+                calls=10, renewal_period=s.RateLimitRenewalPeriod.MINUTE, key=s.RateLimitKey.USER
+            )
+        ],
+        tags=[s.EndpointTag(key="team", value="risk")],
+        email_notifications=s.EmailNotifications(on_update_failure=["a@example.com"]),
+        telemetry_config=s.TelemetryConfig(
+            telemetry_profile_id="profile-1",
+            inference_table_config=s.TelemetryInferenceTableConfig(sampling_fraction=0.5),
+        ),
+    )
+    (body,) = recorder.bodies
+    return body
+
+
+def test_a_create_body_written_by_the_sdk_pastes_in(tmp_path: Path) -> None:
+    body = sdk_create_body()
+    assert body["config"]["name"] == "sdk-made"  # the extra key the SDK emits
+    write(tmp_path, "sdk.yaml", json.dumps(body, indent=2))
+    (doc,), diagnostics = desired.load_desired(project_at(tmp_path), TARGET)
+    assert [d for d in diagnostics if d.is_error] == []
+    assert {d.pointer for d in diagnostics} <= {"config.name", "rate_limits"}
+    assert doc.body["config"]["served_entities"][0]["burst_scaling_enabled"] is False

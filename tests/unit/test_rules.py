@@ -15,6 +15,12 @@ def check(text: str) -> list[str]:
     ]
 
 
+LEGACY_LIMITS_WARNING = (
+    "e.yaml:2:1: warning: rate_limits: rate_limits is the legacy form and is sent as "
+    "ai_gateway.rate_limits (PUT ai-gateway); move the limits under ai_gateway"
+)
+
+
 def external(provider: str, block: str, extra: str = "") -> str:
     return (
         "name: x\nconfig:\n  served_entities:\n    - external_model:\n"
@@ -62,6 +68,9 @@ def test_default_entity_name(entity: dict[str, object], expected: str | None) ->
         "    - {key: user, renewal_period: minute, calls: 1}\n"
         "    - {key: user, renewal_period: minute, tokens: 9}\n",
         "name: x\nconfig:\n  served_entities:\n    - {entity_name: a.b, entity_version: '1'}\n",
+        external("openai", "openai_config: {openai_api_key: '{{secrets/s/k}}'}")
+        + "telemetry_config: {}\n",
+        "name: x\ntelemetry_config:\n",
     ],
 )
 def test_valid_documents_have_no_findings(text: str) -> None:
@@ -177,10 +186,25 @@ def test_valid_documents_have_no_findings(text: str) -> None:
             "(from the project's owner); remove it",
         ),
         (
+            "name: x\ntags: {servingops-applied: x}\n",
+            "e.yaml:2:8: error: tags.servingops-applied: tag 'servingops-applied' is managed by "
+            "servingops (what apply sent); remove it",
+        ),
+        (
             "name: x\nrate_limits:\n  - {calls: 1, renewal_period: minute}\n"
             "  - {calls: 2, renewal_period: minute, key: endpoint}\n",
-            "e.yaml:4:5: error: rate_limits[1]: another calls limit (rate_limits[0]) has key "
-            "'endpoint'; keep one",
+            (
+                LEGACY_LIMITS_WARNING,
+                "e.yaml:4:5: error: rate_limits[1]: another calls limit (rate_limits[0]) has key "
+                "'endpoint'; keep one",
+            ),
+        ),
+        (
+            # Legacy top-level limits are managed as AI-gateway limits (the API's successor:
+            # databricks-sdk-py ServingEndpointsAPI.put "Deprecated: Please use AI Gateway to
+            # manage rate limits instead"): said, like served_models, never silent.
+            "name: x\nrate_limits:\n  - {calls: 1, renewal_period: minute}\n",
+            LEGACY_LIMITS_WARNING,
         ),
         (
             "name: x\nai_gateway:\n  rate_limits:\n"
@@ -188,6 +212,65 @@ def test_valid_documents_have_no_findings(text: str) -> None:
             "    - {key: user_group, principal: g, renewal_period: minute, calls: 2}\n",
             "e.yaml:5:7: error: ai_gateway.rate_limits[1]: another calls limit "
             "(ai_gateway.rate_limits[0]) has key 'user_group' and principal 'g'; keep one",
+        ),
+        (
+            # Catalog and schema are "Required when enabling inference tables" (databricks-sdk-py
+            # serving.py AiGatewayInferenceTableConfig); a block without `enabled` was silently
+            # left out of the create body, so every accepted block must say what it does.
+            "name: x\nai_gateway:\n  inference_table_config: {catalog_name: c}\n",
+            "e.yaml:3:3: error: ai_gateway.inference_table_config: inference_table_config "
+            "needs enabled: true (with catalog_name and schema_name) to log requests, or "
+            "enabled: false",
+        ),
+        (
+            "name: x\nai_gateway:\n  inference_table_config: {catalog_name: c, enabled: true}\n",
+            "e.yaml:3:3: error: ai_gateway.inference_table_config: enabled inference tables "
+            "need schema_name (the API requires catalog_name and schema_name when enabling)",
+        ),
+        (
+            # The server names an unnamed entity <entity_name's last part>-<version> (external:
+            # the model name with '.' and ':' turned into '-'; databricks-sdk-py ServedEntityInput
+            # .name) and rejects the request when that name is not a valid served-entity name.
+            "name: x\nconfig:\n  served_entities:\n    - {entity_name: main.ml."
+            + "m" * 62
+            + ", entity_version: '12', scale_to_zero_enabled: false}\n",
+            "e.yaml:4:7: error: config.served_entities[0]: this served entity has no name and "
+            "its default name 'mmmmmmmmmmmmmmmmmmmm...mmmmmmm-12' (from entity_name and "
+            "entity_version) is 65 characters long, over the limit of 63; give it a name",
+        ),
+        (
+            "name: x\nconfig:\n  served_entities:\n    - {entity_name: My Model, "
+            "entity_version: '1', scale_to_zero_enabled: false}\n",
+            "e.yaml:4:7: error: config.served_entities[0]: this served entity has no name and "
+            "its default name 'My Model-1' (from entity_name and entity_version) may only contain "
+            "letters, digits, '-' and '_'; give it a name",
+        ),
+        (
+            external(
+                "custom",
+                "custom_provider_config: {custom_provider_url: u, "
+                "bearer_token_auth: {token: '{{secrets/s/t}}'}}",
+            ).replace("name: m", "name: meta/llama@3"),
+            "e.yaml:4:7: error: config.served_entities[0]: this served entity has no name and "
+            "its default name 'meta/llama@3' (from external_model.name) may only contain "
+            "letters, digits, '-' and '_'; give it a name",
+        ),
+        (
+            "name: x\nconfig:\n  served_entities:\n    - {name: "
+            + "n" * 64
+            + ", entity_name: m, entity_version: '1', scale_to_zero_enabled: false}\n",
+            "e.yaml:4:14: error: config.served_entities[0].name: served entity name is 64 "
+            "characters long; the limit is 63",
+        ),
+        (
+            # A telemetry config naming no profile and no tables is discarded by the workspace
+            # (databricks/cli libs/testserver/serving_endpoints.go applyTelemetryConfig:
+            # "discards configs that identify no profile"): a perpetual diff, so an error.
+            "name: x\nconfig:\n  served_entities:\n    - {name: a, entity_name: m, "
+            "entity_version: '1', scale_to_zero_enabled: false}\n"
+            "telemetry_config: {inference_table_config: {sampling_fraction: 0.5}}\n",
+            "e.yaml:5:1: error: telemetry_config: telemetry_config needs telemetry_profile_id or "
+            "table_names (write telemetry_config: {} to remove telemetry)",
         ),
     ],
 )

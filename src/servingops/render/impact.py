@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .. import normalize
 from ..model import ABSENT, Action, ActionKind, Carrier, Health, Path, Plan
 
 ENTITIES: Path = ("config", "served_entities")
@@ -40,6 +41,13 @@ def impact_notes(action: Action, plan: Plan, *, arrow: str = "->") -> list[str]:
     if cold:
         notes.append(f"scale-to-zero: cold starts ({', '.join(cold)})")
     notes.extend(capacity_notes(action, arrow=arrow))
+    table = inference_table_note(action, arrow=arrow)
+    if table:
+        notes.append(table)
+    legacy = legacy_rate_limits_note(action)
+    if legacy:
+        notes.append(legacy)
+    notes.extend(write_only_notes(action))
     if action.name in plan.updating:
         notes.append("update in progress: apply waits for it to finish first")
     return notes
@@ -103,6 +111,60 @@ def capacity_notes(action: Action, *, arrow: str = "->") -> list[str]:
                 f"capacity {name}: {_fmt_cap(old)} {arrow} {_fmt_cap(new)} concurrency{sizes}"
             )
     return notes
+
+
+def inference_table_note(action: Action, *, arrow: str = "->") -> str | None:
+    """An enabled AI-gateway inference table that moves is disabled first, then enabled again
+    under its new names (two PUT ai-gateway calls)."""
+    if action.kind is not ActionKind.UPDATE or action.after is None:
+        return None
+    before = lookup_map(live_body(action), ("ai_gateway",))
+    after = lookup_map(action.after.body, ("ai_gateway",))
+    if len(normalize.ai_gateway_requests(before, after)) < 2:
+        return None
+    old, new = (
+        ".".join(str(g["inference_table_config"].get(k, "?")) for k in normalize.TABLE_NAMES)
+        for g in (before, after)
+    )
+    return (
+        f"inference table {old} {arrow} {new}: disabled first, then enabled under the new "
+        "names (two PUT ai-gateway calls; requests in between are not logged)"
+    )
+
+
+def write_only_notes(action: Action) -> list[str]:
+    """Write-only values (GET never returns them) are compared with what servingops last
+    applied; on an endpoint it did not make, that is unknown, and the plan says so."""
+    if action.after is None or action.kind is not ActionKind.UPDATE:
+        return []
+    unreadable = normalize.unreadable_write_only(action.after, action.before)
+    if unreadable:
+        fields = ", ".join(f"{p[-1]} of {group_name(p)}" for p in unreadable)
+        when = "this" if Carrier.CONFIG in action.carriers else "the next"
+        return [
+            f"{fields}: the live value cannot be read (GET never returns it, and servingops "
+            f"has not sent it yet); sent with {when} config update"
+        ]
+    written = {
+        p[-1] for p in (c.path for c in action.changes) if p[-1] in normalize.INPUT_ONLY_ENTITY
+    }
+    if written:
+        return [
+            f"{', '.join(sorted(written))}: write-only (GET never returns it); compared with "
+            f"what servingops last applied ({normalize.APPLIED_TAG} tag), sent via PUT config"
+        ]
+    return []
+
+
+def legacy_rate_limits_note(action: Action) -> str | None:
+    """Top-level `rate_limits` (the legacy form) go out as AI-gateway limits: say how."""
+    if action.after is None or ("rate_limits",) not in action.after.positions:
+        return None
+    if action.kind in (ActionKind.CREATE, ActionKind.REPLACE):
+        return "rate_limits sent as ai_gateway.rate_limits in the create body"
+    if any(c.path[:2] == ("ai_gateway", "rate_limits") for c in action.changes):
+        return "rate_limits sent as ai_gateway.rate_limits via PUT ai-gateway"
+    return None
 
 
 def carrier_notes(action: Action) -> list[str]:
