@@ -524,9 +524,7 @@ def _drift_action(action: Action, plan: Plan, *, color: bool) -> list[str]:
     if status is not None and status.health is not Health.READY:
         lines.append("    # live: " + health.describe(status, observed_at_ms=plan.observed_at_ms))
     if action.name in plan.updating:
-        lines.append(
-            "    # compared with its pending config, so the rollout itself is not drift"
-        )
+        lines.append("    # compared with its pending config, so the rollout itself is not drift")
     return lines
 
 
