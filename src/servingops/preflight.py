@@ -294,7 +294,7 @@ _LACKS_EXECUTE = (
     "lacks EXECUTE on the model (or USE CATALOG / USE SCHEMA on its catalog and schema)"
 )
 _STATUS_ADVICE = {
-    "PENDING_REGISTRATION": "wait until its registration finishes, then plan again",
+    "PENDING_REGISTRATION": "wait until its registration finishes and try again",
     "FAILED_REGISTRATION": "its registration failed, so it can never be served; register the "
     "model again and serve the new version",
 }
@@ -330,14 +330,14 @@ def _judge(ref: Reference, fact: Fact) -> tuple[Severity, str] | None:
             )
         if fact.outcome is Outcome.MISSING:
             return Severity.ERROR, (
-                f'{what}: secret scope "{scope}" does not exist; create it '
+                f'{what} names secret scope "{scope}", which does not exist; create it '
                 f"(databricks secrets create-scope {scope}) and put the secret, or fix the "
                 "reference"
             )
         if ref.key not in fact.keys:
             return Severity.ERROR, (
-                f'{what}: secret scope "{scope}" holds no key "{ref.key}"; put it '
-                f"(databricks secrets put-secret {scope} {ref.key}) or fix the reference"
+                f'{what} names key "{ref.key}", which secret scope "{scope}" does not hold; '
+                f"put it (databricks secrets put-secret {scope} {ref.key}) or fix the reference"
             )
         return None
     if fact.outcome is Outcome.DENIED:
