@@ -234,7 +234,9 @@ def references(document: DesiredDocument) -> tuple[Reference, ...]:
         path: Path = ("config", "served_entities", i, "entity_version")
         lookup = Lookup(Kind.VERSION, str(model).lower(), str(int(version)))
         out.append(_reference(document, path, lookup))
-    for path, text in _strings(document.body, ()):
+    # Serving resolves secret references only in a served entity (environment variables and
+    # an external model's credentials); the same text in a tag is just text.
+    for path, text in _strings(_served_entities(document), ("config", "served_entities")):
         for match in _SECRET.finditer(text):
             scope, key = match.groups()
             out.append(_reference(document, path, Lookup(Kind.SCOPE, scope), key=key))
@@ -392,10 +394,14 @@ def _diagnostic(severity: Severity, doc: DesiredDocument, path: Path, summary: s
     )
 
 
-def _entities(document: DesiredDocument) -> Iterator[tuple[int, Mapping[str, Any]]]:
+def _served_entities(document: DesiredDocument) -> list[Any]:
     config = document.body.get("config")
     entities = config.get("served_entities") if isinstance(config, Mapping) else None
-    for i, entity in enumerate(entities if isinstance(entities, list) else []):
+    return entities if isinstance(entities, list) else []
+
+
+def _entities(document: DesiredDocument) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    for i, entity in enumerate(_served_entities(document)):
         if isinstance(entity, Mapping):
             yield i, entity
 

@@ -212,6 +212,18 @@ def test_references_name_what_a_file_refers_to_and_where(tmp_path: Path) -> None
     assert secret.path[-1] == "openai_api_key"
 
 
+def test_secret_references_count_only_where_serving_resolves_them() -> None:
+    # Environment variables and external-model credentials are resolved; a tag is plain text.
+    body = {
+        "config": {"served_entities": [{"environment_vars": {"A": "{{secrets/s/k}}"}}]},
+        "tags": [{"key": "note", "value": "{{secrets/other/x}}"}],
+    }
+    doc = DesiredDocument(name="x", body=body, source=SourceRef(path="x.yaml"))
+    assert [(r.lookup, r.key) for r in preflight.references(doc)] == [
+        (Lookup(Kind.SCOPE, "s"), "k")
+    ]
+
+
 def test_an_unresolved_alias_is_not_checked_as_a_version(tmp_path: Path) -> None:
     (doc,) = load(tmp_path, FILE)
     kinds = [r.lookup.kind for r in preflight.references(doc)]
