@@ -61,8 +61,8 @@ def writes(run: ApplyCli) -> list[tuple[str, str, int]]:
     return [s for s in run.transport.seen if s[0] != "GET"]
 
 
-def models(**versions: dict[str, Any]) -> dict[str, Any]:
-    return {"models": {MODEL: versions}}
+def models(**spec: Any) -> dict[str, Any]:
+    return {"models": {MODEL: spec}}
 
 
 def move_alias(emu: Emulator[ManualClock], alias: str, version: int) -> None:
