@@ -339,10 +339,6 @@ class Plan:
     """When live state was read (epoch ms), so renderers can say how long an update has run."""
     pins: tuple[AliasPin, ...] = ()
 
-    def pin(self, name: str, path: Path) -> AliasPin | None:
-        """The alias resolved for endpoint `name` at canonical `path`, if any."""
-        return next((p for p in self.pins if p.endpoint == name and p.path == path), None)
-
     @property
     def is_empty(self) -> bool:
         return not self.actions
