@@ -4,7 +4,11 @@ Measures, in one run against one emulator process on 127.0.0.1:
   1. `servingops plan` end to end (load files, validate, read live, plan, render);
   2. the live-read phase alone (engine.read_live) and its request count;
   3. the pure planning CPU (normalize + planner) per endpoint;
-  4. the same reads one by one with the official databricks-sdk, as a script author would.
+  4. the same reads one by one with the official databricks-sdk, as a script author would;
+  5. with pre-flight: engine.compute_plan for a second project of N endpoints whose files each
+     follow a model alias (`entity_version: "@champion"`, one model per endpoint) and reference
+     a secret, so the live reads come with N alias lookups plus the checks of the changed ones,
+     all under the same bound; timed alternately with (2) so the two ratios are side by side.
 and reports each against the concurrency bound (requests x latency / parallelism).
 
     .venv/bin/python -m benchmarks.plan_scale --endpoints 1000 --latency-ms 25 --parallelism 16
@@ -36,6 +40,7 @@ from servingops.desired import load_desired
 from servingops.project import load_project
 
 OWNER = "bench/plan"
+PREFLIGHT_OWNER = "bench/preflight"
 TOKEN = "bench-token"
 REPEATS = 5
 
@@ -79,6 +84,59 @@ def write_project(root: Path, n: int) -> None:
         )
 
 
+def preflight_entity(i: int, version: str) -> dict[str, Any]:
+    return {"name": "challenger", "entity_name": f"main.bench.m{i:04d}", "entity_version": version,
+            "workload_size": "Small", "scale_to_zero_enabled": True,
+            "environment_vars": {"TOKEN": "{{secrets/bench/token}}"}}  # fmt: skip
+
+
+def preflight_body(i: int) -> dict[str, Any]:
+    """A live endpoint of the pre-flight project: its challenger serves version 4 of its own
+    model, which `@champion` points at (at 5 for every tenth, so those plan an update)."""
+    body = endpoint_body(i)
+    body["name"] = f"pf-{i:04d}"
+    body["config"]["served_entities"][1] = preflight_entity(i, "4")
+    body["tags"][1]["value"] = PREFLIGHT_OWNER
+    return body
+
+
+def preflight_objects(n: int) -> dict[str, Any]:
+    champion = {i: "5" if i % 10 == 0 else "4" for i in range(n)}
+    # Declaring models makes the kind authoritative: the first project's model is listed too.
+    shared = {"main.bench.model": {"versions": {"3": "READY", "4": "READY", "5": "READY"}}}
+    return {
+        "models": shared
+        | {
+            f"main.bench.m{i:04d}": {
+                "versions": {"4": "READY", "5": "READY"},
+                "aliases": {"champion": champion[i]},
+            }
+            for i in range(n)
+        },
+        "secrets": {"bench": ["token"]},
+    }
+
+
+def write_preflight_project(root: Path, n: int) -> None:
+    root.mkdir()
+    (root / "servingops.yaml").write_text(f"endpoints: endpoints/\nowner: {PREFLIGHT_OWNER}\n")
+    folder = root / "endpoints"
+    folder.mkdir()
+    for i in range(n):
+        (folder / f"pf-{i:04d}.yaml").write_text(
+            f"name: pf-{i:04d}\nconfig:\n  served_entities:\n"
+            "    - {name: champion, entity_name: main.bench.model, entity_version: '3',"
+            " workload_size: Small, scale_to_zero_enabled: true}\n"
+            f"    - {{name: challenger, entity_name: main.bench.m{i:04d},"
+            " entity_version: '@champion', workload_size: Small, scale_to_zero_enabled: true,"
+            " environment_vars: {TOKEN: '{{secrets/bench/token}}'}}\n"
+            "  traffic_config:\n    routes:\n"
+            "      - {served_entity_name: champion, traffic_percentage: 90}\n"
+            "      - {served_entity_name: challenger, traffic_percentage: 10}\n"
+            "tags: {team: bench}\n"
+        )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -114,7 +172,10 @@ def run(n: int, latency_ms: float, parallelism: int, sdk_sample: int) -> dict[st
         with Emulator(EmulatorConfig(), db_path=db) as seeder:
             for i in range(n):
                 seeder.seed_endpoint(endpoint_body(i))
+                seeder.seed_endpoint(preflight_body(i))
+            seeder.seed_objects(preflight_objects(n))
         write_project(root, n)
+        write_preflight_project(root / "preflight", n)
         out: dict[str, float] = {"endpoints": n, "latency_ms": latency_ms}
         with served(db, latency_ms) as url:
             env = {"DATABRICKS_HOST": url, "DATABRICKS_TOKEN": TOKEN}
@@ -131,6 +192,7 @@ def run(n: int, latency_ms: float, parallelism: int, sdk_sample: int) -> dict[st
             started = time.perf_counter()
             docs, _ = load_desired(project, None)
             out["load_validate_s"] = time.perf_counter() - started
+            pf_docs, _ = load_desired(load_project(root / "preflight"), None)
 
             async def read() -> tuple[engine.LiveState, int]:
                 creds = Credentials(host=url, token=TOKEN)
@@ -140,15 +202,33 @@ def run(n: int, latency_ms: float, parallelism: int, sdk_sample: int) -> dict[st
                     )
                     return state, client.requests
 
-            walls = []
+            async def read_and_check() -> int:
+                creds = Credentials(host=url, token=TOKEN)
+                async with Client(creds) as client:
+                    result, _ = await engine.compute_plan(
+                        client, pf_docs, owner=PREFLIGHT_OWNER, parallelism=parallelism
+                    )
+                    assert len(result.actions) == n // 10
+                    assert not result.problems
+                    assert len(result.pins) == n
+                    return client.requests
+
+            walls, pf_walls = [], []
             for _ in range(REPEATS):  # the machine is shared and noisy: report the median
                 started = time.perf_counter()
                 live, requests = asyncio.run(read())
                 walls.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                pf_requests = asyncio.run(read_and_check())
+                pf_walls.append(time.perf_counter() - started)
             out["read_wall_s"] = statistics.median(walls)
             out["read_wall_min_s"] = min(walls)
             out["requests"] = requests
             out["bound_s"] = requests * latency_ms / 1000 / parallelism
+            out["pf_wall_s"] = statistics.median(pf_walls)
+            out["pf_wall_min_s"] = min(pf_walls)
+            out["pf_requests"] = pf_requests
+            out["pf_bound_s"] = pf_requests * latency_ms / 1000 / parallelism
 
             cpu = time.process_time()
             raws = [live.raw[d.name] for d in docs]
@@ -187,6 +267,10 @@ def report(r: dict[str, float], parallelism: int) -> str:
         f"live reads (engine.read_live)   {r['read_wall_s']:.2f} s  "
         f"= {r['read_wall_s'] / r['bound_s']:.2f}x bound (median of {REPEATS}; best "
         f"{r['read_wall_min_s'] / r['bound_s']:.2f}x)",
+        f"with pre-flight (compute_plan)  {r['pf_wall_s']:.2f} s  "
+        f"= {r['pf_wall_s'] / r['pf_bound_s']:.2f}x its bound of {r['pf_bound_s']:.2f} s "
+        f"({r['pf_requests']:.0f} requests: list, GETs, {r['endpoints']:.0f} alias lookups, "
+        f"checks; best {r['pf_wall_min_s'] / r['pf_bound_s']:.2f}x)",
         f"servingops plan, end to end     {r['cli_wall_s']:.2f} s  "
         f"= {r['cli_wall_s'] / r['bound_s']:.2f}x bound",
         f"  of which load + validate      {r['load_validate_s']:.2f} s",

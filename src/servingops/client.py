@@ -1,4 +1,5 @@
-"""Async client for the serving-endpoints and permissions REST APIs: raw dicts in and out.
+"""Async client for the serving-endpoints and permissions REST APIs (and the read-only lookups of
+the Unity Catalog models, secrets and SCIM objects a config refers to): raw dicts in and out.
 
 One method per REST call. Retries 429/500/502/503/504 and connection errors with capped
 exponential backoff, jitter and integer Retry-After, within a total time budget; maps other
@@ -17,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -363,6 +364,43 @@ class Client:
     async def me(self) -> dict[str, Any]:
         return await self._call("GET", "/api/2.0/preview/scim/v2/Me")
 
+    # -- what a config refers to (pre-flight and export; read only) ----------------------------
+
+    async def get_model_version(self, full_name: str, version: str) -> dict[str, Any]:
+        """A Unity Catalog model version (`status` READY, PENDING_REGISTRATION or
+        FAILED_REGISTRATION); NotFound when the model or version does not exist."""
+        path = f"{_UC_MODELS}/{_seg(full_name)}/versions/{_seg(version)}"
+        return await self._call("GET", path)
+
+    async def get_model_version_by_alias(self, full_name: str, alias: str) -> dict[str, Any]:
+        """The model version an alias points at (`version`, `status`); NotFound without one."""
+        return await self._call("GET", f"{_UC_MODELS}/{_seg(full_name)}/aliases/{_seg(alias)}")
+
+    async def get_registered_model(
+        self, full_name: str, *, include_aliases: bool = False
+    ) -> dict[str, Any]:
+        """A Unity Catalog registered model; with `include_aliases`, its `aliases` list of
+        `{alias_name, version_num}`."""
+        query = "?include_aliases=true" if include_aliases else ""
+        return await self._call("GET", f"{_UC_MODELS}/{_seg(full_name)}{query}")
+
+    async def list_secret_keys(self, scope: str) -> list[str]:
+        """The key names in a secret scope (the API never returns values; it needs READ on the
+        scope). NotFound (RESOURCE_DOES_NOT_EXIST) when the scope does not exist."""
+        payload = await self._call("GET", "/api/2.0/secrets/list?" + urlencode({"scope": scope}))
+        secrets = payload.get("secrets") or []
+        return [str(s["key"]) for s in secrets if isinstance(s, dict) and "key" in s]
+
+    async def find_principals(self, kind: str, name: str) -> list[dict[str, Any]]:
+        """SCIM resources of `kind` (user, group, service_principal) whose name is `name`:
+        `userName`, `displayName` or `applicationId eq "<name>"` (RFC 7644 filter)."""
+        resource, attribute = _SCIM_LOOKUPS[kind]
+        quoted = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        query = urlencode({"filter": f"{attribute} eq {quoted}", "attributes": "id"})
+        payload = await self._call("GET", f"/api/2.0/preview/scim/v2/{resource}?{query}")
+        found = payload.get("Resources") or []
+        return [r for r in found if isinstance(r, dict)]
+
     # -- transport -----------------------------------------------------------------------------
 
     async def _call(
@@ -411,6 +449,14 @@ class Client:
             await retry.sleep(wait)
 
 
+_UC_MODELS = "/api/2.1/unity-catalog/models"
+_SCIM_LOOKUPS = {
+    "user": ("Users", "userName"),
+    "group": ("Groups", "displayName"),
+    "service_principal": ("ServicePrincipals", "applicationId"),
+}
+
+
 def _seg(value: str) -> str:
     return quote(value, safe="")
 
@@ -428,7 +474,13 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 def _api_error(method: str, path: str, response: httpx.Response) -> ApiError:
     payload = _json(response)
     code = str(payload.get("error_code") or "")
-    message = str(payload.get("message") or payload.get("error") or response.reason_phrase)
+    # SCIM answers errors in RFC 7644's shape, with the words in `detail`.
+    message = str(
+        payload.get("message")
+        or payload.get("error")
+        or payload.get("detail")
+        or response.reason_phrase
+    )
     retry_after = _retry_after(response.headers.get("Retry-After"))
     status = response.status_code
     cls: type[ApiError] = ApiError

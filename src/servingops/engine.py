@@ -2,6 +2,9 @@
 
 Reads are bounded by `parallelism`: one list call, then a GET for every endpoint this project
 cares about (desired, or carrying its ownership tag) and its permissions where they are managed.
+Pre-flight lookups (model aliases while live state is read; model versions, secret scopes and
+principals of the endpoints the plan changes, after planning) share the same bound and are
+fetched once per run however many endpoints refer to them; preflight.py judges the answers.
 """
 
 from __future__ import annotations
@@ -9,12 +12,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
-from . import normalize, planner
+from . import normalize, planner, preflight
 from .errors import PermissionDenied, ReconcilerError
-from .model import OWNER_TAG, Action, ActionKind, ConfigUpdate, DesiredDocument, Endpoint, Plan
+from .lookups import Lookups, ObjectReader, settle
+from .model import (
+    OWNER_TAG,
+    Action,
+    ActionKind,
+    AliasPin,
+    ConfigUpdate,
+    DesiredDocument,
+    Diagnostic,
+    Endpoint,
+    Plan,
+)
+from .preflight import Fact, Lookup
 
 T = TypeVar("T")
 
@@ -46,13 +61,15 @@ async def read_live(
     parallelism: int = 16,
     all_endpoints: bool = False,
     need_caller: bool | None = None,
+    gate: asyncio.Semaphore | None = None,
 ) -> LiveState:
     """Read the live endpoints that `desired` names or that `owner` owns (or all of them).
 
     Unmanaged endpoints are not fetched one by one unless `all_endpoints`; their list entries
-    are enough to name them.
+    are enough to name them. `gate` (default: a new one of `parallelism`) bounds the reads, so
+    other reads of the same run can share the bound.
     """
-    gate = asyncio.Semaphore(max(1, parallelism))
+    gate = gate or asyncio.Semaphore(max(1, parallelism))
     managed_acl = {d.name for d in desired if "permissions" in d.body}
     if need_caller is None:
         need_caller = bool(managed_acl)
@@ -134,22 +151,94 @@ async def compute_plan(
     target: str = "",
     parallelism: int = 16,
     clock: Callable[[], float] = time.time,
+    pins: Sequence[AliasPin] = (),
+    checks: bool = True,
 ) -> tuple[Plan, LiveState]:
     """Read live state and plan it against `documents` under the given policy. `clock` (epoch
-    seconds) stamps when live state was read, so a plan can say how long an update has run."""
-    live = await read_live(reader, desired=documents, owner=owner, parallelism=parallelism)
-    observed_at_ms = int(clock() * 1000)
-    desired = desired_endpoints(documents, caller=live.caller)
-    result = planner.plan(
-        desired,
-        live.endpoints,
-        owner=owner,
-        prune=prune,
-        allow_replace=allow_replace,
-        target=target,
-        observed_at_ms=observed_at_ms,
+    seconds) stamps when live state was read, so a plan can say how long an update has run.
+
+    When `reader` is also an ObjectReader, model aliases are resolved (a saved plan's `pins`
+    win over where an alias points now) and, with `checks`, pre-flight checks every endpoint
+    the plan creates, updates or replaces; its findings join `Plan.problems`.
+    """
+    gate = asyncio.Semaphore(max(1, parallelism))
+    lookups = Lookups(reader, gate) if isinstance(reader, ObjectReader) else None
+    aliases = _start(lookups, preflight.alias_lookups(documents))
+    try:
+        live = await read_live(
+            reader, desired=documents, owner=owner, parallelism=parallelism, gate=gate
+        )
+        observed_at_ms = int(clock() * 1000)
+        resolution = preflight.resolve_aliases(documents, await aliases, pinned=pins)
+        desired = desired_endpoints(resolution.documents, caller=live.caller)
+        result = planner.plan(
+            desired,
+            live.endpoints,
+            owner=owner,
+            prune=prune,
+            allow_replace=allow_replace,
+            target=target,
+            observed_at_ms=observed_at_ms,
+        )
+        problems = list(resolution.problems)
+        if lookups is not None and checks:
+            changing = {a.name for a in result.actions if a.kind in _CHANGING}
+            problems += await _check(
+                lookups, [d for d in resolution.documents if d.name in changing]
+            )
+    finally:
+        settle(aliases)
+        if lookups is not None:
+            lookups.close()
+    merged = tuple(sorted((*result.problems, *problems), key=Diagnostic.sort_key))
+    return replace(result, problems=merged, pins=resolution.pins), live
+
+
+_CHANGING = frozenset({ActionKind.CREATE, ActionKind.UPDATE, ActionKind.REPLACE})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Checked:
+    """Pre-flight over whole documents (validate --online): the resolved aliases, every
+    finding, and how many distinct lookups were made."""
+
+    pins: tuple[AliasPin, ...]
+    problems: tuple[Diagnostic, ...]
+    lookups: int
+
+
+async def check_documents(
+    reader: ObjectReader, documents: Sequence[DesiredDocument], *, parallelism: int = 16
+) -> Checked:
+    """Resolve every alias and check everything `documents` refer to, without reading any
+    endpoint: what `validate --online` reports."""
+    lookups = Lookups(reader, asyncio.Semaphore(max(1, parallelism)))
+    try:
+        facts = await lookups.facts(preflight.alias_lookups(documents))
+        resolution = preflight.resolve_aliases(documents, facts)
+        problems = [*resolution.problems, *await _check(lookups, resolution.documents)]
+    finally:
+        lookups.close()
+    return Checked(
+        pins=resolution.pins,
+        problems=tuple(sorted(problems, key=Diagnostic.sort_key)),
+        lookups=lookups.count,
     )
-    return result, live
+
+
+async def _check(lookups: Lookups, documents: Sequence[DesiredDocument]) -> list[Diagnostic]:
+    refs = [r for d in documents for r in preflight.references(d)]
+    facts = await lookups.facts(r.lookup for r in refs)
+    return list(preflight.check(refs, facts))
+
+
+def _start(lookups: Lookups | None, wanted: Sequence[Lookup]) -> asyncio.Future[dict[Lookup, Fact]]:
+    """The alias lookups, started now so they run beside the live reads."""
+    if lookups is None or not wanted:
+        done: asyncio.Future[dict[Lookup, Fact]] = asyncio.get_running_loop().create_future()
+        done.set_result({})
+        return done
+    return asyncio.ensure_future(lookups.facts(wanted))
 
 
 async def rollouts_to_wait_for(

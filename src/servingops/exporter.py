@@ -7,12 +7,13 @@ export followed by plan is empty. Names and secrets read from a server are check
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
 
-from . import normalize, rules
+from . import normalize, preflight, rules
 from .model import Endpoint, Path, render_pointer
 
 DEFAULT_SCHEMA_REF = "../schemas/endpoint.schema.json"
@@ -140,17 +141,69 @@ def export_document(endpoint: Endpoint) -> dict[str, Any]:
     return _ordered(doc, KEY_ORDER)
 
 
-def to_yaml(endpoint: Endpoint, *, schema_ref: str = DEFAULT_SCHEMA_REF) -> str:
-    """The endpoint as one YAML file's text, opening with the yaml-language-server modeline."""
+AliasIndex = Mapping[str, Mapping[str, Sequence[str]]]
+"""Model full name (lower case) -> version -> the aliases pointing at it."""
+
+
+def to_yaml(
+    endpoint: Endpoint,
+    *,
+    schema_ref: str = DEFAULT_SCHEMA_REF,
+    aliases: AliasIndex | None = None,
+) -> str:
+    """The endpoint as one YAML file's text, opening with the yaml-language-server modeline.
+
+    The version served is written as it is; where `aliases` says an alias points at it, a
+    comment says so (and how to follow the alias instead).
+    """
+    document = export_document(endpoint)
     body = yaml.dump(
-        _flowing(export_document(endpoint)),
+        _flowing(document),
         Dumper=_Dumper,
         sort_keys=False,
         default_flow_style=False,
         allow_unicode=True,
         width=100,
     )
+    if aliases:
+        body = _alias_comments(body, document, aliases)
     return f"# yaml-language-server: $schema={schema_ref}\n{body}"
+
+
+# A served entity's own keys sit at this indentation (config: / served_entities: / - ...).
+_ENTITY_VERSION_LINE = re.compile(r"^(?:      |    - )entity_version: ")
+
+
+def _alias_comments(body: str, document: Mapping[str, Any], aliases: AliasIndex) -> str:
+    config = document.get("config")
+    entities = config.get("served_entities", []) if isinstance(config, Mapping) else []
+    comments = []
+    for entity in entities:
+        if "entity_version" not in entity:
+            continue
+        model = str(entity.get("entity_name", "")).lower()
+        names = aliases.get(model, {}).get(str(entity["entity_version"]), ())
+        # Alias names come from a server and land in the file: only well-formed ones.
+        comments.append(_alias_comment([n for n in names if preflight.ALIAS_NAME.fullmatch(n)]))
+    lines = body.split("\n")
+    pending = iter(comments)
+    for i, line in enumerate(lines):
+        if _ENTITY_VERSION_LINE.match(line):
+            comment = next(pending, "")
+            if comment:
+                lines[i] = f"{line}  {comment}"
+    return "\n".join(lines)
+
+
+def _alias_comment(names: Sequence[str]) -> str:
+    if not names:
+        return ""
+    shown = " and ".join(f"@{n}" for n in sorted(names))
+    verb = "points" if len(names) == 1 else "point"
+    return (
+        f"# {shown} {verb} at this version; write "
+        f'entity_version: "@{sorted(names)[0]}" to follow it'
+    )
 
 
 # --------------------------------------------------------------------------------------------

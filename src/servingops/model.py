@@ -267,6 +267,42 @@ class Action:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AliasPin:
+    """A served entity's `entity_version: "@alias"`, resolved to a version when the plan was made.
+
+    Resolved versions are part of the plan (design.md section 8): the desired endpoint carries
+    `version`, renderers show `@alias (version)`, and a saved plan keeps the pin, so apply serves
+    the reviewed version even when the alias has moved since. `current` is where the alias
+    pointed when this run read it (None when it could not be read); it differs from `version`
+    only when an earlier, saved plan pinned the version.
+    """
+
+    endpoint: str
+    entity: str
+    """The served entity's name (its key in the canonical body)."""
+    index: int
+    """Its position in the document's `config.served_entities` list."""
+    model: str
+    alias: str
+    """Without the leading `@`."""
+    version: str
+    current: str | None = None
+
+    @property
+    def display(self) -> str:
+        return f"@{self.alias} ({self.version})"
+
+    @property
+    def path(self) -> Path:
+        """Where the version sits in the canonical body."""
+        return ("config", "served_entities", self.entity, "entity_version")
+
+    @property
+    def moved(self) -> bool:
+        return self.current is not None and self.current != self.version
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     """The full comparison of desired and live state; renderers and the applier read only this.
 
@@ -276,7 +312,10 @@ class Plan:
     (name, owner) pairs (neither is ever touched); `updating` names endpoints whose pending
     config is still rolling out (not drift); `waits` are the WAIT actions for those of them
     that need no change, which apply waits out before it reports success; `problems` are
-    changes with no API path or not allowed by the policy, which make the plan unappliable.
+    changes with no API path or not allowed by the policy, and pre-flight findings about what
+    the files refer to in the workspace (preflight.py: a missing model version, secret or
+    principal is an error, a check the caller may not perform a warning); any error makes the
+    plan unappliable. `pins` are the model aliases resolved for every desired endpoint.
 
     The execution policy is part of the plan: `prune` (delete actions may be planned) and
     `allow_replace` (replace actions may be planned); apply never widens it.
@@ -298,6 +337,7 @@ class Plan:
     """Health and state of every live endpoint the plan paired with a file or may prune."""
     observed_at_ms: int | None = None
     """When live state was read (epoch ms), so renderers can say how long an update has run."""
+    pins: tuple[AliasPin, ...] = ()
 
     @property
     def is_empty(self) -> bool:

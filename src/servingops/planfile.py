@@ -5,9 +5,11 @@ documents, the planned actions, and the live fingerprint of the endpoints the pl
 id, config_version, last_updated_timestamp and a hash of the normalized state (tags and ACL
 included). A value any renderer masks (normalize.is_masked) is never written: the plan holds a
 salted digest in its place, and apply re-resolves the value from the files and variables and
-refuses when it differs. Applying re-reads live state, re-plans from the recorded documents, and
-refuses when an endpoint the plan acts on moved; endpoints the plan leaves alone may change
-freely. Pure: text in, values out (the salt is passed in).
+refuses when it differs. Model aliases are pinned: the version each `@alias` resolved to is
+recorded, and apply serves that version even if the alias has moved since. Applying re-reads
+live state, re-plans from the recorded documents and pins, and refuses when an endpoint the
+plan acts on moved; endpoints the plan leaves alone may change freely. Pure: text in, values
+out (the salt is passed in).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from . import __version__, normalize
 from .errors import ReconcilerError, StalePlan
 from .model import (
     ActionKind,
+    AliasPin,
     DesiredDocument,
     Endpoint,
     Fingerprint,
@@ -33,7 +36,7 @@ from .model import (
 )
 
 FORMAT = "servingops-plan"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _DIGEST = "$digest"
 
 
@@ -55,6 +58,8 @@ class SavedPlan:
     salt: str = ""
     masked: tuple[tuple[str, Path, str], ...] = ()
     """(document name, path in its body, digest) of every value left out of the file."""
+    pins: tuple[AliasPin, ...] = ()
+    """The version each model alias resolved to when the plan was made."""
 
 
 def dump(
@@ -95,6 +100,17 @@ def dump(
         ],
         "fingerprints": fingerprints,
         "actions": [{"kind": a.kind.value, "name": a.name} for a in plan.actions],
+        "pins": [
+            {
+                "endpoint": p.endpoint,
+                "entity": p.entity,
+                "index": p.index,
+                "model": p.model,
+                "alias": p.alias,
+                "version": p.version,
+            }
+            for p in plan.pins
+        ],
     }
     return json.dumps(payload, indent=2, sort_keys=True) + "\n"
 
@@ -147,6 +163,25 @@ def resolve_masked(saved: SavedPlan, current: Sequence[DesiredDocument]) -> Save
         )
     documents = tuple(replace(d, body=bodies[d.name]) for d in saved.documents)
     return replace(saved, documents=documents, masked=())
+
+
+def pin_notes(plan: Plan) -> tuple[str, ...]:
+    """What apply says about each pinned alias that no longer points where it did."""
+    notes = []
+    for pin in plan.pins:
+        where = f'endpoint "{pin.endpoint}" {pin.entity}'
+        if pin.moved:
+            notes.append(
+                f"{where}: alias @{pin.alias} of {pin.model} now points at version "
+                f"{pin.current}; applying version {pin.version}, as the saved plan pinned it "
+                "(run plan again to follow the alias)"
+            )
+        elif pin.current is None:
+            notes.append(
+                f"{where}: alias @{pin.alias} of {pin.model} could not be read now; applying "
+                f"version {pin.version}, as the saved plan pinned it"
+            )
+    return tuple(notes)
 
 
 def reviewed(
@@ -234,6 +269,17 @@ def _saved_plan(payload: Mapping[str, Any]) -> SavedPlan:
     masked = tuple(
         (doc.name, path, digest) for doc in documents for path, digest in _digests(doc.body, ())
     )
+    pins = tuple(
+        AliasPin(
+            endpoint=_str(p["endpoint"]),
+            entity=_str(p["entity"]),
+            index=_int(p["index"]),
+            model=_str(p["model"]),
+            alias=_str(p["alias"]),
+            version=_str(p["version"]),
+        )
+        for p in _list(payload["pins"])
+    )
     return SavedPlan(
         target=_str(payload["target"]),
         owner=_str(payload["owner"]),
@@ -246,6 +292,7 @@ def _saved_plan(payload: Mapping[str, Any]) -> SavedPlan:
         sections=sections,
         salt=_str(payload["salt"]),
         masked=masked,
+        pins=pins,
     )
 
 
@@ -258,6 +305,12 @@ def _list(value: Any) -> list[Mapping[str, Any]]:
 def _str(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError("string")
+    return value
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("integer")
     return value
 
 

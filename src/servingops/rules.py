@@ -15,6 +15,7 @@ from .loader import LoadedDocument
 from .model import OWNER_TAG, Diagnostic, Path, Severity, render_pointer
 from .normalize import APPLIED_TAG
 from .normalize import default_entity_name as default_entity_name  # the one server rule
+from .preflight import ALIAS_NAME, RESERVED_ALIASES, alias_of, is_unity_catalog
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,63}")
 ENTITY_NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
@@ -334,8 +335,10 @@ def _check_config(ctx: _Context, config: Mapping[str, Any]) -> None:
             custom.append(i)
         explicit = entity.get("name")
         name = explicit if isinstance(explicit, str) else default_entity_name(entity)
-        if name is None:
-            continue
+        if name is None or (
+            explicit is None and str(entity.get("entity_version", "")).startswith("@")
+        ):
+            continue  # no default name to check (an aliased entity must be named: _check_version)
         if not isinstance(explicit, str) and not _check_default_name(ctx, path, entity, name):
             continue
         if name in names:
@@ -462,6 +465,47 @@ def _check_entity(ctx: _Context, path: Path, entity: Mapping[str, Any]) -> None:
             f"{len(env)} environment variables; a served entity may have at most "
             f"{MAX_ENVIRONMENT_VARS}",
             key=True,
+        )
+    _check_version(ctx, path, entity)
+
+
+def _check_version(ctx: _Context, path: Path, entity: Mapping[str, Any]) -> None:
+    """A version is a number ("7") or a Unity Catalog model alias ("@champion"), which plan
+    resolves to a number (preflight.py) and pins in a saved plan."""
+    key = "entity_version" if "entity_version" in entity else "model_version"
+    version = entity.get(key)
+    if not isinstance(version, str) or "${" in version or "external_model" in entity:
+        return  # other types: the schema; unresolved variables: already reported
+    where: Path = (*path, key)
+    alias = alias_of(version)
+    if alias is None:
+        if not (version.isascii() and version.isdigit()):
+            ctx.error(
+                where,
+                f'{key} {version!r} is neither a version number (such as "7") nor a model '
+                'alias (such as "@champion")',
+            )
+        return
+    if not ALIAS_NAME.fullmatch(alias):
+        ctx.error(
+            where,
+            f"{version!r} is not a model alias: an alias has 1-255 letters, digits, '_' and "
+            "'-' after the '@'",
+        )
+    elif alias.lower() in RESERVED_ALIASES:
+        ctx.error(where, f"{version!r} is reserved by Unity Catalog; write a version number")
+    model = entity.get("entity_name", entity.get("model_name"))
+    if isinstance(model, str) and not is_unity_catalog(model):
+        ctx.error(
+            where,
+            f"a model alias needs a Unity Catalog model (catalog.schema.model); {model!r} is "
+            "not one, so write a version number",
+        )
+    if not isinstance(entity.get("name"), str):
+        ctx.error(
+            path,
+            f"a served entity whose version is an alias ({version}) needs a name: its default "
+            "name follows the version, so it would change whenever the alias moves",
         )
 
 

@@ -287,6 +287,8 @@ def test_export_then_plan_is_empty(
             "targets:\n  test:\n    host: https://test.example.net\n"
         )
         try:
+            # Pre-flight checks the secret references of adopted endpoints: declare their scopes.
+            emu.seed_objects({"secrets": {"scope": ["api-key"], "llm": ["openai", "anthropic"]}})
             seed_all(emu, workspace)
             cli = Cli(root, emu, capsys)
             code, out, err = cli("export", "--all")

@@ -100,6 +100,8 @@ GATEWAY_PATH = "/api/2.0/serving-endpoints/scorer/ai-gateway"
 
 @pytest.fixture
 def run(project: Path, emulator: Emulator[ManualClock], capsys: Any) -> ApplyCli:
+    # Pre-flight checks every secret reference; a scope exists only once declared.
+    emulator.seed_objects({"secrets": {"llm": ["k", "k2", "k3"], "s": ["k"]}})
     return ApplyCli(project, emulator, capsys)
 
 

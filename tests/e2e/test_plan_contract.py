@@ -327,6 +327,7 @@ tags: {team: ml}
 
 
 def test_a_masked_value_never_reaches_the_saved_plan(run: ApplyCli, project: Path) -> None:
+    run.emu.seed_objects({"secrets": {"ml": ["db-token"]}})  # pre-flight checks the reference
     (project / "endpoints" / "scorer.yaml").write_text(SECRET_ENV)
     code, out, _ = run("plan", "--var", "api_key=s3cr3t-value", "--out", "p.json")
     assert code == 0, out
@@ -348,6 +349,7 @@ def test_a_masked_value_never_reaches_the_saved_plan(run: ApplyCli, project: Pat
 
 
 def test_a_secret_reference_change_is_shown_in_every_format(run: ApplyCli, project: Path) -> None:
+    run.emu.seed_objects({"secrets": {"ml": ["db-token", "db-token-v2"]}})
     (project / "endpoints" / "scorer.yaml").write_text(SECRET_ENV)
     assert run("apply", "--auto-approve", "--var", "api_key=x")[0] == 0
     (project / "endpoints" / "scorer.yaml").write_text(
@@ -373,11 +375,14 @@ def test_a_partial_failure_says_what_landed(tmp_path: Path, project: Path, capsy
     config = EmulatorConfig(update_seconds=UPDATE_SECONDS, users_file=users)
     for run in with_emulator(project, capsys, config):
         assert run("apply", "--auto-approve")[0] == 0
+        # The permissions call fails after the tags landed. (A group that does not exist no
+        # longer gets that far: pre-flight refuses the plan. `admins` exists, but its
+        # CAN_MANAGE is fixed, so the workspace refuses any other level for it.)
         write_endpoint(
             project,
             "scorer",
             version="3",
-            extra="permissions:\n  - {group_name: no-such-group, permission_level: CAN_QUERY}\n",
+            extra="permissions:\n  - {group_name: admins, permission_level: CAN_QUERY}\n",
         )
         (project / "endpoints" / "scorer.yaml").write_text(
             (project / "endpoints" / "scorer.yaml").read_text().replace("team: ml", "team: risk")
@@ -387,7 +392,7 @@ def test_a_partial_failure_says_what_landed(tmp_path: Path, project: Path, capsy
         assert tags(run.get("scorer"))["team"] == "risk"
         assert "landed: PATCH tags" in out
         assert "not sent: PUT config" in out
-        assert "no-such-group" in out
+        assert "admins" in out
         assert "1 partially changed" in out
         assert run.get("scorer")["config"]["config_version"] == 1  # type: ignore[index]
 

@@ -205,3 +205,77 @@ def test_connection_errors_after_the_host_answered_use_the_whole_budget() -> Non
     with pytest.raises(TransportError):
         run(go(make_client(t, budget=120)))
     assert t.now > 10
+
+
+# --------------------------------------------------------------------------------------------
+# Pre-flight and export lookups (read only)
+
+
+@respx.mock
+def test_model_lookups_use_the_unity_catalog_routes() -> None:
+    # GET /api/2.1/unity-catalog/models/{full_name}/versions/{version} and .../aliases/{alias}
+    # (databricks-sdk-py service/catalog.py ModelVersionsAPI.get and get_by_alias), and
+    # GET .../models/{full_name}?include_aliases=true (RegisteredModelsAPI.get).
+    base = f"{HOST}/api/2.1/unity-catalog/models/main.risk.fraud"
+    version = respx.get(f"{base}/versions/8").respond(json={"version": 8, "status": "READY"})
+    alias = respx.get(f"{base}/aliases/champion").respond(json={"version": 8, "status": "READY"})
+    model = respx.get(base, params={"include_aliases": "true"}).respond(
+        json={"aliases": [{"alias_name": "champion", "version_num": 8}]}
+    )
+    client = make_client(FakeTime())
+    assert run(client.get_model_version("main.risk.fraud", "8"))["status"] == "READY"
+    assert run(client.get_model_version_by_alias("main.risk.fraud", "champion"))["version"] == 8
+    raw = run(client.get_registered_model("main.risk.fraud", include_aliases=True))
+    assert raw["aliases"][0]["alias_name"] == "champion"
+    assert version.called
+    assert alias.called
+    assert model.called
+
+
+@respx.mock
+def test_secret_keys_are_listed_by_name_and_a_missing_scope_is_not_found() -> None:
+    # GET /api/2.0/secrets/list?scope=... answers {"secrets": [{"key", "last_updated_timestamp"}]}
+    # and RESOURCE_DOES_NOT_EXIST for a scope that does not exist (SecretsAPI.list_secrets).
+    route = respx.get(f"{HOST}/api/2.0/secrets/list", params={"scope": "llm"}).respond(
+        json={"secrets": [{"key": "openai-key", "last_updated_timestamp": 1}]}
+    )
+    respx.get(f"{HOST}/api/2.0/secrets/list", params={"scope": "nope"}).mock(
+        return_value=error(404, "RESOURCE_DOES_NOT_EXIST", "Scope nope does not exist!")
+    )
+    client = make_client(FakeTime())
+    assert run(client.list_secret_keys("llm")) == ["openai-key"]
+    assert route.called
+    with pytest.raises(NotFound):
+        run(client.list_secret_keys("nope"))
+
+
+@respx.mock
+@pytest.mark.parametrize(
+    ("kind", "resource", "expected"),
+    [
+        ("user", "Users", 'userName eq "ana@example.com"'),
+        ("group", "Groups", 'displayName eq "risk \\"analysts\\""'),
+        ("service_principal", "ServicePrincipals", 'applicationId eq "6f1c"'),
+    ],
+)
+def test_principals_are_found_with_a_scim_filter(kind: str, resource: str, expected: str) -> None:
+    # SCIM filters per RFC 7644 section 3.4.2.2; quotes inside a value are escaped as in JSON.
+    route = respx.get(f"{HOST}/api/2.0/preview/scim/v2/{resource}").respond(
+        json={"totalResults": 1, "Resources": [{"id": "1"}]}
+    )
+    name = {"user": "ana@example.com", "group": 'risk "analysts"'}.get(kind, "6f1c")
+    assert run(make_client(FakeTime()).find_principals(kind, name)) == [{"id": "1"}]
+    params = route.calls.last.request.url.params
+    assert params["filter"] == expected
+    assert params["attributes"] == "id"
+
+
+@respx.mock
+def test_a_scim_error_keeps_its_detail() -> None:
+    # SCIM errors carry their words in `detail` (RFC 7644 section 3.12).
+    respx.get(f"{HOST}/api/2.0/preview/scim/v2/Groups").respond(
+        403, json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                   "detail": "Only admins may list groups", "status": "403"}
+    )  # fmt: skip
+    with pytest.raises(ApiError, match="Only admins may list groups"):
+        run(make_client(FakeTime()).find_principals("group", "x"))

@@ -353,3 +353,35 @@ def test_environment_variables_are_not_judged_as_secrets() -> None:
     raw = custom()
     raw["config"]["served_entities"][0]["environment_vars"] = {"MODE": "fast"}
     assert exporter.literal_secrets(live_endpoint(raw)) == ()
+
+
+def test_aliases_pointing_at_a_served_version_become_a_comment(tmp_path: Path) -> None:
+    raw = custom()
+    second = {**raw["config"]["served_entities"][0], "name": "b", "entity_version": 4}
+    raw["config"]["served_entities"].append(second)
+    raw["config"]["traffic_config"]["routes"].append(
+        {"served_entity_name": "b", "traffic_percentage": 0}
+    )
+    raw["config"]["served_entities"][0]["environment_vars"] = {"entity_version": "x"}
+    live = live_endpoint(raw)
+    aliases = {"main.x.m": {"3": ["prod", "champion"], "9": ["later"]}}
+    text = exporter.to_yaml(live, aliases=aliases)
+    lines = text.splitlines()
+    assert (
+        "      entity_version: '3'  # @champion and @prod point at this version; write "
+        'entity_version: "@champion" to follow it'
+    ) in lines
+    assert "      entity_version: '4'" in lines  # no alias points at 4
+    assert "        entity_version: x" in lines  # an environment variable is not a version
+    desired = normalize.resolve_server_chosen(reload(tmp_path, text), live)
+    assert planner.diff_bodies(live.body, desired.body) == ()  # comments change nothing
+    assert exporter.to_yaml(live, aliases=aliases).count("#") == 2  # modeline + one comment
+
+
+def test_an_alias_name_that_could_break_the_file_is_not_written() -> None:
+    live = live_endpoint(custom())
+    evil = {"main.x.m": {"3": ["ok\nname: injected", "# x", "fine"]}}
+    text = exporter.to_yaml(live, aliases=evil)
+    assert "injected" not in text
+    assert "# @fine points at this version" in text
+    assert yaml.safe_load(text)["name"] == "scorer"

@@ -15,6 +15,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "normalize": {"httpx", "click", "yaml", "deepdiff", "asyncio"},
     "planner": {"httpx", "click", "yaml", "asyncio"},
     "planfile": {"httpx", "click", "yaml"},
+    "preflight": {"httpx", "click", "yaml", "asyncio"},
     "render": {"httpx", "click", "yaml", "deepdiff", "asyncio"},
     "client": {"click", "servingops.model", "servingops.normalize", "servingops.planner"},
     "engine": {"click"},

@@ -7,6 +7,7 @@ JSON and markdown renderer tests.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Callable
 from typing import Any
@@ -15,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from servingops import normalize, planner
+from servingops import normalize, planner, preflight
 from servingops.model import OWNER_TAG, DesiredDocument, Endpoint, Plan, SourceRef
+from servingops.preflight import Fact, Kind, Lookup, Outcome
 from servingops.render import json_view, markdown, text
 
 OWNER = "ml-platform/serving"
@@ -302,7 +304,42 @@ def case_problems() -> Plan:
     )
 
 
+def case_alias() -> Plan:
+    """The challenger follows `@champion` (now version 8) and a new endpoint follows `@prod`;
+    pre-flight found a missing group and could not read a secret scope."""
+    fraud = copy.deepcopy(fraud_body())
+    fraud["config"]["served_entities"][1]["entity_version"] = "@champion"
+    fraud["config"]["traffic_config"] = routes(champion=90, challenger=10)
+    embed = copy.deepcopy(embed_body())
+    embed["config"]["served_entities"][0].update(name="embed", entity_version="@prod")
+    docs = [
+        DesiredDocument(
+            name=b["name"],
+            body=b,
+            source=SourceRef(path=f"endpoints/{b['name']}.yaml", line=1, column=1),
+        )
+        for b in (fraud, embed)
+    ]
+    found = Outcome.FOUND
+    aliases = {
+        Lookup(Kind.ALIAS, "main.risk.fraud", "champion"): Fact(outcome=found, version="8"),
+        Lookup(Kind.ALIAS, "main.rec.embed", "prod"): Fact(outcome=found, version="5"),
+    }
+    resolution = preflight.resolve_aliases(docs, aliases)
+    plan = _plan(
+        [normalize.normalize_desired(d, caller=CALLER) for d in resolution.documents],
+        [live(fraud_body())],
+    )
+    facts = {
+        Lookup(Kind.SCOPE, "fraud"): Fact(outcome=Outcome.DENIED),
+        Lookup(Kind.GROUP, "risk-analysts"): Fact(outcome=Outcome.MISSING),
+    }
+    refs = [r for d in resolution.documents for r in preflight.references(d)]
+    return dataclasses.replace(plan, pins=resolution.pins, problems=preflight.check(refs, facts))
+
+
 CASES: dict[str, Callable[[], Plan]] = {
+    "alias": case_alias,
     "empty_workspace": case_empty_workspace,
     "converged": case_converged,
     "traffic_shift": case_traffic_shift,

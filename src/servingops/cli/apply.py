@@ -293,12 +293,15 @@ def _from_saved_plan(
                 allow_replace=saved.allow_replace,
                 target=saved.target,
                 clock=settings.wall_clock,
+                pins=saved.pins,
             )
 
     fresh, live = asyncio.run(replan())
     plan, notes = planfile.reviewed(saved, fresh, live.endpoints, workspace=workspace.label)
-    for note in notes:
+    for note in (*planfile.pin_notes(plan), *notes):
         click.echo(f"note: {note}", err=True)
+    for problem in plan.problems:  # pre-flight runs again: what the plan refers to may be gone
+        click.echo(text.problem_line(problem), err=True)
     if not plan.applyable:
         raise ReconcilerError("the saved plan cannot be applied; run plan again")
     return Ready(plan=plan, caller=live.caller, workspace=workspace, owner=saved.owner)

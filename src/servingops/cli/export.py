@@ -1,7 +1,9 @@
 """`servingops export`: write live endpoints as YAML files, to adopt an existing workspace.
 
 Reads the selected endpoints (named, by glob, or all; narrowed by tags) with their permissions,
-and writes one minimal file per endpoint. Never overwrites a file without --force, never writes
+and writes one minimal file per endpoint, each served Unity Catalog model version with a comment
+naming the aliases that point at it (`GET .../models/{name}?include_aliases=true`, one read per
+model). Never overwrites a file without --force, never writes
 an endpoint that a project file already declares (that would be a duplicate name) or that
 another project owns, and never builds a path from a name that is not a valid endpoint name.
 """
@@ -19,10 +21,11 @@ from typing import Any
 
 import click
 
-from .. import engine, exporter, loader
+from .. import engine, exporter, loader, preflight
+from ..client import Client
 from ..desired import YAML_SUFFIXES, collect_files
 from ..engine import LiveState
-from ..errors import ReconcilerError
+from ..errors import NotFound, PermissionDenied, ReconcilerError
 from ..model import OWNER_TAG, DesiredDocument, Endpoint, SourceRef
 from ..project import Project, load_project, select_target
 from ..rules import SECRET_FORM
@@ -124,9 +127,9 @@ def export_command(
         click.echo(workspace.notice, err=True)
     owner = loaded.owner_for(selected_target)
 
-    async def read() -> Selection:
+    async def read() -> tuple[Selection, Aliases]:
         async with workspace.client() as client:
-            return await read_selection(
+            selection = await read_selection(
                 client,
                 names=names,
                 tags=tags,
@@ -134,8 +137,13 @@ def export_command(
                 parallelism=parallelism,
                 permissions=not no_permissions,
             )
+            return selection, await read_aliases(
+                client, selection.endpoints, parallelism=parallelism
+            )
 
-    selection = asyncio.run(read())
+    selection, aliases = asyncio.run(read())
+    for note in aliases.notes:
+        click.echo(f"note: {note}", err=True)
     errors = [s for s in selection.skipped if s.named]
     for skip in errors:
         click.echo(f"error: {skip.name}: {skip.reason}", err=True)
@@ -170,7 +178,7 @@ def export_command(
         folder.mkdir(parents=True, exist_ok=True)
         if path.is_symlink():
             path.unlink()  # --force replaces the link; writing through it could land anywhere
-        path.write_text(exporter.to_yaml(endpoint, schema_ref=schema_ref))
+        path.write_text(exporter.to_yaml(endpoint, schema_ref=schema_ref, aliases=aliases.by_model))
         written.append(path)
         click.echo(f"wrote {_display(path, settings.cwd)}")
     for path in exists:
@@ -298,6 +306,59 @@ async def read_selection(
         else:
             endpoints.append(endpoint)
     return Selection(endpoints=tuple(endpoints), skipped=tuple(skipped))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Aliases:
+    """Which aliases point at which version, per Unity Catalog model the selection serves."""
+
+    by_model: exporter.AliasIndex
+    notes: tuple[str, ...] = ()
+    """Models whose aliases this identity may not read (so their versions get no comment)."""
+
+
+async def read_aliases(
+    client: Client, endpoints: Sequence[Endpoint], *, parallelism: int
+) -> Aliases:
+    """The aliases of every Unity Catalog model the endpoints serve, one read per model.
+
+    A model that does not exist (404) has none; one this identity may not read (403) is named in
+    a note, and its versions are written without a comment.
+    """
+    models = sorted(
+        {
+            str(entity["entity_name"]).lower()
+            for endpoint in endpoints
+            for entity in (endpoint.body.get("config") or {}).get("served_entities", {}).values()
+            if preflight.is_unity_catalog(entity.get("entity_name"))
+        }
+    )
+    gate = asyncio.Semaphore(max(1, parallelism))
+
+    async def read(model: str) -> tuple[dict[str, list[str]], str]:
+        async with gate:
+            try:
+                raw = await client.get_registered_model(model, include_aliases=True)
+            except NotFound:
+                return {}, ""
+            except PermissionDenied as e:
+                if e.status != 403:
+                    raise
+                return {}, (
+                    f"cannot read the aliases of {model} (this identity lacks EXECUTE on it); "
+                    "its versions are written without alias comments"
+                )
+        out: dict[str, list[str]] = {}
+        for alias in raw.get("aliases") or []:
+            if isinstance(alias, dict) and isinstance(alias.get("alias_name"), str):
+                out.setdefault(str(alias.get("version_num")), []).append(alias["alias_name"])
+        return out, ""
+
+    answers = await asyncio.gather(*(read(m) for m in models))
+    return Aliases(
+        by_model={m: found for m, (found, _) in zip(models, answers, strict=True) if found},
+        notes=tuple(note for _, note in answers if note),
+    )
 
 
 class _Selected:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import normalize
-from ..model import ABSENT, Action, ActionKind, Carrier, Health, Path, Plan
+from ..model import ABSENT, Action, ActionKind, AliasPin, Carrier, Health, Path, Plan
 
 ENTITIES: Path = ("config", "served_entities")
 TRAFFIC: Path = ("config", "traffic")
@@ -34,7 +34,7 @@ def impact_notes(action: Action, plan: Plan, *, arrow: str = "->") -> list[str]:
     traffic = traffic_note(action, arrow=arrow)
     if traffic:
         notes.append(traffic)
-    notes.extend(version_notes(action, arrow=arrow))
+    notes.extend(version_notes(action, arrow=arrow, pins=pins_of(plan, action.name)))
     if action.kind is ActionKind.REPLACE:
         notes.append("URL changes; traffic is interrupted until the new endpoint is ready")
     cold = _cold_starts(action)
@@ -67,9 +67,24 @@ def traffic_note(action: Action, *, arrow: str = "->") -> str | None:
     return f"traffic {'/'.join(names)} {share_before} {arrow} {share_after}"
 
 
-def version_notes(action: Action, *, arrow: str = "->") -> list[str]:
-    """Version bumps, in place (`champion: version 7 -> 8`) or by a renamed entity; a replace
-    says them too, against the endpoint it deletes."""
+def pins_of(plan: Plan, name: str) -> dict[Path, AliasPin]:
+    """The aliases resolved for endpoint `name`, by their path in the canonical body."""
+    return {p.path: p for p in plan.pins if p.endpoint == name}
+
+
+def shown_version(name: str, version: Any, pins: Mapping[Path, AliasPin]) -> Any:
+    """`@champion (8)` where entity `name`'s version came from an alias, else the version."""
+    pin = pins.get(("config", "served_entities", name, "entity_version"))
+    return pin.display if pin is not None and pin.version == version else version
+
+
+def version_notes(
+    action: Action, *, arrow: str = "->", pins: Mapping[Path, AliasPin] | None = None
+) -> list[str]:
+    """Version bumps, in place (`champion: version 7 -> 8`, or `7 -> @champion (8)` when the
+    file names an alias) or by a renamed entity; a replace says them too, against the endpoint
+    it deletes."""
+    pins = pins or {}
     before, after = _entity_pair(action)
     if action.kind is ActionKind.REPLACE and action.before is not None:
         before = served_entities(action.before.body)
@@ -77,7 +92,7 @@ def version_notes(action: Action, *, arrow: str = "->") -> list[str]:
     for name in sorted(set(before) & set(after)):
         old, new = before[name].get("entity_version"), after[name].get("entity_version")
         if old is not None and new is not None and old != new:
-            notes.append(f"{name}: version {old} {arrow} {new}")
+            notes.append(f"{name}: version {old} {arrow} {shown_version(name, new, pins)}")
     added = [n for n in sorted(after) if n not in before]
     for gone in sorted(n for n in before if n not in after):
         model = before[gone].get("entity_name")
@@ -86,6 +101,7 @@ def version_notes(action: Action, *, arrow: str = "->") -> list[str]:
             continue
         added.remove(match)
         old, new = before[gone].get("entity_version"), after[match].get("entity_version")
+        new = shown_version(match, new, pins)
         notes.append(f"{gone} {arrow} {match}: version {old} {arrow} {new} (version bump)")
     return notes
 

@@ -2,7 +2,9 @@
 
 Pure. Secret values are replaced by the string "(sensitive)" everywhere and flagged in the
 `before_sensitive`/`after_sensitive` mask trees; the value itself is never output.
-Semver: a minor version adds keys, a major version changes or removes them.
+Semver: a minor version adds keys, a major version changes or removes them. 1.2 added the
+resolved model aliases (`aliases`, each field's `after_display`) and each problem's column and
+path.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from ..model import (
     ABSENT,
     Action,
     ActionKind,
+    AliasPin,
     Carrier,
     Diagnostic,
     Endpoint,
@@ -23,9 +26,9 @@ from ..model import (
     Plan,
     render_pointer,
 )
-from . import health, text
+from . import health, impact, text
 
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 SENSITIVE = text.SENSITIVE
 
 _ACTIONS = {
@@ -46,7 +49,8 @@ def plan_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str, 
         "target": plan.target,
         "owner": plan.owner,
         "policy": {"allow_replace": plan.allow_replace, "prune": plan.prune},
-        "resource_changes": [_resource_change(a) for a in plan.actions],
+        "resource_changes": [_resource_change(a, plan) for a in plan.actions],
+        "aliases": [_alias(p) for p in plan.pins],
         "unchanged": list(plan.unchanged),
         "orphaned": list(plan.orphaned),
         "unmanaged": list(plan.unmanaged),
@@ -77,7 +81,7 @@ def drift_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str,
             "address": f"endpoint.{a.name}",
             "replace": a.kind is ActionKind.REPLACE,
             "updating": a.name in plan.updating,
-            "fields": [_drift_field(c) for c in a.changes],
+            "fields": [_drift_field(c, impact.pins_of(plan, a.name)) for c in a.changes],
         }
         for a in plan.actions
         if a.kind in (ActionKind.UPDATE, ActionKind.REPLACE)
@@ -131,7 +135,21 @@ def _foreign(plan: Plan) -> list[dict[str, str]]:
     return [{"name": name, "owner": owner} for name, owner in plan.foreign]
 
 
-def _resource_change(action: Action) -> dict[str, Any]:
+def _alias(pin: AliasPin) -> dict[str, Any]:
+    return {
+        "endpoint": pin.endpoint,
+        "served_entity": pin.entity,
+        "path": render_pointer(pin.path),
+        "model": pin.model,
+        "alias": pin.alias,
+        "version": pin.version,
+        "current": pin.current,
+        "display": pin.display,
+    }
+
+
+def _resource_change(action: Action, plan: Plan) -> dict[str, Any]:
+    pins = impact.pins_of(plan, action.name)
     before = action.before.body if action.before and action.kind is not ActionKind.CREATE else None
     after = action.after.body if action.after else None
     source = action.after.source if action.after else None
@@ -144,7 +162,7 @@ def _resource_change(action: Action) -> dict[str, Any]:
             "actions": list(_ACTIONS[action.kind]),
             "before": _body(before),
             "after": _body(after),
-            "fields": [_field(c) for c in action.changes],
+            "fields": [_field(c, pins) for c in action.changes],
             "before_sensitive": _mask_tree(before, ()),
             "after_sensitive": _mask_tree(after, ()),
             "replace_paths": [
@@ -154,6 +172,7 @@ def _resource_change(action: Action) -> dict[str, Any]:
         "action_reason": "replace_because_cannot_update" if replace else None,
         "reasons": list(action.reasons),
         "adopt": action.adopt,
+        "aliases": [_alias(p) for p in pins.values()],
         "live_fingerprint": _fingerprint(action.before),
         "live_state": _live_state(action.before),
     }
@@ -163,20 +182,32 @@ def _body(body: Mapping[str, Any] | None) -> Any:
     return None if body is None else _plain(text.redact((), body, mask=SENSITIVE))
 
 
-def _field(change: FieldChange) -> dict[str, Any]:
+def _field(change: FieldChange, pins: Mapping[Path, AliasPin]) -> dict[str, Any]:
     out: dict[str, Any] = {"path": render_pointer(change.path)}
     out.update(_side("before", change.path, change.before))
     out.update(_side("after", change.path, change.after))
+    display = _display(change, pins)
+    if display:
+        out["after_display"] = display
     out["via"] = change.carrier.value
     return out
 
 
-def _drift_field(change: FieldChange) -> dict[str, Any]:
+def _drift_field(change: FieldChange, pins: Mapping[Path, AliasPin]) -> dict[str, Any]:
     out: dict[str, Any] = {"path": render_pointer(change.path)}
     out.update(_side("live", change.path, change.before))
     out.update(_side("desired", change.path, change.after))
+    display = _display(change, pins)
+    if display:
+        out["desired_display"] = display
     out["via"] = change.carrier.value
     return out
+
+
+def _display(change: FieldChange, pins: Mapping[Path, AliasPin]) -> str | None:
+    """`@champion (8)` for a changed version that came from an alias (the value stays "8")."""
+    shown = text.with_aliases(change.path, change.after, pins)
+    return shown.pin.display if isinstance(shown, text.Pinned) else None
 
 
 def _side(name: str, path: Path, value: Any) -> dict[str, Any]:
@@ -230,6 +261,8 @@ def _problem(problem: Diagnostic) -> dict[str, Any]:
         "summary": problem.summary,
         "file": src.path if src else None,
         "line": src.line if src and src.line else None,
+        "column": src.column if src and src.line else None,
+        "path": problem.pointer or None,
     }
 
 

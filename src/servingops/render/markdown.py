@@ -177,6 +177,8 @@ def _what(action: Action, plan: Plan) -> str:
     if action.kind is ActionKind.CREATE:
         entities = impact.served_entities(action.after.body if action.after else {})
         parts.append(plural(len(entities), "served entity", "served entities"))
+        pins = impact.pins_of(plan, action.name).values()
+        parts.extend(f"{p.entity}: {p.model} {p.display}" for p in pins)
     if action.kind is ActionKind.REPLACE:
         parts.append("replaced: " + "; ".join(action.reasons))
     parts.extend(_entity_changes(action))

@@ -19,6 +19,7 @@ from ..model import (
     OWNER_TAG,
     Action,
     ActionKind,
+    AliasPin,
     Carrier,
     Diagnostic,
     Health,
@@ -55,6 +56,31 @@ class _Masked:
 
 
 MASKED = _Masked()
+
+
+class Pinned:
+    """A version that came from a model alias: rendered as `@champion (8)`."""
+
+    __slots__ = ("pin",)
+
+    def __init__(self, pin: AliasPin) -> None:
+        self.pin = pin
+
+    def __repr__(self) -> str:
+        return self.pin.display
+
+
+def with_aliases(path: Path, value: Any, pins: Mapping[Path, AliasPin]) -> Any:
+    """A copy of the desired `value` (found at `path`) with each version that came from an
+    alias replaced by a Pinned stand-in, so it is shown as `@alias (version)`."""
+    if not pins or value is ABSENT:
+        return value
+    pin = pins.get(path)
+    if pin is not None and value == pin.version:
+        return Pinned(pin)
+    if isinstance(value, Mapping):
+        return {k: with_aliases((*path, k), v, pins) for k, v in value.items()}
+    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,6 +184,8 @@ def literal(value: Any) -> str:
     """A JSON-ish literal: strings quoted, `(sensitive)` for masked values, `null` for absent."""
     if value is MASKED:
         return SENSITIVE
+    if isinstance(value, Pinned):
+        return value.pin.display
     if value is ABSENT or value is None:
         return "null"
     if isinstance(value, str | int | float | bool):
@@ -201,6 +229,7 @@ class _Ctx:
     before: Any
     after: Any
     color: bool
+    pins: Mapping[Path, AliasPin] = field(default_factory=dict)
 
 
 def _render_action(action: Action, plan: Plan, *, color: bool) -> str:
@@ -212,7 +241,10 @@ def _render_action(action: Action, plan: Plan, *, color: bool) -> str:
     after = action.after.body if action.after else {}
     # A create has no live side: nothing is "unchanged", so no hidden-attribute counts.
     ctx = _Ctx(
-        before=None if action.kind is ActionKind.CREATE else before, after=after, color=color
+        before=None if action.kind is ActionKind.CREATE else before,
+        after=after,
+        color=color,
+        pins=impact.pins_of(plan, action.name),
     )
     if action.kind is ActionKind.DELETE:
         lines.extend(_delete_body(before, ctx))
@@ -321,7 +353,7 @@ def _block_body(block: _Block, depth: int, ctx: _Ctx) -> list[str]:
 
 def _attr_line(label: str, leaf: _Leaf, depth: int, width: int, ctx: _Ctx) -> str:
     before = redact(leaf.path, leaf.before)
-    after = redact(leaf.path, leaf.after)
+    after = redact(leaf.path, with_aliases(leaf.path, leaf.after, ctx.pins))
     name = label.ljust(width)
     if leaf.before is ABSENT:
         text = f"{name} = {literal(after)}"
@@ -368,7 +400,7 @@ def _subtree(label: str, leaf: _Leaf, depth: int, ctx: _Ctx) -> list[str]:
             sub_label = f'served_entity "{key}"' if leaf.path == _ENTITIES else _key(key)
             lines.extend(_subtree(sub_label, child, depth + 1, ctx))
         else:
-            shown = literal(redact(path, v))
+            shown = literal(redact(path, with_aliases(path, v, ctx.pins) if adding else v))
             tail = "" if adding else " -> null"
             lines.append(
                 f"{_sym(sym, depth + 1, ctx.color)} {_key(key).ljust(width)} = {shown}{tail}"
@@ -514,9 +546,10 @@ def _drift_action(action: Action, plan: Plan, *, color: bool) -> list[str]:
         return [f'{sym} endpoint "{action.name}" is in the configuration but missing live']
     sym = color_symbol("~", color)
     lines = [f'{sym} endpoint "{action.name}" differs from the configuration:']
+    pins = impact.pins_of(plan, action.name)
     for change in action.changes:
         live = _drift_value(change.path, change.before)
-        desired = _drift_value(change.path, change.after)
+        desired = _drift_value(change.path, with_aliases(change.path, change.after, pins))
         lines.append(f"    {_pointer(change.path)}: live {live}, desired {desired}")
     if action.kind is ActionKind.REPLACE:
         lines.append("    # healing it replaces the endpoint: " + "; ".join(action.reasons))
