@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
-from . import normalize, planner
+from . import normalize, planner, smoke
 from .errors import PermissionDenied, ReconcilerError
 from .model import OWNER_TAG, Action, ActionKind, ConfigUpdate, DesiredDocument, Endpoint, Plan
 
@@ -121,7 +121,10 @@ async def read_live(
 def desired_endpoints(
     documents: Sequence[DesiredDocument], *, caller: str | None
 ) -> tuple[Endpoint, ...]:
-    return tuple(normalize.normalize_desired(d, caller=caller) for d in documents)
+    return tuple(
+        replace(normalize.normalize_desired(d, caller=caller), smoke=smoke.checks_of(d))
+        for d in documents
+    )
 
 
 async def compute_plan(

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from .. import smoke
 from ..model import (
     ABSENT,
     Action,
@@ -21,11 +22,12 @@ from ..model import (
     FieldChange,
     Path,
     Plan,
+    SmokeCheck,
     render_pointer,
 )
 from . import health, text
 
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"  # 1.2: resource_changes[].smoke
 SENSITIVE = text.SENSITIVE
 
 _ACTIONS = {
@@ -156,6 +158,21 @@ def _resource_change(action: Action) -> dict[str, Any]:
         "adopt": action.adopt,
         "live_fingerprint": _fingerprint(action.before),
         "live_state": _live_state(action.before),
+        "smoke": [_smoke(c) for c in smoke.planned(action)],
+    }
+
+
+def _smoke(check: SmokeCheck) -> dict[str, Any]:
+    """A smoke check apply runs once the endpoint is READY (its request body is not shown)."""
+    return {
+        "name": check.name,
+        "entity": check.entity,
+        "request_file": check.request_file,
+        "expect": {
+            "status": check.status,
+            "max_latency_ms": check.max_latency_ms,
+            "json": {path: _plain(value) for path, value in check.json},
+        },
     }
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import normalize
+from .. import normalize, smoke
 from ..model import (
     ABSENT,
     OWNER_TAG,
@@ -222,7 +222,16 @@ def _render_action(action: Action, plan: Plan, *, color: bool) -> str:
     lines.append("    }")
     notes = impact.impact_notes(action, plan) + impact.carrier_notes(action)
     lines.extend(f"    # {n}" for n in notes)
+    lines.extend(f"    # {n}" for n in smoke_notes(action))
     return "\n".join(lines)
+
+
+def smoke_notes(action: Action) -> list[str]:
+    """`smoke checks once READY: a (status 200), b (...)` when apply runs any after `action`."""
+    checks = smoke.planned(action)
+    if not checks:
+        return []
+    return ["smoke checks once READY: " + ", ".join(smoke.describe(c) for c in checks)]
 
 
 def _reasons(action: Action, plan: Plan) -> list[str]:
@@ -524,9 +533,7 @@ def _drift_action(action: Action, plan: Plan, *, color: bool) -> list[str]:
     if status is not None and status.health is not Health.READY:
         lines.append("    # live: " + health.describe(status, observed_at_ms=plan.observed_at_ms))
     if action.name in plan.updating:
-        lines.append(
-            "    # compared with its pending config, so the rollout itself is not drift"
-        )
+        lines.append("    # compared with its pending config, so the rollout itself is not drift")
     return lines
 
 
