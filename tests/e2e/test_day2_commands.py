@@ -29,7 +29,7 @@ import pytest
 
 from serving_emulator import EmulatorConfig
 
-from .conftest import ApplyCli, call, with_emulator, write_endpoint
+from .conftest import OWNER, ApplyCli, Recording, call, with_emulator, write_endpoint
 
 UPDATE_SECONDS = 30.0
 FAILING = frozenset({("main.ml.broken", "9")})
@@ -69,7 +69,8 @@ def states(project: Path, capsys: Any) -> Any:
         run.emu.advance(math.ceil(now) - now)  # apply's polls end between seconds
         call(run.emu, "stop_endpoint", "paused")
         call(run.emu, "create_endpoint", {"name": "bare"})  # not ready: no config
-        call(run.emu, "patch_tags", "bare", add=[{"key": "servingops-owner", "value": "ml-platform/serving"}], delete=[])  # fmt: skip
+        owned = [{"key": "servingops-owner", "value": OWNER}]
+        call(run.emu, "patch_tags", "bare", add=owned, delete=[])
         call(run.emu, "update_config", "broken", _config("main.ml.broken", "9"))
         run.emu.advance(UPDATE_SECONDS + 1)
         call(run.emu, "update_config", "rolling", _config("main.ml.rolling", "2"))
@@ -197,10 +198,10 @@ def test_logs_prints_server_logs_and_build_logs_of_the_only_entity(run: ApplyCli
 def test_logs_asks_which_entity_when_there_are_several(run: ApplyCli, project: Path) -> None:
     (project / "endpoints" / "scorer.yaml").write_text(
         "name: scorer\nconfig:\n  served_entities:\n"
-        "    - {name: champion, entity_name: main.ml.s, entity_version: '1', workload_size: Small,"
-        " scale_to_zero_enabled: true}\n"
-        "    - {name: challenger, entity_name: main.ml.s, entity_version: '2', workload_size: Small,"
-        " scale_to_zero_enabled: true}\n"
+        "    - {name: champion, entity_name: main.ml.s, entity_version: '1',"
+        " workload_size: Small, scale_to_zero_enabled: true}\n"
+        "    - {name: challenger, entity_name: main.ml.s, entity_version: '2',"
+        " workload_size: Small, scale_to_zero_enabled: true}\n"
         "  traffic_config: {routes: [{served_entity_name: champion, traffic_percentage: 90},"
         " {served_entity_name: challenger, traffic_percentage: 10}]}\n"
     )
@@ -401,7 +402,8 @@ def test_query_stream_prints_chunks_as_they_arrive(run: ApplyCli, project: Path)
 
 def test_query_stream_of_an_endpoint_that_answers_json_prints_it_whole(run: ApplyCli) -> None:
     assert run("apply", "--auto-approve")[0] == 0
-    if _emulator_has(run, "POST", "/serving-endpoints/scorer/invocations", {"inputs": [1], "stream": True}):  # fmt: skip
+    streamed = {"inputs": [1], "stream": True}
+    if _emulator_has(run, "POST", "/serving-endpoints/scorer/invocations", streamed):
         pytest.skip("this emulator streams custom models too")
     code, out, err = run("query", "scorer", "--stream", "--data", '{"inputs": [1]}')
     assert code == 0, err
@@ -409,31 +411,30 @@ def test_query_stream_of_an_endpoint_that_answers_json_prints_it_whole(run: Appl
     assert err.strip() == "HTTP 200, streamed 1 chunk: first after 0 ms, done in 0 ms"
 
 
-class SlowQueries(httpx.AsyncBaseTransport):
+class SlowQueries(Recording):
     """The emulator, with every query taking `seconds` on its clock (a slow model)."""
 
     def __init__(self, run: ApplyCli, *, seconds: float) -> None:
-        self.inner = run.transport
+        super().__init__(run.emu)
         self.emu = run.emu
         self.seconds = seconds
-        self.seen = run.transport.seen
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/invocations"):
             self.emu.advance(self.seconds)
-        return await self.inner.handle_async_request(request)
+        return await super().handle_async_request(request)
 
 
-class WithEndpointUrl(httpx.AsyncBaseTransport):
+class WithEndpointUrl(Recording):
     """The emulator, with every endpoint GET carrying `endpoint_url` (as a route-optimized
     endpoint's does on a real workspace, where it names the endpoint's own host)."""
 
     def __init__(self, run: ApplyCli, url: str) -> None:
-        self.inner = run.transport
+        super().__init__(run.emu)
         self.url = url
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
+        response = await super().handle_async_request(request)
         if request.method != "GET" or request.url.path.count("/") != 4:
             return response
         await response.aread()
