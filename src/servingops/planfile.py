@@ -101,7 +101,8 @@ def dump(
         "actions": [{"kind": a.kind.value, "name": a.name} for a in plan.actions],
         "plan": plan_record.encode(plan, digest=lambda value: _digest(value, salt)),
     }
-    return json.dumps(payload, indent=2, sort_keys=True) + "\n"
+    # Not sort_keys: the recorded plan's bodies keep their order, which the JSON plan shows.
+    return json.dumps(dict(sorted(payload.items())), indent=2) + "\n"
 
 
 def parse(text: str, *, path: str, any_tool_version: bool = False) -> SavedPlan:

@@ -82,9 +82,9 @@ def test_smoke_is_never_a_difference_and_never_sent(run: ApplyCli, project: Path
     assert run.plan_is_empty()
     assert run("drift")[0] == 0
     raw = run.get("scorer")
-    assert raw is not None and "smoke" not in json.dumps(raw)
-    sent = [p for m, p, _ in run.transport.seen if m in ("POST", "PUT") and "smoke" in p]
-    assert sent == []
+    assert raw is not None
+    assert "smoke" not in json.dumps(raw)  # never sent: the create body is proven equal in
+    # tests/unit/test_field_coverage.py::test_servingops_blocks_are_never_sent_or_compared
 
 
 def test_a_wrong_status_fails_the_endpoint_saying_what_is_serving(
@@ -115,7 +115,7 @@ def test_a_slow_answer_fails_the_latency_check(run: ApplyCli, project: Path) -> 
         (
             '"main.ml.scorer/9"',
             '$.predictions[0]: expected "main.ml.scorer/9", got "main.ml.scorer/2"',
-        ),  # fmt: skip
+        ),
         ("0", '$.predictions[0]: expected 0, got "main.ml.scorer/2"'),
     ],
 )
