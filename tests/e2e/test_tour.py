@@ -29,7 +29,7 @@ def test_tour_runs_every_step_on_a_copy_of_the_examples(tmp_path: Path, capsys) 
     assert 'state: live "stopped", desired "running"' in out
     assert "  health:          stopped: serves nothing until started" in out
     assert "; smoke passed: scores-one-row (HTTP 200" in out
-    assert "$ servingops query fraud-scorer --data '{\"dataframe_split\"" in out
+    assert '$ servingops query fraud-scorer --data \'{"dataframe_split"' in out
     assert '"predictions": [' in out
     assert out.rstrip().splitlines()[-2] == "Tour complete."
     # the user's own files are untouched; the tour edits its copy
