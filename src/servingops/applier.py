@@ -26,6 +26,7 @@ from .apply_model import (
     Observer,
     Phase,
     Progress,
+    QueryAPI,
     Status,
 )
 from .errors import ApplyError
@@ -71,6 +72,8 @@ async def apply(
     scheduler: WriteScheduler | None = None,
     parallelism: int = 8,
     no_wait: bool = False,
+    queries: QueryAPI | None = None,
+    skip_smoke: bool = False,
 ) -> ApplyResult:
     """Run every action of `plan`, at most `parallelism` endpoints at a time; prunes last.
 
@@ -83,6 +86,10 @@ async def apply(
     `wait`'s clock. When the task running apply is cancelled (Ctrl-C, SIGTERM), no new action
     starts, the ones in flight are cancelled and reported as INTERRUPTED, the rest as SKIPPED,
     and the result (with `interrupted=True`) is returned rather than the cancellation re-raised.
+
+    Smoke checks (smoke.planned) run through `queries` once an endpoint's rollout is READY; a
+    failing one fails that endpoint's action, which cancels the prunes. `skip_smoke` skips them
+    (reported on each outcome).
     """
     if not plan.applyable:
         raise ApplyError("the plan has problems that must be fixed first; nothing was changed")
@@ -100,6 +107,8 @@ async def apply(
         wait=wait,
         scheduler=scheduler or WriteScheduler(clock=wait.clock, sleep=wait.sleep),
         no_wait=no_wait,
+        queries=queries,
+        skip_smoke=skip_smoke,
     )
     began = wait.clock()
     every = (*plan.actions, *plan.waits)

@@ -1,13 +1,14 @@
 """The values and interfaces of apply: what it calls, what it reports, and what it returns.
 
 `EndpointAPI` is the slice of the client apply uses; `Observer` receives progress events;
-`ActionOutcome` and `ApplyResult` are the immutable record of what happened. No behaviour here.
+`ActionOutcome` and `ApplyResult` are the immutable record of what happened; `QueryAPI` is
+the data-plane call smoke checks make. No behaviour here.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,6 +36,32 @@ class EndpointAPI(Protocol):
     async def set_permissions(
         self, endpoint_id: str, acl: Sequence[Mapping[str, Any]]
     ) -> dict[str, Any]: ...
+
+
+class QueryAnswer(Protocol):
+    """What a smoke check reads of one query's answer (client.Answer satisfies it)."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def body(self) -> Any: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def latency_ms(self) -> float: ...
+
+
+class QueryAPI(Protocol):
+    """The data-plane call smoke checks make (client.Client satisfies it)."""
+
+    async def query(
+        self,
+        name: str,
+        body: Mapping[str, Any],
+        *,
+        entity: str | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> QueryAnswer: ...
 
 
 class Status(enum.StrEnum):
@@ -92,6 +119,8 @@ class ActionOutcome:
     waited: bool = True
     landed: tuple[str, ...] = ()
     not_sent: tuple[str, ...] = ()
+    smoke: str = ""
+    """What the smoke checks said after a success: passed, skipped (--skip-smoke) or not run."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

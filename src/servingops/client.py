@@ -348,6 +348,120 @@ class Client:
         payload = await self._call("GET", f"{path}/build-logs")
         return str(payload.get("logs") or "")
 
+    async def server_logs(self, name: str, served_entity: str) -> str:
+        path = f"/api/2.0/serving-endpoints/{_seg(name)}/served-models/{_seg(served_entity)}"
+        payload = await self._call("GET", f"{path}/logs")
+        return str(payload.get("logs") or "")
+
+    async def openapi(self, name: str) -> str:
+        """The endpoint's OpenAPI document for its query API, as text.
+
+        The SDKs read the body raw (Accept: text/plain); the REST reference documents it as
+        `{"contents": "<document>"}`: both are accepted.
+        """
+        path = f"/api/2.0/serving-endpoints/{_seg(name)}/openapi"
+        response = await self._exchange("GET", path, accept="text/plain")
+        payload = _json(response)
+        contents = payload.get("contents")
+        if set(payload) == {"contents"} and isinstance(contents, str):
+            return contents
+        return response.text
+
+    # -- the data plane (queries) ---------------------------------------------------------------
+
+    async def query(
+        self,
+        name: str,
+        body: Mapping[str, Any],
+        *,
+        entity: str | None = None,
+        clock: Clock | None = None,
+    ) -> Answer:
+        """POST a query to the endpoint (or one served entity) once; any status is returned.
+
+        Queries are not retried: a retry would hide the failure a smoke check looks for, and a
+        query may not be idempotent (an LLM call costs tokens). `clock` (seconds) times it.
+        """
+        tick = clock or self._retry.clock
+        request = self._request("POST", query_path(name, entity), body, await self._auth.headers())
+        self.requests += 1
+        started = tick()
+        try:
+            response = await self._send(request)
+        except httpx.TransportError as e:
+            raise self._transport_error(request, e) from None
+        latency_ms = (tick() - started) * 1000
+        try:
+            parsed: Any = response.json() if response.content else None
+        except ValueError:
+            parsed = None
+        return Answer(
+            status=response.status_code,
+            body=parsed,
+            text=response.text,
+            latency_ms=latency_ms,
+            served_by=response.headers.get("served-model-name", ""),
+        )
+
+    async def query_stream(
+        self,
+        name: str,
+        body: Mapping[str, Any],
+        *,
+        entity: str | None = None,
+        clock: Clock | None = None,
+    ) -> AsyncIterator[Chunk]:
+        """POST a streaming query and yield each server-sent event's data as it arrives.
+
+        The data plane answers `text/event-stream` with `data: {...}` events and a final
+        `data: [DONE]`; an endpoint that cannot stream answers plain JSON, yielded as one
+        chunk with `whole=True`. A non-2xx answer raises ApiError with the API's message.
+        """
+        tick = clock or self._retry.clock
+        path = query_path(name, entity)
+        request = self._request("POST", path, body, await self._auth.headers())
+        request.headers["Accept"] = "text/event-stream, application/json"
+        self.requests += 1
+        started = tick()
+        async with self._lane() as lane:
+            try:
+                response = await lane.handle_async_request(request)
+            except httpx.TransportError as e:
+                raise self._transport_error(request, e) from None
+            try:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _api_error("POST", path, response)
+                if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                    await response.aread()
+                    elapsed = (tick() - started) * 1000
+                    yield Chunk(data=response.text, elapsed_ms=elapsed, whole=True)
+                    return
+                data: list[str] = []
+                async for line in response.aiter_lines():
+                    if line.startswith("data:"):
+                        data.append(line[5:].removeprefix(" "))
+                        continue
+                    if line or not data:
+                        continue  # comments, event names and ids carry nothing to show
+                    payload = "\n".join(data)
+                    data = []
+                    if payload.strip() == "[DONE]":
+                        yield Chunk(data="", elapsed_ms=(tick() - started) * 1000, done=True)
+                        return
+                    yield Chunk(data=payload, elapsed_ms=(tick() - started) * 1000)
+                if data and "\n".join(data).strip() != "[DONE]":
+                    yield Chunk(data="\n".join(data), elapsed_ms=(tick() - started) * 1000)
+                yield Chunk(data="", elapsed_ms=(tick() - started) * 1000, done=True)
+            finally:
+                await response.aclose()
+
+    def _transport_error(self, request: httpx.Request, e: httpx.TransportError) -> TransportError:
+        reason = network.describe(
+            e, url=request.url, network=self._network, timeout=self._timeout_seconds
+        )
+        return TransportError(f"{request.method} {request.url.path}: {reason}")
+
     # -- permissions and identity -------------------------------------------------------------
 
     async def get_permissions(self, endpoint_id: str) -> dict[str, Any]:
@@ -406,6 +520,17 @@ class Client:
     async def _call(
         self, method: str, path: str, *, json: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
+        return _json(await self._exchange(method, path, json=json))
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        accept: str | None = None,
+    ) -> httpx.Response:
+        """One call with retries and re-authentication; the 2xx response, or an ApiError."""
         retry = self._retry
         budget = retry.budget
         started = retry.clock()
@@ -413,6 +538,8 @@ class Client:
         reauthenticated = False
         while True:
             request = self._request(method, path, json, await self._auth.headers())
+            if accept is not None:
+                request.headers["Accept"] = accept
             self.requests += 1
             try:
                 response = await self._send(request)
@@ -432,7 +559,7 @@ class Client:
             else:
                 self._answered = True
                 if response.status_code < 400:
-                    return _json(response)
+                    return response
                 failure = _api_error(method, path, response)
                 retry_after = getattr(failure, "retry_after", None)
                 if response.status_code == 401 and not reauthenticated:
@@ -455,6 +582,36 @@ _SCIM_LOOKUPS = {
     "group": ("Groups", "displayName"),
     "service_principal": ("ServicePrincipals", "applicationId"),
 }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answer:
+    """One query's answer: status, parsed JSON body (None when not JSON), text, latency, and
+    the served entity that answered (the `served-model-name` header, "" when absent)."""
+
+    status: int
+    body: Any
+    text: str
+    latency_ms: float
+    served_by: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Chunk:
+    """One server-sent event's data (`done` after `data: [DONE]`; `whole` for a JSON answer
+    to a streaming request), and the milliseconds since the request was sent."""
+
+    data: str
+    elapsed_ms: float
+    done: bool = False
+    whole: bool = False
+
+
+def query_path(name: str, entity: str | None) -> str:
+    """The data plane's query route: the endpoint's, or one served entity's."""
+    if entity is None:
+        return f"/serving-endpoints/{_seg(name)}/invocations"
+    return f"/serving-endpoints/{_seg(name)}/served-models/{_seg(entity)}/invocations"
 
 
 def _seg(value: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path as FsPath
 from types import MappingProxyType
 from typing import Any
 
-from . import loader, rules, schema
+from . import loader, rules, schema, smoke
 from .model import DesiredDocument, Diagnostic, Path, Severity, SourceRef, render_pointer
 from .project import Project, Target
 
@@ -37,6 +37,7 @@ _TOP_LEVEL = (
     "uc_system_metrics_export_state",
     "state",
     "permissions",
+    "smoke",  # servingops' own: carried to apply, never sent (normalize ignores it)
 )
 
 _LEGACY_ENTITY_KEYS = {"model_name": "entity_name", "model_version": "entity_version"}
@@ -74,6 +75,13 @@ def load_desired(
             diagnostics += problems
             diagnostics += schema.validate(document)
             diagnostics += rules.check_document(document)
+            checked = smoke.check_document(document)
+            diagnostics += checked
+            if not checked:
+                document, unread = smoke.read_request_files(
+                    document, folder=path.parent, root=project.root
+                )
+                diagnostics += unread
             documents.append(document)
     diagnostics += rules.check_unique_names(documents)
     ordered = tuple(sorted(diagnostics, key=Diagnostic.sort_key))

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
-from . import normalize, planner, preflight
+from . import normalize, planner, preflight, smoke
 from .errors import PermissionDenied, ReconcilerError
 from .lookups import Lookups, ObjectReader, settle
 from .model import (
@@ -138,7 +138,10 @@ async def read_live(
 def desired_endpoints(
     documents: Sequence[DesiredDocument], *, caller: str | None
 ) -> tuple[Endpoint, ...]:
-    return tuple(normalize.normalize_desired(d, caller=caller) for d in documents)
+    return tuple(
+        replace(normalize.normalize_desired(d, caller=caller), smoke=smoke.checks_of(d))
+        for d in documents
+    )
 
 
 async def compute_plan(

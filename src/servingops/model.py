@@ -157,6 +157,26 @@ class LiveStatus:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SmokeCheck:
+    """One `smoke:` check of an endpoint file: a query apply sends once the rollout is READY,
+    and what its answer must be. servingops' own: never sent to the API, never a difference.
+
+    `request` is the JSON body (a `request_file` is read into it when the file is loaded);
+    `json` pairs an RFC 9535 JSONPath with the value its single match must equal.
+    """
+
+    name: str
+    request: Body
+    entity: str | None = None
+    status: int = 200
+    max_latency_ms: int | None = None
+    json: tuple[tuple[str, Any], ...] = ()
+    request_file: str | None = None
+    """The file the request was read from, as written (for messages), or None when inline."""
+    source: SourceRef | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Endpoint:
     """One endpoint in canonical form. Desired ones carry a source; live ones carry a status."""
 
@@ -169,6 +189,8 @@ class Endpoint:
     """Input-only values the API accepts but never echoes (sent, never compared)."""
     positions: Mapping[Path, SourceRef] = field(default_factory=dict)
     """Desired only: where top-level fields were written, for located plan problems."""
+    smoke: tuple[SmokeCheck, ...] = ()
+    """Desired only: the file's smoke checks, run by apply once a rollout is READY."""
 
     def locate(self, path: Path) -> SourceRef | None:
         """Where the field at `path` (or its top-level block) was written; else the document."""

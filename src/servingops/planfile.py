@@ -1,7 +1,8 @@
 """Saved plans: what `plan --out FILE` writes and `apply FILE` checks before changing anything.
 
 A saved plan records the tool version, the execution policy (prune, allow_replace), the desired
-documents, the planned actions, and the live fingerprint of the endpoints the plan looked at:
+documents, the planned actions, the reviewed plan itself (plan_record: what `show` renders), and
+the live fingerprint of the endpoints the plan looked at:
 id, config_version, last_updated_timestamp and a hash of the normalized state (tags and ACL
 included). A value any renderer masks (normalize.is_masked) is never written: the plan holds a
 salted digest in its place, and apply re-resolves the value from the files and variables and
@@ -21,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import __version__, normalize
+from . import __version__, normalize, plan_record
 from .errors import ReconcilerError, StalePlan
 from .model import (
     ActionKind,
@@ -36,7 +37,7 @@ from .model import (
 )
 
 FORMAT = "servingops-plan"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 3: alias pins; 4: the reviewed plan itself, for `servingops show`
 _DIGEST = "$digest"
 
 
@@ -60,6 +61,9 @@ class SavedPlan:
     """(document name, path in its body, digest) of every value left out of the file."""
     pins: tuple[AliasPin, ...] = ()
     """The version each model alias resolved to when the plan was made."""
+    plan: Plan | None = None
+    """The reviewed plan as `plan` rendered it (masked values are digests), for `show`."""
+    tool_version: str = ""
 
 
 def dump(
@@ -111,12 +115,18 @@ def dump(
             }
             for p in plan.pins
         ],
+        "plan": plan_record.encode(plan, digest=lambda value: _digest(value, salt)),
     }
-    return json.dumps(payload, indent=2, sort_keys=True) + "\n"
+    # Not sort_keys: the recorded plan's bodies keep their order, which the JSON plan shows.
+    return json.dumps(dict(sorted(payload.items())), indent=2) + "\n"
 
 
-def parse(text: str, *, path: str) -> SavedPlan:
-    """Read a saved plan, refusing anything that is not one this version can apply."""
+def parse(text: str, *, path: str, any_tool_version: bool = False) -> SavedPlan:
+    """Read a saved plan, refusing anything that is not one this version can apply.
+
+    `any_tool_version` (for `show`, which only renders) accepts one saved by another
+    servingops version whose file format is this one's.
+    """
     try:
         payload = json.loads(text)
     except ValueError:
@@ -126,12 +136,18 @@ def parse(text: str, *, path: str) -> SavedPlan:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ReconcilerError(f"{path} is not a servingops saved plan; run plan --out again")
     version = payload.get("tool_version")
-    if version != __version__:
+    if version != __version__ and not any_tool_version:
         raise StalePlan(
             f"{path} was saved by servingops {version} and this is {__version__}; "
             "run plan --out again with this version and review the new plan"
         )
     if payload.get("format_version") != FORMAT_VERSION:
+        if any_tool_version:
+            raise ReconcilerError(
+                f"{path} was saved by servingops {version} in a format this version cannot "
+                f"read (format {payload.get('format_version')}, not {FORMAT_VERSION}); show it "
+                "with that version, or run plan --out again"
+            )
         raise ReconcilerError(f"{path} is a damaged saved plan; run plan --out again")
     try:
         return _saved_plan(payload)
@@ -293,6 +309,8 @@ def _saved_plan(payload: Mapping[str, Any]) -> SavedPlan:
         salt=_str(payload["salt"]),
         masked=masked,
         pins=pins,
+        plan=plan_record.decode(payload["plan"]),
+        tool_version=_str(payload["tool_version"]),
     )
 
 

@@ -16,10 +16,19 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, assert_never
 
-from . import normalize
-from .apply_model import ActionOutcome, EndpointAPI, Observer, Phase, Progress, Status
+from . import normalize, smoke
+from .apply_model import (
+    ActionOutcome,
+    EndpointAPI,
+    Observer,
+    Phase,
+    Progress,
+    QueryAPI,
+    Status,
+)
 from .errors import Conflict, RateLimited, ReconcilerError, WaitTimeout
 from .model import OWNER_TAG, Action, ActionKind, Carrier, Endpoint
+from .render import health
 from .waiting import WaitPolicy, WriteScheduler, format_duration
 
 T = TypeVar("T")
@@ -41,6 +50,9 @@ class Context:
     wait: WaitPolicy
     scheduler: WriteScheduler
     no_wait: bool
+    queries: QueryAPI | None = None
+    """Sends the smoke checks' queries; None runs none (they are reported as not run)."""
+    skip_smoke: bool = False
 
 
 # The calls of an update, in the order `_update` makes them.
@@ -175,11 +187,13 @@ class EndpointRun:
         self.planned = _planned_calls(action)
         self.landed: list[str] = []
         self.calling = ""
+        self.smoke = ""
 
     async def run(self) -> ActionOutcome:
         self.ctx.observer.started(self.action)
         try:
             await self._dispatch()
+            await self._smoke()
         except _Failed as e:
             outcome = self._outcome(Status.FAILED, str(e))
         except WaitTimeout as e:
@@ -218,6 +232,7 @@ class EndpointRun:
             not_sent=tuple(c for c in self.planned if c not in self.landed and c != self.calling)
             if status is not Status.SUCCEEDED
             else (),
+            smoke=self.smoke if status is Status.SUCCEEDED else "",
         )
 
     async def _dispatch(self) -> None:
@@ -347,6 +362,65 @@ class EndpointRun:
                 f"the rollout finished but the endpoint is not ready (ready={ready or '?'}); "
                 f"see servingops status {self.name}"
             )
+
+    # -- smoke checks --------------------------------------------------------------------------
+
+    async def _smoke(self) -> None:
+        """Run the plan's smoke checks once the rollout is READY; any failure fails the action
+        (and so cancels the run's prunes), saying what failed and what is serving."""
+        checks = smoke.planned(self.action)
+        if not checks:
+            return
+        count = f"{len(checks)} smoke check{'s' if len(checks) > 1 else ''}"
+        if self.ctx.skip_smoke:
+            self.smoke = f"{count} SKIPPED (--skip-smoke)"
+            return
+        if self.ctx.no_wait or self.ctx.queries is None:
+            self.smoke = f"{count} not run (--no-wait: the rollout was not waited for)"
+            return
+        ready = str(_state(self.last).get("ready", "")) if self.last else ""
+        if ready != "READY":
+            raise _Failed(
+                f"the rollout finished but the endpoint is not READY (ready={ready or '?'}), so "
+                f"its {count} could not run; see servingops status {self.name}"
+            )
+        failures: list[str] = []
+        passed: list[str] = []
+        for check in checks:
+            answer = await self.ctx.queries.query(
+                self.name, check.request, entity=check.entity, clock=self.ctx.wait.clock
+            )
+            problems = smoke.judge(
+                check,
+                status=answer.status,
+                latency_ms=answer.latency_ms,
+                body=answer.body,
+                text=answer.text,
+            )
+            if problems:
+                failures.append(f'smoke check "{check.name}" failed: ' + "; ".join(problems))
+            else:
+                passed.append(f"{check.name} (HTTP {answer.status}, {round(answer.latency_ms)} ms)")
+        if failures:
+            raw = await self.ctx.api.get_endpoint(self.name)
+            status = normalize.normalize_live(raw).status if raw is not None else None
+            serving = (
+                health.describe(status, observed_at_ms=int(self.ctx.wait.wall_clock() * 1000))
+                if status is not None
+                else "the endpoint no longer exists"
+            )
+            raise _Failed(
+                "\n".join(
+                    [
+                        *failures,
+                        f"Live: {serving}",
+                        "The change is live: fix the model or the check and apply again, or "
+                        "revert the change in git and apply (servingops query and servingops "
+                        "logs help to look closer)",
+                    ]
+                )
+            )
+        self.smoke = "smoke passed: " + ", ".join(passed)
 
     # -- steps ---------------------------------------------------------------------------------
 

@@ -165,7 +165,13 @@ def emulator_for(faults: float, seed_text: str) -> Emulator[ManualClock]:
         fault_seed=len(seed_text),
         failing_versions=frozenset({FAILING}),
     )
-    return Emulator(config, clock=ManualClock(T0))
+    emu = Emulator(config, clock=ManualClock(T0))
+    emu.seed_objects({"secrets": SECRET_SCOPES})  # every reference the generators write
+    return emu
+
+
+# Secret scopes exist only once declared (pre-flight checks every reference before a write).
+SECRET_SCOPES = {"s": list("abcdefghijkl"), "llm": ["openai"]}
 
 
 def document(body: dict[str, Any]) -> DesiredDocument:

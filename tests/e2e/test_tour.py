@@ -25,6 +25,12 @@ def test_tour_runs_every_step_on_a_copy_of_the_examples(tmp_path: Path, capsys) 
     assert "Plan: 3 to add, 0 to change, 0 to destroy." in out
     assert "traffic champion/challenger 90/10 -> 50/50" in out
     assert 'tags.team: live "someone-else", desired "risk"' in out
+    # the day-2 step: a stopped endpoint seen by drift, then status, apply (start + smoke), query
+    assert 'state: live "stopped", desired "running"' in out
+    assert "  health:          stopped: serves nothing until started" in out
+    assert "; smoke passed: scores-one-row (HTTP 200" in out
+    assert '$ servingops query fraud-scorer --data \'{"dataframe_split"' in out
+    assert '"predictions": [' in out
     assert out.rstrip().splitlines()[-2] == "Tour complete."
     # the user's own files are untouched; the tour edits its copy
     assert sorted(p.read_text() for p in (tmp_path / "endpoints").iterdir()) == before

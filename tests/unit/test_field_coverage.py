@@ -38,6 +38,9 @@ IGNORED = {
     ("config", "name"): "the PUT config path parameter (API examples and the Python SDK send it)",
     ("telemetry_config", "inference_table_config", "name"): "output-only: the workspace names it",
 }
+# servingops' own blocks: carried to apply, never sent to the API and never a difference
+# (test_servingops_blocks_are_never_sent_or_compared below).
+NOT_SENT = {"smoke": "smoke checks are queries apply sends once the endpoint is READY"}
 # Leaves whose change no API call can make in place (a plan error, said so in the plan).
 NO_IN_PLACE_UPDATE = {
     ("budget_policy_id",): "no update API; the create body carries it",
@@ -468,7 +471,10 @@ def test_samples_set_every_schema_field() -> None:
     missing = [
         ".".join(leaf)
         for leaf in schema_leaves()
-        if leaf not in covered and not leaf[-1].endswith("_plaintext") and leaf not in IGNORED
+        if leaf not in covered
+        and not leaf[-1].endswith("_plaintext")
+        and leaf not in IGNORED
+        and leaf[0] not in NOT_SENT
     ]
     assert missing == [], "add these fields to a sample document"
 
@@ -504,3 +510,25 @@ def test_a_changed_field_is_kept_and_sent(kind: str, path: DocPath) -> None:
             assert leaf in NO_IN_PLACE_UPDATE, f"no call can change {leaf}"
             continue
         assert SENDERS[carrier](old, new), f"{carrier} does not send the change"
+
+
+def test_servingops_blocks_are_never_sent_or_compared() -> None:
+    """A `smoke:` block is validated and carried to apply, but it is not the API's: it never
+    reaches the canonical body (so it is never a difference) or a request body."""
+    checked = {
+        **copy.deepcopy(CUSTOM),
+        "smoke": [
+            {
+                "name": "one-row",
+                "request": {"dataframe_split": {"columns": ["a"], "data": [[1]]}},
+                "entity": "a",
+                "expect": {"status": 200, "max_latency_ms": 900, "json": {"$.predictions[0]": 0}},
+            }
+        ],
+    }
+    document = loaded(copy.deepcopy(checked))
+    assert [d for d in (*schema.validate(document), *rules.check_document(document))] == []
+    with_smoke, without = endpoint(checked), endpoint(copy.deepcopy(CUSTOM))
+    assert (with_smoke.body, with_smoke.write_only) == (without.body, without.write_only)
+    assert _create(with_smoke) == _create(without)
+    assert set(NOT_SENT) <= set(SCHEMA["properties"])

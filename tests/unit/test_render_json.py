@@ -47,7 +47,7 @@ def test_top_level_shape():
         "resource_changes", "aliases", "unchanged", "orphaned", "unmanaged", "foreign",
         "updating", "waits", "health", "problems", "summary",
     ]  # fmt: skip
-    assert doc["format_version"] == "1.2"
+    assert doc["format_version"] == "1.3"
     assert doc["summary"] == {"add": 0, "change": 1, "destroy": 0, "unchanged": 1}
     change = doc["resource_changes"][0]
     assert change["address"] == "endpoint.fraud-scorer"

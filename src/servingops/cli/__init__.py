@@ -132,7 +132,12 @@ from . import ci as _ci  # noqa: E402,F401
 from . import emulator as _emulator  # noqa: E402,F401
 from . import export as _export  # noqa: E402,F401
 from . import init as _init  # noqa: E402,F401
+from . import logs as _logs  # noqa: E402,F401
+from . import openapi as _openapi  # noqa: E402,F401
 from . import planning as _planning  # noqa: E402,F401
+from . import query as _query  # noqa: E402,F401
+from . import show as _show  # noqa: E402,F401
+from . import status as _status  # noqa: E402,F401
 from . import targets as _targets  # noqa: E402,F401
 from . import tour as _tour  # noqa: E402,F401
 from . import validate as _validate  # noqa: E402,F401

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import click
 
-from .. import applier, engine, planfile
+from .. import applier, engine, planfile, smoke
 from ..apply_model import ApplyResult, Observer, Status
 from ..client import RetryPolicy
 from ..engine import LiveState
@@ -135,6 +135,11 @@ class Ready:
     help="Give up waiting for one endpoint after this long (default 45m); nothing is deleted.",
 )
 @click.option("--no-wait", is_flag=True, help="Start the updates and do not wait for them.")
+@click.option(
+    "--skip-smoke",
+    is_flag=True,
+    help="Emergencies only: do not run the endpoint files' smoke checks (printed loudly).",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_obj
 def apply_command(
@@ -150,6 +155,7 @@ def apply_command(
     parallelism: int,
     wait_timeout: float,
     no_wait: bool,
+    skip_smoke: bool,
     fmt: str,
 ) -> int:
     """Change the workspace to match the files (or exactly a saved PLANFILE)."""
@@ -183,6 +189,9 @@ def apply_command(
         return EXIT_ERROR
     if ready.plan.waits and fmt == "text":
         click.echo(text.waits_line(ready.plan))
+    skipped = _smoke_skipped(ready.plan) if skip_smoke else ""
+    if skipped:
+        click.echo(f"WARNING: --skip-smoke: {skipped} will NOT run.", err=True)
     result, terminated = run_apply(
         ready,
         runtime,
@@ -190,10 +199,26 @@ def apply_command(
         parallelism=parallelism,
         timeout=wait_timeout,
         no_wait=no_wait,
+        skip_smoke=skip_smoke,
     )
     code = exit_code(result, terminated=terminated)
     echo_result(result, code, fmt)
+    if skipped:
+        click.echo(
+            f"WARNING: --skip-smoke: {skipped} did not run; nothing checked that the "
+            "endpoints answer. Run servingops query, or apply again without --skip-smoke.",
+            err=True,
+        )
     return code
+
+
+def _smoke_skipped(plan: Plan) -> str:
+    """`2 smoke checks of fraud-scorer, chat` for the --skip-smoke warning ("" when none)."""
+    names = [a.name for a in plan.actions if smoke.planned(a)]
+    count = sum(len(smoke.planned(a)) for a in plan.actions)
+    if not count:
+        return ""
+    return f"{count} smoke check{'s' if count > 1 else ''} of {', '.join(names)}"
 
 
 def exit_code(result: ApplyResult, *, terminated: bool = False) -> int:
@@ -339,6 +364,7 @@ def run_apply(
     parallelism: int,
     timeout: float,
     no_wait: bool,
+    skip_smoke: bool = False,
 ) -> tuple[ApplyResult, bool]:
     """Run the applier; (its result, whether SIGTERM ended it). SIGTERM is handled like
     Ctrl-C: nothing new starts, what is in flight is reported, and a summary follows."""
@@ -365,6 +391,7 @@ def run_apply(
                 parallelism=parallelism,
                 timeout=timeout,
                 no_wait=no_wait,
+                skip_smoke=skip_smoke,
             )
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -382,6 +409,7 @@ async def _run(
     parallelism: int,
     timeout: float,
     no_wait: bool,
+    skip_smoke: bool,
 ) -> ApplyResult:
     wait = WaitPolicy(
         timeout=timeout, sleep=runtime.sleep, clock=runtime.clock, wall_clock=runtime.wall_clock
@@ -404,6 +432,8 @@ async def _run(
             scheduler=scheduler,
             parallelism=parallelism,
             no_wait=no_wait,
+            queries=client,
+            skip_smoke=skip_smoke,
         )
 
 

@@ -1,13 +1,16 @@
 """`servingops tour`: a guided run of the real commands on the embedded local workspace.
 
 It copies the example project (servingops.yaml and endpoints/) into a scratch folder, then runs
-validate, plan, apply, a traffic change, an out-of-band edit and drift, printing each command
+validate, plan, apply, a traffic change, an out-of-band edit and drift, then the day-2 part: a
+desired run state and a smoke check, an endpoint stopped out of band that drift catches,
+status, an apply that starts it and runs the smoke check, and a query. Each command is printed
 before its output. Nothing outside the scratch folder is touched and no account is needed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shlex
 import shutil
 from collections.abc import Sequence
 from dataclasses import replace
@@ -21,6 +24,14 @@ from . import EXIT_CHANGES, EXIT_OK, Settings, cli, main
 
 SPLIT_BEFORE = ("traffic_percentage: 90}", "traffic_percentage: 10}")
 SPLIT_AFTER = ("traffic_percentage: 50}", "traffic_percentage: 50}")
+ROW = '{"dataframe_split": {"columns": ["amount", "merchant"], "data": [[12.5, "grocer"]]}}'
+DAY2 = f"""\
+state: running                     # stopped outside git = drift; apply starts it again
+smoke:                             # apply queries the endpoint once the rollout is READY
+  - name: scores-one-row
+    request: {ROW}
+    expect: {{status: 200, max_latency_ms: 5000}}
+"""
 
 
 @cli.command("tour")
@@ -51,7 +62,7 @@ def tour_command(settings: Settings, folder: Path) -> int:
 
     def step(title: str, argv: Sequence[str], expect: Sequence[int]) -> None:
         click.secho(f"\n== {title}", bold=True)
-        click.secho(f"$ servingops {' '.join(argv)}", fg="cyan")
+        click.secho(f"$ servingops {shlex.join(argv)}", fg="cyan")
         code = main(list(argv), settings=local)
         if code not in expect:
             raise ReconcilerError(f"tour step `servingops {' '.join(argv)}` exited {code}")
@@ -82,11 +93,24 @@ def tour_command(settings: Settings, folder: Path) -> int:
     step("Apply puts git's version back", ["apply", "--auto-approve"], [EXIT_OK])
     step("In sync again (exit 0)", ["drift"], [EXIT_OK])
 
+    fraud.write_text(fraud.read_text() + DAY2)
+    click.secho("\n== Declare fraud-scorer's run state and a smoke check in git", bold=True)
+    click.echo("(added to endpoints/fraud-scorer.yaml: state: running, and smoke: scores-one-row)")
+    click.secho("\n== Someone stops fraud-scorer in the workspace, outside git", bold=True)
+    asyncio.run(_stop_out_of_band(root))
+    click.echo("(POST /api/2.0/serving-endpoints/fraud-scorer/config:stop)")
+    step("Drift sees it stopped while git says running (exit 2)", ["drift"], [EXIT_CHANGES])
+    step("Status shows what is serving", ["status", "fraud-scorer"], [EXIT_OK])
+    step("Apply starts it and runs its smoke check once it is READY",
+         ["apply", "--auto-approve"], [EXIT_OK])  # fmt: skip
+    step("Query it yourself", ["query", "fraud-scorer", "--data", ROW], [EXIT_OK])
+
     click.secho("\nTour complete.", bold=True)
     click.echo(
         f"The project copy is in {folder}; its workspace state is in "
         f"{folder}/.servingops/local.db. Try `servingops plan --format markdown` there, or "
-        "`servingops export --all` to turn live endpoints back into YAML."
+        "`servingops export --all` to turn live endpoints back into YAML, or "
+        "`servingops logs fraud-scorer champion` for a served entity's logs."
     )
     return EXIT_OK
 
@@ -96,3 +120,8 @@ async def _edit_out_of_band(root: Path) -> None:
         await client.patch_tags(
             "fraud-scorer", add=[{"key": "team", "value": "someone-else"}], delete=[]
         )
+
+
+async def _stop_out_of_band(root: Path) -> None:
+    async with open_local(root).client() as client:
+        await client.stop_endpoint("fraud-scorer")

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from .. import smoke
 from ..model import (
     ABSENT,
     Action,
@@ -24,11 +25,12 @@ from ..model import (
     FieldChange,
     Path,
     Plan,
+    SmokeCheck,
     render_pointer,
 )
 from . import health, impact, text
 
-FORMAT_VERSION = "1.2"
+FORMAT_VERSION = "1.3"  # 1.2: aliases, problem columns; 1.3: resource_changes[].smoke
 SENSITIVE = text.SENSITIVE
 
 _ACTIONS = {
@@ -175,6 +177,21 @@ def _resource_change(action: Action, plan: Plan) -> dict[str, Any]:
         "aliases": [_alias(p) for p in pins.values()],
         "live_fingerprint": _fingerprint(action.before),
         "live_state": _live_state(action.before),
+        "smoke": [_smoke(c) for c in smoke.planned(action)],
+    }
+
+
+def _smoke(check: SmokeCheck) -> dict[str, Any]:
+    """A smoke check apply runs once the endpoint is READY (its request body is not shown)."""
+    return {
+        "name": check.name,
+        "entity": check.entity,
+        "request_file": check.request_file,
+        "expect": {
+            "status": check.status,
+            "max_latency_ms": check.max_latency_ms,
+            "json": {path: _plain(value) for path, value in check.json},
+        },
     }
 
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .. import smoke
 from ..model import ABSENT, OWNER_TAG, Action, ActionKind, Plan, render_pointer
 from . import health, impact, plural, text
 
@@ -188,6 +189,9 @@ def _what(action: Action, plan: Plan) -> str:
         parts.append("adopted (ownership tag added)")
     if groups:
         parts.append(", ".join(dict.fromkeys(groups)) + " changed")
+    checks = smoke.planned(action)
+    if checks:
+        parts.append("smoke checks once READY: " + ", ".join(c.name for c in checks))
     return _cell("; ".join(parts)) or "—"
 
 

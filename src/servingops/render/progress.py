@@ -96,7 +96,8 @@ def finished_line(action: Action, outcome: ActionOutcome) -> str:
                 facts.append(f"ready={outcome.ready}")
             detail = f" [{', '.join(facts)}]" if facts else ""
             waited = "" if outcome.waited else " (not waited for: --no-wait)"
-            return f"{name}: {_COMPLETE[action.kind]} after {took}{detail}{waited}"
+            checked = f"; {outcome.smoke}" if outcome.smoke else ""
+            return f"{name}: {_COMPLETE[action.kind]} after {took}{detail}{waited}{checked}"
         case Status.TIMED_OUT:
             return f"{name}: Timed out after {took}: {outcome.message}"
         case Status.INTERRUPTED:
@@ -224,6 +225,8 @@ def outcome_event(outcome: ActionOutcome) -> dict[str, Any]:
     }
     if outcome.message:
         event["message"] = outcome.message
+    if outcome.smoke:
+        event["smoke"] = outcome.smoke
     if outcome.landed or outcome.not_sent:
         event["landed"] = list(outcome.landed)
         event["not_sent"] = list(outcome.not_sent)

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import normalize
+from .. import normalize, smoke
 from ..model import (
     ABSENT,
     OWNER_TAG,
@@ -254,7 +254,16 @@ def _render_action(action: Action, plan: Plan, *, color: bool) -> str:
     lines.append("    }")
     notes = impact.impact_notes(action, plan) + impact.carrier_notes(action)
     lines.extend(f"    # {n}" for n in notes)
+    lines.extend(f"    # {n}" for n in smoke_notes(action))
     return "\n".join(lines)
+
+
+def smoke_notes(action: Action) -> list[str]:
+    """`smoke checks once READY: a (status 200), b (...)` when apply runs any after `action`."""
+    checks = smoke.planned(action)
+    if not checks:
+        return []
+    return ["smoke checks once READY: " + ", ".join(smoke.describe(c) for c in checks)]
 
 
 def _reasons(action: Action, plan: Plan) -> list[str]:
