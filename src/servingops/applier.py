@@ -24,35 +24,12 @@ from .apply_model import (
     EndpointAPI,
     NullObserver,
     Observer,
-    Phase,
-    Progress,
     QueryAPI,
     Status,
 )
 from .errors import ApplyError
 from .model import Action, ActionKind, Plan
-from .steps import acl_request, create_body, failure_message, notifications_request, tag_patch
 from .waiting import DEFAULT_WAIT, WaitPolicy, WriteScheduler
-
-__all__ = [
-    "NULL_OBSERVER",
-    "ActionOutcome",
-    "ApplyResult",
-    "EndpointAPI",
-    "NullObserver",
-    "Observer",
-    "Phase",
-    "Progress",
-    "Status",
-    "WaitPolicy",
-    "WriteScheduler",
-    "acl_request",
-    "apply",
-    "create_body",
-    "failure_message",
-    "notifications_request",
-    "tag_patch",
-]
 
 NULL_OBSERVER = NullObserver()
 

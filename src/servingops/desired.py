@@ -38,6 +38,7 @@ _TOP_LEVEL = (
     "state",
     "permissions",
     "smoke",  # servingops' own: carried to apply, never sent (normalize ignores it)
+    "ignore_changes",  # servingops' own: live values kept (normalize.resolve_server_chosen)
 )
 
 _LEGACY_ENTITY_KEYS = {"model_name": "entity_name", "model_version": "entity_version"}

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from . import normalize, preflight, rules
+from . import bodies, fields, normalize, preflight, rules
 from .model import Endpoint, Path, render_pointer
 
 DEFAULT_SCHEMA_REF = "../schemas/endpoint.schema.json"
@@ -94,8 +94,8 @@ def literal_secrets(endpoint: Endpoint) -> tuple[str, ...]:
                 walk(item, (*path, i))
         elif (
             "environment_vars" not in path
-            and normalize.is_sensitive(path)
-            and not (isinstance(value, str) and rules.SECRET_REF_RE.fullmatch(value))
+            and fields.is_sensitive(path)
+            and not (isinstance(value, str) and fields.SECRET_REFERENCE.fullmatch(value))
         ):
             found.append(render_pointer(path))
 
@@ -114,10 +114,10 @@ def export_document(endpoint: Endpoint) -> dict[str, Any]:
     `permissions` (direct grants only; the caller's implicit CAN_MANAGE is already gone) is
     written whenever it was read, even when empty, so the file is authoritative for the ACL.
     """
-    api = normalize.to_document(endpoint)
+    api = bodies.to_document(endpoint)
     doc: dict[str, Any] = {"name": endpoint.name}
     for key in ("description", "route_optimized", "state"):  # `state` only when stopped
-        if key in api and not normalize.is_server_default((key,), api[key]):
+        if key in api and not fields.is_server_default((key,), api[key]):
             doc[key] = api[key]
     if isinstance(api.get("config"), Mapping):
         doc["config"] = _config(api["config"])
@@ -236,7 +236,7 @@ def _config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def _entity(raw: Mapping[str, Any]) -> dict[str, Any]:
     prefix = ("config", "served_entities", str(raw.get("name", "")))
-    entity = {k: v for k, v in raw.items() if not normalize.is_server_default((*prefix, k), v)}
+    entity = {k: v for k, v in raw.items() if not fields.is_server_default((*prefix, k), v)}
     if isinstance(entity.get("external_model"), Mapping):
         entity["external_model"] = _ordered(dict(entity["external_model"]), _EXTERNAL_ORDER)
     return _ordered(entity, _ENTITY_ORDER)

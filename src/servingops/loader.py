@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from . import normalize
+from . import fields
 from .model import Diagnostic, Path, Severity, SourceRef
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -69,7 +69,7 @@ def is_secret_path(path: Path) -> bool:
     canonical = tuple("served_entities" if part == "served_models" else part for part in path)
     if canonical and isinstance(canonical[-1], str) and canonical[-1].endswith("_plaintext"):
         canonical = (*canonical[:-1], canonical[-1].removesuffix("_plaintext"))
-    return normalize.is_sensitive(canonical)
+    return fields.is_sensitive(canonical)
 
 
 class _Loader(yaml.SafeLoader):

@@ -177,6 +177,16 @@ class SmokeCheck:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Ignored:
+    """A difference an endpoint's `ignore_changes` keeps out of the plan: the file's value and
+    the live one (which stays), at a canonical path. Either may be ABSENT."""
+
+    path: Path
+    desired: Any
+    live: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Endpoint:
     """One endpoint in canonical form. Desired ones carry a source; live ones carry a status."""
 
@@ -191,6 +201,10 @@ class Endpoint:
     """Desired only: where top-level fields were written, for located plan problems."""
     smoke: tuple[SmokeCheck, ...] = ()
     """Desired only: the file's smoke checks, run by apply once a rollout is READY."""
+    ignore: tuple[tuple[str, ...], ...] = ()
+    """Desired only: the file's `ignore_changes`, as canonical path patterns ("*": any key)."""
+    ignored: tuple[Ignored, ...] = ()
+    """Desired, once resolved against live: the differences `ignore` kept out of the plan."""
 
     def locate(self, path: Path) -> SourceRef | None:
         """Where the field at `path` (or its top-level block) was written; else the document."""
@@ -357,6 +371,8 @@ class Plan:
     allow_replace: bool = False
     live: Mapping[str, LiveStatus] = field(default_factory=dict)
     """Health and state of every live endpoint the plan paired with a file or may prune."""
+    ignored: Mapping[str, tuple[Ignored, ...]] = field(default_factory=dict)
+    """Per endpoint, the live differences its `ignore_changes` keeps (shown, never applied)."""
     observed_at_ms: int | None = None
     """When live state was read (epoch ms), so renderers can say how long an update has run."""
     pins: tuple[AliasPin, ...] = ()

@@ -1,9 +1,12 @@
 """One canonical form for desired documents and live GET responses, so that diffs are exact.
 
-Everything the planner must not know lives here: server-filled defaults, output-only and
-input-only fields (kept aside in Endpoint.write_only, compared through the digest of the
-servingops-applied tag), keyed lists compared as sets, numbers sent as strings, the reserved
-tags, inherited and implicit ACL entries, and which API call carries a change to each field.
+The mechanics of the field registry's facts (fields.py): keyed lists become mappings, values
+the registry does not compare are left out (output-only fields, rejected plaintext, fields a
+newer server returns), integers written as text are numbers, sets are sorted, server-filled
+values are adopted from live (Terraform's "computed"), write-only values are kept aside in
+Endpoint.write_only and compared through the applied digest tag, the reserved tags are hidden,
+inherited ACL entries and the caller's own are dropped. The planner never special-cases a
+field: everything it must not know is here or in the registry. Also: live status and health.
 
 Canonical body (both sides; keyed lists become mappings so order never matters):
 
@@ -21,253 +24,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
+from . import fields
+from .fields import ANY, Compare, Kind, Source
 from .model import (
+    ABSENT,
     OWNER_TAG,
     Body,
-    Carrier,
     ConfigUpdate,
     DesiredDocument,
     Endpoint,
     Fingerprint,
+    Ignored,
     LiveStatus,
     Path,
 )
 
-WILDCARD = "*"
-
-# --------------------------------------------------------------------------------------------
-# The table. Patterns are canonical paths; "*" matches any one key (an entity name, a tag key).
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """How one canonical field behaves.
-
-    carrier      the API call that changes it in place (inherited by everything below it)
-    keep_live    the server chooses a value when the user writes none: a desired document that
-                 omits the field adopts the live value instead of showing a difference
-    consumed     the server turns the value into something else and never echoes it: it is sent
-                 while the enclosing block is absent live, and not compared once it exists
-    sensitive    rendered as "(sensitive)" and never printed
-    default      what the server fills in when nobody sets the field (None when unknown);
-                 export leaves a field out when live holds exactly this value
-    implied      some workspaces leave the field out of GET while it holds `default`: a live
-                 value that is missing reads as the default
-    required     the API rejects a request without the field, so it is always sent: the
-                 desired value, else the live one (keep_live), else `default` on create
-    clearable    a block written empty (`{}` or null) means "none": it removes the live block,
-                 while leaving the block out of the file leaves the live one alone (keep_live)
-    write_only   accepted by the API and never returned by GET: kept aside from the canonical
-                 body, always sent with the config, and compared with what servingops last
-                 applied (the APPLIED_TAG digest); `default` is the server's value when unset
-    """
-
-    pattern: tuple[str, ...]
-    carrier: Carrier | None = None
-    keep_live: bool = False
-    consumed: bool = False
-    sensitive: bool = False
-    reason: str = ""
-    default: Any = None
-    implied: bool = False
-    required: bool = False
-    clearable: bool = False
-    write_only: bool = False
-
-
-_TABLES = "inference table catalog, schema and prefix cannot be changed in place"
-
-RULES: tuple[Rule, ...] = (
-    # No update API: the endpoint must be deleted and created again.
-    Rule(
-        ("description",),
-        Carrier.RECREATE,
-        keep_live=True,
-        reason="the description has no update API",
-        default="",
-    ),
-    Rule(
-        ("route_optimized",),
-        Carrier.RECREATE,
-        keep_live=True,
-        reason="route_optimized cannot be changed in place; the endpoint URL changes",
-        default=False,
-    ),
-    Rule(
-        ("config", "entity_kind"),
-        Carrier.RECREATE,
-        reason="an endpoint cannot switch between external and custom served entities",
-    ),
-    Rule(("config", "auto_capture_config", "catalog_name"), Carrier.RECREATE, reason=_TABLES),
-    Rule(("config", "auto_capture_config", "schema_name"), Carrier.RECREATE, reason=_TABLES),
-    Rule(
-        ("config", "auto_capture_config", "table_name_prefix"),
-        Carrier.RECREATE,
-        keep_live=True,
-        reason=_TABLES,
-    ),
-    # AI-gateway inference tables move in place with PUT ai-gateway (disabled first while
-    # enabled: see ai_gateway_requests). The server names the table after the endpoint when no
-    # prefix is given.
-    Rule(("ai_gateway", "inference_table_config", "table_name_prefix"), keep_live=True),
-    # Accepted at create and never updatable: a change is a plan error, not a silent no-op.
-    Rule(
-        ("budget_policy_id",),
-        Carrier.NONE,
-        keep_live=True,
-        reason="budget_policy_id can only be set when the endpoint is created",
-    ),
-    # The asynchronous, versioned config update.
-    Rule(("config",), Carrier.CONFIG, keep_live=True),
-    Rule(("config", "auto_capture_config"), Carrier.CONFIG, keep_live=True),
-    # Legacy inference tables are enabled unless the request says otherwise (docs: "This true
-    # by default"); a file that leaves `enabled` out adopts the server's value.
-    Rule(("config", "auto_capture_config", "enabled"), keep_live=True, default=True),
-    Rule(("config", "served_entities", WILDCARD, "workload_size"), keep_live=True),
-    # Workspaces without GPU serving return no workload_type; CPU is the documented default.
-    Rule(
-        ("config", "served_entities", WILDCARD, "workload_type"),
-        keep_live=True,
-        default="CPU",
-        implied=True,
-    ),
-    # "scaleToZeroEnabled is undefined. Please set it to either true or false." (the API, as
-    # quoted in terraform-provider-databricks #4064): sent on every create and config update.
-    Rule(
-        ("config", "served_entities", WILDCARD, "scale_to_zero_enabled"),
-        keep_live=True,
-        default=False,
-        required=True,
-    ),
-    Rule(("config", "served_entities", WILDCARD, "environment_vars", WILDCARD), sensitive=True),
-    # "Whether burst scaling is enabled. When enabled (default), ..." (databricks-sdk-py
-    # ServedEntityInput); GET never returns it.
-    Rule(
-        ("config", "served_entities", WILDCARD, "burst_scaling_enabled"),
-        write_only=True,
-        default=True,
-    ),
-    # Synchronous side calls.
-    Rule(("tags",), Carrier.TAGS),
-    Rule(("ai_gateway",), Carrier.AI_GATEWAY),
-    Rule(("email_notifications",), Carrier.NOTIFICATIONS),
-    Rule(("permissions",), Carrier.PERMISSIONS),
-    # Telemetry may be set by the workspace without user input, so an omitted block is left
-    # alone; table_names are consumed to create a profile whose id GET returns instead.
-    # `telemetry_config: {}` removes it (PATCH without a telemetry_config: "If not provided, the
-    # telemetry configuration will be removed", databricks-sdk-py patch_telemetry_config).
-    Rule(("telemetry_config",), Carrier.TELEMETRY, keep_live=True, clearable=True),
-    Rule(("telemetry_config", "telemetry_profile_id"), keep_live=True),
-    Rule(("telemetry_config", "table_names"), consumed=True),
-    # No documented default: an omitted state is the workspace's choice.
-    Rule(("uc_system_metrics_export_state",), Carrier.METRICS_EXPORT, keep_live=True),
-    # Desired run state: absent leaves it alone (shown, never changed); live is read from state.
-    Rule(("state",), Carrier.RUN_STATE, keep_live=True, default="running"),
-)
-
-_REQUIRED_ENTITY_FIELDS = tuple(
-    r for r in RULES if r.required and r.pattern[:3] == ("config", "served_entities", WILDCARD)
-)
-
-# Server-owned fields of an endpoint (id, creator, timestamps, state, pending_config, ...) need
-# no list: the canonical body is built from the fields it knows, so anything else is ignored.
-OUTPUT_ONLY_ENTITY = frozenset({"creator", "creation_timestamp", "state", "foundation_model"})
-# Accepted on write but never echoed by GET: kept aside, sent, compared through APPLIED_TAG.
-_WRITE_ONLY_ENTITY_RULES = tuple(
-    r for r in RULES if r.write_only and r.pattern[:3] == ("config", "served_entities", WILDCARD)
-)
-INPUT_ONLY_ENTITY = frozenset(r.pattern[-1] for r in _WRITE_ONLY_ENTITY_RULES)
-
-APPLIED_TAG = "servingops-applied"
-"""Reserved tag beside the ownership tag: a digest of the write-only values servingops last sent,
-one short segment per served entity that has any. Hidden from diffs and never removed."""
 APPLIED_UNKNOWN = "unknown"
-"""APPLIED_TAG value of an adopted endpoint whose write-only values no one can read yet."""
+"""fields.APPLIED_TAG value of an adopted endpoint whose write-only values no one can read yet."""
 _SEGMENT = 6  # hex digits for the entity's name, then as many for its values
-
-INT_FIELDS = frozenset(
-    {
-        "traffic_percentage", "min_provisioned_concurrency", "max_provisioned_concurrency",
-        "min_provisioned_throughput", "max_provisioned_throughput", "provisioned_model_units",
-        "calls", "tokens",
-    }
-)  # fmt: skip
-
-# Secret-bearing fields of external-model provider configs (reference form only in files).
-SECRET_FIELDS = frozenset(
-    {
-        "ai21labs_api_key", "aws_access_key_id", "aws_secret_access_key", "anthropic_api_key",
-        "cohere_api_key", "databricks_api_token", "private_key", "openai_api_key",
-        "microsoft_entra_client_secret", "palm_api_key", "value", "token",
-    }
-)  # fmt: skip
 
 _PRINCIPAL_KEYS = (("user_name", "user"), ("group_name", "group"),
                    ("service_principal_name", "service_principal"))  # fmt: skip
-
-
-def rule_for(path: Path) -> Rule | None:
-    """The most specific rule whose pattern is a prefix of `path` (or None)."""
-    best: Rule | None = None
-    for rule in RULES:
-        if _matches(rule, path) and (best is None or len(rule.pattern) > len(best.pattern)):
-            best = rule
-    return best
-
-
-def carrier_for(path: Path) -> tuple[Carrier, str]:
-    """The API call that carries a change at `path`, and the reason when none can in place.
-
-    The nearest enclosing rule with a carrier wins.
-    """
-    for n in range(len(path), 0, -1):
-        for rule in RULES:
-            if rule.carrier is not None and len(rule.pattern) == n and _matches(rule, path[:n]):
-                return rule.carrier, rule.reason
-    return Carrier.NONE, "no API call can change this field"
-
-
-def is_server_default(path: Path, value: Any) -> bool:
-    """True when `value` at `path` is what the server fills in when nobody sets the field (and
-    normalization adopts it from live when a file omits it), so a file need not say it."""
-    rule = rule_for(path)
-    if rule is None or len(rule.pattern) != len(path) or rule.default is None:
-        return False
-    return bool(rule.keep_live) and type(value) is type(rule.default) and value == rule.default
-
-
-def is_sensitive(path: Path) -> bool:
-    if (
-        path
-        and isinstance(path[-1], str)
-        and path[-1] in SECRET_FIELDS
-        and "external_model" in path
-    ):
-        return True
-    rule = rule_for(path)
-    return bool(rule and rule.sensitive and len(rule.pattern) == len(path))
-
-
-SECRET_REFERENCE = re.compile(r"\{\{secrets/[^/{}\s]+/[^/{}\s]+\}\}")
-"""`{{secrets/<scope>/<key>}}`: a pointer to a workspace secret, not a secret itself."""
-
-
-def is_masked(path: Path, value: Any) -> bool:
-    """True when `value` at `path` must never be shown or stored: a sensitive field whose value
-    is not a bare secret reference. References are shown, so a reviewer sees which one moves."""
-    if isinstance(value, str) and SECRET_REFERENCE.fullmatch(value.strip()):
-        return False
-    return is_sensitive(path)
-
-
-def _matches(rule: Rule, path: Path) -> bool:
-    n = len(rule.pattern)
-    return n <= len(path) and all(p in (WILDCARD, path[i]) for i, p in enumerate(rule.pattern))
+RUN_STATES = ("running", "stopped")
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,9 +59,9 @@ def _matches(rule: Rule, path: Path) -> bool:
 def normalize_desired(doc: DesiredDocument, *, caller: str | None = None) -> Endpoint:
     """A validated desired document -> canonical Endpoint (input-only values kept aside)."""
     body = _canonical_body(doc.body, permissions=doc.body.get("permissions"), caller=caller)
-    for rule in RULES:
-        (key,) = rule.pattern[:1]
-        if rule.clearable and len(rule.pattern) == 1 and key in doc.body and key not in body:
+    for field in _CLEARABLE:
+        (key,) = field.path
+        if key in doc.body and key not in body:
             body[key] = {}  # written empty: "none", not "left alone"
     return Endpoint(
         name=doc.name,
@@ -287,7 +69,13 @@ def normalize_desired(doc: DesiredDocument, *, caller: str | None = None) -> End
         source=doc.source,
         write_only=_write_only(doc.body),
         positions={p: ref for p, ref in doc.positions.items() if len(p) == 1},
+        ignore=tuple(ignore_pattern(p) for p in doc.body.get("ignore_changes") or ()),
     )
+
+
+def ignore_pattern(text: str) -> fields.Pattern:
+    """An `ignore_changes` entry (a path as plans print it, `*` for any key) as a pattern."""
+    return tuple(part for part in str(text).strip().split(".") if part)
 
 
 def normalize_live(
@@ -312,9 +100,8 @@ def normalize_live(
     if permissions is not None:
         acl = [e for e in _direct_grants(permissions.get("access_control_list") or [])]
     body = _canonical_body(source, permissions=acl, caller=caller)
-    for rule in RULES:
-        if rule.implied:
-            _imply(body, rule.pattern, rule.default, ())
+    for field in _IMPLIED:
+        _imply(body, field, field.path, ())
     failed_first = _config(pending) if "config" not in body else None
     if failed_first is not None:
         # A first rollout that failed serves nothing, but it fixed the kind of endpoint: one
@@ -327,7 +114,7 @@ def normalize_live(
         last_updated_timestamp=status.last_updated_timestamp,
         sha256=body_hash(body, owner=status.owner),
     )
-    applied = _tag(raw, APPLIED_TAG)
+    applied = _tag(raw, fields.APPLIED_TAG)
     write_only = {"applied": applied} if applied is not None else {}
     return Endpoint(
         name=name, body=body, status=status, fingerprint=fingerprint, write_only=write_only
@@ -344,17 +131,16 @@ def resolve_server_chosen(desired: Endpoint, live: Endpoint | None) -> Endpoint:
     """
     if live is None:
         return desired
-    body = _copy(desired.body)
-    for rule in RULES:
-        if rule.consumed and _get(live.body, rule.pattern[:-1]) is not None:
-            parent = _get(body, rule.pattern[:-1])
+    body = copy(desired.body)
+    for field in _CONSUMED:
+        if _get(live.body, field.path[:-1]) is not None:
+            parent = _get(body, field.path[:-1])
             if isinstance(parent, dict):
-                parent.pop(rule.pattern[-1], None)
+                parent.pop(field.path[-1], None)
     _resolve_write_only(body, desired.write_only, _applied_segments(live))
-    cleared = [r.pattern for r in RULES if r.clearable and _get(desired.body, r.pattern) == {}]
-    for rule in RULES:
-        if rule.keep_live:
-            _adopt(body, live.body, rule.pattern, ())
+    cleared = [f.path for f in _CLEARABLE if _get(desired.body, f.path) == {}]
+    for field in _KEEP_LIVE:
+        _adopt(body, live.body, field, field.path, ())
     for pattern in cleared:
         # Written empty: nothing beneath is adopted; with nothing live, nothing to remove.
         parent = _get(body, pattern[:-1])
@@ -362,7 +148,43 @@ def resolve_server_chosen(desired: Endpoint, live: Endpoint | None) -> Endpoint:
             parent[pattern[-1]] = {}
             if _get(live.body, pattern) is None:
                 del parent[pattern[-1]]
-    return replace(desired, body=body)
+    ignored: list[Ignored] = []
+    for pattern in desired.ignore:
+        _keep_live(body, live.body, pattern, (), ignored)
+    return replace(desired, body=body, ignored=tuple(ignored))
+
+
+def _keep_live(
+    desired: dict[str, Any],
+    live: Mapping[str, Any],
+    pattern: fields.Pattern,
+    at: Path,
+    out: list[Ignored],
+) -> None:
+    """ignore_changes: wherever `pattern` matches, the live value stands for the file's (the
+    live one absent: the field goes), and each difference that hides is recorded in `out`."""
+    head, rest = pattern[0], pattern[1:]
+    keys = sorted(set(desired) | set(live)) if head == ANY else [head]
+    for key in keys:
+        path = (*at, key)
+        want, have = desired.get(key, ABSENT), live.get(key, ABSENT)
+        if rest:
+            if isinstance(want, dict) and isinstance(have, Mapping):
+                _keep_live(want, have, rest, path, out)
+            elif want != have:  # the block exists on one side only: keep live's, whole
+                _set_or_drop(desired, key, have)
+                out.append(Ignored(path=path, desired=want, live=have))
+            continue
+        if want != have:
+            _set_or_drop(desired, key, have)
+            out.append(Ignored(path=path, desired=want, live=have))
+
+
+def _set_or_drop(parent: dict[str, Any], key: str, value: Any) -> None:
+    if value is ABSENT:
+        parent.pop(key, None)
+    else:
+        parent[key] = copy(value)
 
 
 def applied_tag_value(write_only: Body) -> str:
@@ -422,10 +244,10 @@ def _resolve_write_only(
         values = wanted.get(name) or {}
         if values:
             if _segment(name, values) not in applied:
-                entity.update(_copy(values))
+                entity.update(copy(values))
         elif any(s.startswith(_short(name)) for s in applied):
-            for rule in _WRITE_ONLY_ENTITY_RULES:
-                entity[rule.pattern[-1]] = rule.default
+            for field in fields.WRITE_ONLY_ENTITY:
+                entity[field.path[-1]] = field.default
 
 
 def body_hash(body: Body, *, owner: str | None) -> str:
@@ -479,97 +301,6 @@ def default_entity_name(entity: Mapping[str, Any]) -> str | None:
     return f"{model.rsplit('.', 1)[-1]}-{version}"
 
 
-def to_document(endpoint: Endpoint) -> dict[str, Any]:
-    """Canonical endpoint -> the REST API's create-body shape (the inverse of normalization).
-
-    Input-only values kept aside are merged back. The applier slices requests out of this, and
-    export writes it as YAML; `permissions` is the access-control request list when managed.
-    """
-    body = endpoint.body
-    doc: dict[str, Any] = {"name": endpoint.name}
-    for key in ("description", "route_optimized", "budget_policy_id"):
-        if key in body:
-            doc[key] = body[key]
-    if "uc_system_metrics_export_state" in body:
-        doc["uc_system_metrics_export_state"] = body["uc_system_metrics_export_state"]
-    if "state" in body:  # servingops' own field (config:stop / config:start), not the API's
-        doc["state"] = body["state"]
-    config = body.get("config")
-    if isinstance(config, Mapping):
-        doc["config"] = config_request(config, write_only=endpoint.write_only)
-    if body.get("tags"):
-        doc["tags"] = [{"key": k, "value": v} for k, v in body["tags"].items()]
-    if body.get("ai_gateway"):
-        doc["ai_gateway"] = ai_gateway_request(body["ai_gateway"])
-    if body.get("email_notifications"):
-        doc["email_notifications"] = _copy(body["email_notifications"])
-    if body.get("telemetry_config"):
-        doc["telemetry_config"] = telemetry_request(body["telemetry_config"])
-    if "permissions" in body:
-        doc["permissions"] = [principal_entry(k, v) for k, v in body["permissions"].items()]
-    return doc
-
-
-def config_request(config: Mapping[str, Any], *, write_only: Body | None = None) -> dict[str, Any]:
-    """Canonical config -> the body of PUT /config (and `config` of a create)."""
-    extras = (write_only or {}).get("served_entities", {})
-    entities = []
-    for name, entity in config.get("served_entities", {}).items():
-        sent = {"name": name, **_copy(entity), **extras.get(name, {})}
-        for rule in _REQUIRED_ENTITY_FIELDS:
-            field = rule.pattern[-1]
-            if field not in sent and _may_adopt(sent, ("config", "served_entities", name, field)):
-                sent[field] = rule.default
-        entities.append(sent)
-    out: dict[str, Any] = {"served_entities": entities}
-    traffic = config.get("traffic") or {}
-    if traffic:
-        out["traffic_config"] = {
-            "routes": [
-                {"served_entity_name": n, "traffic_percentage": p} for n, p in traffic.items()
-            ]
-        }
-    if config.get("auto_capture_config"):
-        out["auto_capture_config"] = _copy(config["auto_capture_config"])
-    return out
-
-
-def ai_gateway_request(gateway: Mapping[str, Any]) -> dict[str, Any]:
-    """Canonical ai_gateway -> the body of PUT /ai-gateway. PUT replaces the whole gateway, so
-    every block to keep is sent (the fallback_config omission of TF #4798 is not possible)."""
-    out = {k: _copy(v) for k, v in gateway.items() if k != "rate_limits"}
-    if gateway.get("rate_limits"):
-        out["rate_limits"] = [_copy(v) for v in gateway["rate_limits"].values()]
-    return out
-
-
-TABLE_NAMES = ("catalog_name", "schema_name", "table_name_prefix")
-
-
-def ai_gateway_requests(
-    before: Mapping[str, Any], after: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    """The PUT ai-gateway bodies that turn the canonical gateway `before` into `after`.
-
-    One body, except when an enabled inference table stays enabled under another catalog,
-    schema or prefix: the API only changes those names while inference tables are disabled
-    ("On update, you have to disable inference table first"), so the first body disables the
-    live table and the second sets the new one.
-    """
-    final = ai_gateway_request(after)
-    old = _mapping(before.get("inference_table_config"))
-    new = _mapping(after.get("inference_table_config"))
-    moved = any(old.get(k) != new.get(k) for k in TABLE_NAMES)
-    if old.get("enabled") is True and new.get("enabled") is True and moved:
-        return [{**final, "inference_table_config": {**_copy(old), "enabled": False}}, final]
-    return [final]
-
-
-def telemetry_request(telemetry: Mapping[str, Any]) -> dict[str, Any]:
-    """Canonical telemetry_config -> the `telemetry_config` of PATCH /telemetry-config."""
-    return {k: _copy(v) for k, v in telemetry.items()}
-
-
 # --------------------------------------------------------------------------------------------
 # Canonicalization (pure; shared by both sides)
 
@@ -602,7 +333,7 @@ def _canonical_body(
     run_state = raw.get("state")
     if isinstance(run_state, str) and run_state in RUN_STATES:  # a desired document's
         body["state"] = run_state
-    elif isinstance(run_state, Mapping) and _stoppable(body):  # a GET's state block
+    elif isinstance(run_state, Mapping) and _applies(_STATE, body):  # a GET's state block
         body["state"] = "stopped" if is_stopped(raw) else "running"
     if permissions is not None:
         body["permissions"] = _permissions(permissions, caller=caller)
@@ -620,13 +351,13 @@ def _config(raw: Any) -> dict[str, Any] | None:
     entities: dict[str, Any] = {}
     for raw_entity in entities_raw:
         name = str(raw_entity.get("name") or default_entity_name(raw_entity) or "")
-        entities[name] = _entity(raw_entity)
+        entities[name] = _known(raw_entity, ("config", "served_entities", name))
     config: dict[str, Any] = {
         "served_entities": dict(sorted(entities.items())),
         "traffic": _traffic(raw.get("traffic_config"), entities),
-        "entity_kind": _entity_kind(entities),
+        "entity_kind": _endpoint_kind(entities),
     }
-    capture = _clean(raw.get("auto_capture_config"), drop={"state"})
+    capture = _known(raw.get("auto_capture_config"), ("config", "auto_capture_config"))
     if capture:
         config["auto_capture_config"] = capture
     return config
@@ -639,24 +370,21 @@ def _from_served_model(model: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _entity(raw: Mapping[str, Any]) -> dict[str, Any]:
-    drop = OUTPUT_ONLY_ENTITY | INPUT_ONLY_ENTITY | {"name"}
-    entity = _clean(raw, drop=drop)
-    if "entity_version" in entity:
-        entity["entity_version"] = str(entity["entity_version"])
-    if isinstance(entity.get("external_model"), Mapping):
-        entity["external_model"] = _clean(entity["external_model"], drop_plaintext=True)
-    if "scale_to_zero_enabled" in entity:
-        entity["scale_to_zero_enabled"] = _bool(entity["scale_to_zero_enabled"])
-    return entity
+def entity_kind(entity: Mapping[str, Any]) -> Kind:
+    """What one served entity serves: an external model, a foundation model, or a custom one."""
+    if "external_model" in entity:
+        return Kind.EXTERNAL
+    if str(entity.get("entity_name", "")).startswith("system.ai."):
+        return Kind.FOUNDATION
+    return Kind.CUSTOM
 
 
-def _entity_kind(entities: Mapping[str, Mapping[str, Any]]) -> str:
-    if any("external_model" in e for e in entities.values()):
-        return "external"
-    if any(str(e.get("entity_name", "")).startswith("system.ai.") for e in entities.values()):
-        return "foundation"
-    return "custom"
+def _endpoint_kind(entities: Mapping[str, Mapping[str, Any]]) -> str:
+    kinds = {entity_kind(e) for e in entities.values()}
+    for kind in (Kind.EXTERNAL, Kind.FOUNDATION):
+        if kind in kinds:
+            return kind.value
+    return Kind.CUSTOM.value
 
 
 def _traffic(raw: Any, entities: Mapping[str, Any]) -> dict[str, int]:
@@ -677,7 +405,7 @@ def _tags(raw: Any) -> dict[str, str]:
     else:
         pairs = [(str(t["key"]), str(t.get("value") or "")) for t in raw or []]
     # The ownership tag is bookkeeping: it is hidden from diffs and never removed.
-    return dict(sorted((k, v) for k, v in pairs if k not in (OWNER_TAG, APPLIED_TAG)))
+    return dict(sorted((k, v) for k, v in pairs if k not in fields.RESERVED_TAGS))
 
 
 def _ai_gateway(raw: Any) -> dict[str, Any]:
@@ -687,7 +415,7 @@ def _ai_gateway(raw: Any) -> dict[str, Any]:
     usage = raw.get("usage_tracking_config")
     if isinstance(usage, Mapping) and _bool(usage.get("enabled")):
         gateway["usage_tracking_config"] = {"enabled": True}
-    table = _clean(raw.get("inference_table_config"), drop={"name"})
+    table = _known(raw.get("inference_table_config"), ("ai_gateway", "inference_table_config"))
     # A disabled table that names nothing is the same as no table; anything else is kept.
     if _bool(table.get("enabled")) or any(k != "enabled" for k in table):
         table["enabled"] = _bool(table.get("enabled"))
@@ -695,7 +423,10 @@ def _ai_gateway(raw: Any) -> dict[str, Any]:
     guardrails = _guardrails(raw.get("guardrails"))
     if guardrails:
         gateway["guardrails"] = guardrails
-    limits = {_limit_id(r): _clean(r) for r in raw.get("rate_limits") or []}
+    limits = {
+        _limit_id(r): _known(r, ("ai_gateway", "rate_limits", _limit_id(r)))
+        for r in raw.get("rate_limits") or []
+    }
     if limits:
         for limit in limits.values():
             limit.setdefault("key", "endpoint")
@@ -711,15 +442,15 @@ def _guardrails(raw: Any) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {}
     for side in ("input", "output"):
-        params = _clean(raw.get(side))
-        if params.get("safety") is False:
+        at = ("ai_gateway", "guardrails", side)
+        params = _known(raw.get(side), at)
+        # Left out and the server's default are the same thing (fields.py `default`).
+        if params.get("safety") == _default((*at, "safety")):
             del params["safety"]
         pii = params.get("pii")
-        if isinstance(pii, Mapping) and pii.get("behavior") in (None, "NONE"):
+        no_pii = (None, _default((*at, "pii", "behavior")))
+        if isinstance(pii, Mapping) and pii.get("behavior") in no_pii:
             del params["pii"]
-        for key in ("invalid_keywords", "valid_topics"):
-            if key in params:
-                params[key] = sorted(params[key])
         if params:
             out[side] = params
     return out
@@ -746,16 +477,10 @@ def _notifications(raw: Any) -> dict[str, list[str]]:
 
 
 def _telemetry(raw: Any) -> dict[str, Any]:
-    telemetry = _clean(raw)
-    features = telemetry.get("enabled_telemetry_features")
-    if features:
-        telemetry["enabled_telemetry_features"] = sorted({str(f) for f in features})
-    table = _clean(telemetry.get("inference_table_config"), drop={"name"})
-    telemetry.pop("inference_table_config", None)
-    if "sampling_fraction" in table:  # 1 and 1.0 are the same fraction
+    telemetry = _known(raw, ("telemetry_config",))
+    table = telemetry.get("inference_table_config")
+    if isinstance(table, dict) and "sampling_fraction" in table:  # 1 and 1.0 are the same
         table["sampling_fraction"] = float(table["sampling_fraction"])
-    if table:
-        telemetry["inference_table_config"] = table
     return telemetry
 
 
@@ -807,7 +532,11 @@ def _write_only(raw: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if isinstance(config, Mapping):
         for entity in config.get("served_entities") or []:
-            extras = {k: entity[k] for k in INPUT_ONLY_ENTITY if k in entity}
+            extras = {
+                f.path[-1]: entity[f.path[-1]]
+                for f in fields.WRITE_ONLY_ENTITY
+                if f.path[-1] in entity
+            }
             if extras:
                 out[str(entity.get("name") or default_entity_name(entity) or "")] = extras
     return {"served_entities": out} if out else {}
@@ -823,14 +552,14 @@ def is_stopped(raw: Mapping[str, Any]) -> bool:
     config that is not ready, with no update running or failed, and every served entity's
     deployment aborted.
     """
-    state = _mapping(raw.get("state"))
-    entities = _mapping(raw.get("config")).get("served_entities") or []
+    state = mapping(raw.get("state"))
+    entities = mapping(raw.get("config")).get("served_entities") or []
     return (
         state.get("ready") == "NOT_READY"
         and state.get("config_update") in (None, "NOT_UPDATING")
         and bool(entities)
         and all(
-            _mapping(_mapping(e).get("state")).get("deployment") == "DEPLOYMENT_ABORTED"
+            mapping(mapping(e).get("state")).get("deployment") == "DEPLOYMENT_ABORTED"
             for e in entities
         )
     )
@@ -839,10 +568,10 @@ def is_stopped(raw: Mapping[str, Any]) -> bool:
 def serving_summary(config: Mapping[str, Any]) -> str:
     """`config_version 3 (champion 90%, challenger 10%)` for a GET's config block; "" when it
     serves no entity."""
-    entities = [str(_mapping(e).get("name", "")) for e in config.get("served_entities") or []]
+    entities = [str(mapping(e).get("name", "")) for e in config.get("served_entities") or []]
     if not entities:
         return ""
-    routes = _mapping(config.get("traffic_config")).get("routes") or []
+    routes = mapping(config.get("traffic_config")).get("routes") or []
     split = {
         str(r.get("served_entity_name") or r.get("served_model_name")): r.get("traffic_percentage")
         for r in routes
@@ -855,8 +584,8 @@ def serving_summary(config: Mapping[str, Any]) -> str:
 def _failure(raw: Mapping[str, Any]) -> str:
     details = []
     for block in ("pending_config", "config"):
-        for entity in _mapping(raw.get(block)).get("served_entities") or []:
-            state = _mapping(_mapping(entity).get("state"))
+        for entity in mapping(raw.get(block)).get("served_entities") or []:
+            state = mapping(mapping(entity).get("state"))
             if state.get("deployment") == "DEPLOYMENT_FAILED":
                 message = state.get("deployment_state_message") or "deployment failed"
                 details.append(f"{entity.get('name', '?')}: {message}")
@@ -864,13 +593,13 @@ def _failure(raw: Mapping[str, Any]) -> str:
 
 
 def _status(raw: Mapping[str, Any]) -> LiveStatus:
-    state = _mapping(raw.get("state"))
+    state = mapping(raw.get("state"))
     try:
         update = ConfigUpdate(str(state.get("config_update")))
     except ValueError:
         update = ConfigUpdate.UNKNOWN
-    config = _mapping(raw.get("config"))
-    pending = _mapping(raw.get("pending_config"))
+    config = mapping(raw.get("config"))
+    pending = mapping(raw.get("pending_config"))
     owner = _tag(raw, OWNER_TAG)
     entities = config.get("served_entities") or []
     failed = update in (ConfigUpdate.UPDATE_FAILED, ConfigUpdate.UPDATE_CANCELED)
@@ -897,31 +626,40 @@ def _status(raw: Mapping[str, Any]) -> LiveStatus:
 # Small pure helpers
 
 
-def _clean(raw: Any, *, drop: Iterable[str] = (), drop_plaintext: bool = False) -> dict[str, Any]:
-    """Deep copy of a mapping without None/empty values; ints coerced; keys sorted."""
+def _known(raw: Any, at: Path) -> dict[str, Any]:
+    """A copy of the mapping `raw` found at canonical path `at`, as the registry compares it:
+    only fields it compares (fields.compared), no empty values, integers written as text made
+    numbers, sets sorted without duplicates, keys sorted."""
     if not isinstance(raw, Mapping):
         return {}
-    dropped = set(drop)
     out: dict[str, Any] = {}
-    for key in sorted(raw):
-        if key in dropped or (drop_plaintext and str(key).endswith("_plaintext")):
+    for key in sorted(raw, key=str):
+        path = (*at, str(key))
+        if not fields.compared(path):
             continue
-        value = _clean_value(raw[key], key=str(key), drop_plaintext=drop_plaintext)
+        value = _value(raw[key], path)
         if value is None or value == {} or value == [] or value == "":
             continue
         out[str(key)] = value
     return out
 
 
-def _clean_value(value: Any, *, key: str, drop_plaintext: bool) -> Any:
+def _value(value: Any, path: Path) -> Any:
+    field = fields.exact(path)
+    if field is not None and field.compare is Compare.SET and isinstance(value, list):
+        return sorted({str(v) for v in value})
     if isinstance(value, Mapping):
-        if key == "environment_vars":
-            return {str(k): str(v) for k, v in sorted(value.items())}
-        return _clean(value, drop_plaintext=drop_plaintext)
+        return _known(value, path)
     if isinstance(value, list):
-        return [_clean_value(v, key=key, drop_plaintext=drop_plaintext) for v in value]
-    if key in INT_FIELDS:
+        return [_value(v, path) for v in value]
+    if field is None:
+        return value
+    if field.integer_text:
         return _int(value)
+    if field.type == "boolean":
+        return _bool(value)
+    if field.type == "string" and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # a version written as a number is the same string
     return value
 
 
@@ -932,7 +670,7 @@ def _tag(raw: Mapping[str, Any], key: str) -> str | None:
     return None
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
+def mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
@@ -957,15 +695,15 @@ def _bool(value: Any) -> bool:
     return bool(value)
 
 
-def _copy(value: Any) -> Any:
+def copy(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: copy(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [copy(v) for v in value]
     return value
 
 
-def _get(body: Any, path: tuple[str, ...]) -> Any:
+def _get(body: Any, path: Path) -> Any:
     for key in path:
         if not isinstance(body, Mapping):
             return None
@@ -973,59 +711,60 @@ def _get(body: Any, path: tuple[str, ...]) -> Any:
     return body
 
 
-def _adopt(desired: dict[str, Any], live: Any, pattern: tuple[str, ...], at: Path) -> None:
-    """Copy live values into `desired` along `pattern` where the desired side has none."""
+def _adopt(
+    desired: dict[str, Any], live: Any, field: fields.Field, pattern: fields.Pattern, at: Path
+) -> None:
+    """Copy live values of `field` into `desired` along `pattern` where desired has none."""
     if not isinstance(live, Mapping) or not pattern:
         return
     head, rest = pattern[0], pattern[1:]
-    keys = list(desired) if head == WILDCARD else [head]
-    for key in keys:
+    for key in list(desired) if head == ANY else [head]:
         if key not in live:
             continue
         if not rest:
-            if key not in desired and _may_adopt(desired, (*at, key)):
-                desired[key] = _copy(live[key])
+            if key not in desired and _applies(field, desired):
+                desired[key] = copy(live[key])
             continue
         child = desired.get(key)
         if isinstance(child, dict):
-            _adopt(child, live[key], rest, (*at, key))
+            _adopt(child, live[key], field, rest, (*at, key))
 
 
-def _imply(body: dict[str, Any], pattern: tuple[str, ...], default: Any, at: Path) -> None:
-    """Fill `default` along `pattern` where the live side left the field out."""
+def _imply(body: dict[str, Any], field: fields.Field, pattern: fields.Pattern, at: Path) -> None:
+    """Fill `field`'s default along `pattern` where the live side left it out."""
     head, rest = pattern[0], pattern[1:]
-    for key in list(body) if head == WILDCARD else [head]:
+    for key in list(body) if head == ANY else [head]:
         if not rest:
-            if key not in body and _may_adopt(body, (*at, key)):
-                body[key] = default
+            if key not in body and _applies(field, body):
+                body[key] = field.default
             continue
         child = body.get(key)
         if isinstance(child, dict):
-            _imply(child, rest, default, (*at, key))
+            _imply(child, field, rest, (*at, key))
 
 
-def _may_adopt(parent: Mapping[str, Any], path: Path) -> bool:
-    # External models have no compute settings, whatever a same-named live entity had.
-    compute = ("workload_size", "workload_type", "scale_to_zero_enabled")
-    if path[-1] in compute and "external_model" in parent:
+def _applies(field: fields.Field, parent: Mapping[str, Any]) -> bool:
+    """Whether `field` applies under `parent`, its enclosing mapping (so a server value may
+    stand in for one the file left out): none of its `unless` siblings is set, and its kinds
+    include what the served entity (or, for an endpoint-level field, the endpoint) serves."""
+    if any(parent.get(k) not in (None, False) for k in field.unless):
         return False
-    # A workload size is only the server's choice when no concurrency bounds were given.
-    if path[-1] == "workload_size":
-        return not any(
-            k in parent for k in ("min_provisioned_concurrency", "max_provisioned_concurrency")
-        )
-    # A live "stopped" carries over only to an endpoint that can be stopped (a replacement
-    # serving external models starts running).
-    if path == ("state",):
-        return _stoppable(parent)
-    return True
+    if field.kinds == fields.ALL_KINDS:
+        return True
+    if field.path[:3] == fields.ENTITY:
+        return entity_kind(parent) in field.kinds
+    config = parent.get("config") if len(field.path) == 1 else None
+    kind = config.get("entity_kind") if isinstance(config, Mapping) else None
+    return kind in {k.value for k in field.kinds}
 
 
-def _stoppable(body: Mapping[str, Any]) -> bool:
-    """Only custom-model endpoints that are not route-optimized have a run state (docs)."""
-    config = body.get("config")
-    return (
-        isinstance(config, Mapping)
-        and config.get("entity_kind") == "custom"
-        and body.get("route_optimized") is not True
-    )
+def _default(path: Path) -> Any:
+    field = fields.exact(path)
+    return field.default if field is not None else None
+
+
+_KEEP_LIVE = tuple(f for f in fields.FIELDS if f.source.keeps_live)
+_CONSUMED = fields.having(source=Source.CONSUMED)
+_CLEARABLE = fields.having(clearable=True)
+_IMPLIED = fields.having(implied=True)
+_STATE = fields.FIELDS[[f.path for f in fields.FIELDS].index(("state",))]

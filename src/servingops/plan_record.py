@@ -3,7 +3,7 @@
 Everything the renderers read is recorded (actions with before/after canonical bodies and
 field changes, reasons, policy, live health, unchanged/orphaned/unmanaged names, problems,
 smoke checks), so `servingops show FILE` prints what `plan` printed. Every value a renderer
-masks (normalize.is_masked) is replaced, before it is written, by `(sensitive) <digest>`: a
+masks (fields.is_masked) is replaced, before it is written, by `(sensitive) <digest>`: a
 string every renderer still masks at that path (it is not a secret reference), equal where
 the values were equal (impact notes compare values), and never the value. Pure.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import normalize
+from . import fields
 from .model import (
     ABSENT,
     Action,
@@ -77,12 +77,12 @@ def encode(plan: Plan, *, digest: Digest) -> dict[str, Any]:
 def masked_copy(value: Any, path: Path, digest: Digest) -> Any:
     """`value` (found at `path`) with every value a renderer masks replaced by its digest."""
     if isinstance(value, Mapping):
-        if normalize.is_sensitive(path):
+        if fields.is_sensitive(path):
             return MASK_PREFIX + digest(_plain(value))
         return {k: masked_copy(v, (*path, k), digest) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [masked_copy(v, (*path, i), digest) for i, v in enumerate(value)]
-    if normalize.is_masked(path, value):
+    if fields.is_masked(path, value):
         return MASK_PREFIX + digest(value)
     return value
 

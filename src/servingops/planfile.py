@@ -4,7 +4,7 @@ A saved plan records the tool version, the execution policy (prune, allow_replac
 documents, the planned actions, the reviewed plan itself (plan_record: what `show` renders), and
 the live fingerprint of the endpoints the plan looked at:
 id, config_version, last_updated_timestamp and a hash of the normalized state (tags and ACL
-included). A value any renderer masks (normalize.is_masked) is never written: the plan holds a
+included). A value any renderer masks (fields.is_masked) is never written: the plan holds a
 salted digest in its place, and apply re-resolves the value from the files and variables and
 refuses when it differs. Model aliases are pinned: the version each `@alias` resolved to is
 recorded, and apply serves that version even if the alias has moved since. Applying re-reads
@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import __version__, normalize, plan_record
+from . import __version__, fields, plan_record
 from .errors import ReconcilerError, StalePlan
 from .model import (
     ActionKind,
@@ -360,7 +360,7 @@ def _digested(value: Any, path: Path, salt: bytes) -> Any:
         return {k: _digested(v, (*path, k), salt) for k, v in value.items()}
     if isinstance(value, list):
         return [_digested(v, (*path, i), salt) for i, v in enumerate(value)]
-    if normalize.is_masked(path, value):
+    if fields.is_masked(path, value):
         return {_DIGEST: _digest(value, salt)}
     return value
 

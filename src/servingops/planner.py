@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import normalize
+from . import fields, normalize
 from .model import (
     ABSENT,
     OWNER_TAG,
@@ -21,6 +21,7 @@ from .model import (
     Diagnostic,
     Endpoint,
     FieldChange,
+    Ignored,
     Path,
     Plan,
     Severity,
@@ -55,6 +56,7 @@ def plan(
     desired_names = {e.name for e in desired}
     actions: list[Action] = []
     waits: list[Action] = []
+    ignored: dict[str, tuple[Ignored, ...]] = {}
     unchanged: list[str] = []
     updating: list[str] = []
     problems: list[Diagnostic] = []
@@ -78,6 +80,9 @@ def plan(
                 )
             )
             continue
+        want = normalize.resolve_server_chosen(want, have)
+        if want.ignored:
+            ignored[want.name] = want.ignored
         action = _compare(want, have, owner=owner, problems=problems)
         if action is None:
             unchanged.append(want.name)
@@ -126,13 +131,14 @@ def plan(
         prune=prune,
         allow_replace=allow_replace,
         live=dict(sorted(statuses.items())),
+        ignored=dict(sorted(ignored.items())),
         observed_at_ms=observed_at_ms,
     )
 
 
 def _blocked_replace(want: Endpoint, action: Action) -> Diagnostic:
     forcing = next(
-        (c.path for c in action.changes if normalize.carrier_for(c.path)[0] is Carrier.RECREATE),
+        (c.path for c in action.changes if fields.carrier_for(c.path)[0] is Carrier.RECREATE),
         (),
     )
     return _problem(
@@ -147,8 +153,8 @@ def _blocked_replace(want: Endpoint, action: Action) -> Diagnostic:
 def _compare(
     want: Endpoint, have: Endpoint, *, owner: str, problems: list[Diagnostic]
 ) -> Action | None:
-    resolved = normalize.resolve_server_chosen(want, have)
-    changes = list(diff_bodies(have.body, resolved.body))
+    """The action that turns `have` into `want` (already resolved against it), or None."""
+    changes = list(diff_bodies(have.body, want.body))
     adopt = have.status is not None and have.status.owner is None
     if adopt:
         changes.append(
@@ -158,7 +164,7 @@ def _compare(
         return None
     reasons: list[str] = []
     for change in changes:
-        carrier, reason = normalize.carrier_for(change.path)
+        carrier, reason = fields.carrier_for(change.path)
         if carrier is Carrier.RECREATE and reason not in reasons:
             reasons.append(reason)
         elif carrier is Carrier.NONE:
@@ -185,7 +191,7 @@ def _compare(
         kind=kind,
         name=want.name,
         before=have,
-        after=resolved,
+        after=want,
         changes=tuple(sorted(changes, key=lambda c: _path_key(c.path))),
         reasons=tuple(reasons),
         adopt=adopt,
@@ -211,7 +217,7 @@ def _diff(before: Any, after: Any, path: Path, out: list[FieldChange]) -> None:
         return
     if before == after and type(before) is type(after):
         return
-    carrier, _ = normalize.carrier_for(path)
+    carrier, _ = fields.carrier_for(path)
     out.append(FieldChange(path=path, before=before, after=after, carrier=carrier))
 
 

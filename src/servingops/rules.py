@@ -11,15 +11,14 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from . import fields
 from .loader import LoadedDocument
 from .model import OWNER_TAG, Diagnostic, Path, Severity, render_pointer
-from .normalize import APPLIED_TAG
-from .normalize import default_entity_name as default_entity_name  # the one server rule
+from .normalize import default_entity_name, ignore_pattern
 from .preflight import ALIAS_NAME, RESERVED_ALIASES, alias_of, is_unity_catalog
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,63}")
 ENTITY_NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
-SECRET_REF_RE = re.compile(r"\{\{secrets/[^/{}\s]+/[^/{}\s]+\}\}")
 SECRET_FORM = "{{secrets/<scope>/<key>}}"
 
 MAX_SERVED_ENTITIES = 15
@@ -29,7 +28,7 @@ MAX_ENVIRONMENT_VARS = 30
 KNOWN_WORKLOAD_SIZES = ("Small", "Medium", "Large")
 BEDROCK_PROVIDERS = ("ai21labs", "amazon", "anthropic", "cohere", "grok")
 PRINCIPAL_KEYS = ("user_name", "group_name", "service_principal_name")
-RESERVED_TAGS = (OWNER_TAG, APPLIED_TAG)
+RESERVED_TAGS = fields.RESERVED_TAGS
 
 PROVIDER_CONFIGS: Mapping[str, str] = {
     "ai21labs": "ai21labs_config",
@@ -43,19 +42,16 @@ PROVIDER_CONFIGS: Mapping[str, str] = {
     "palm": "palm_config",
 }
 
-# Secret fields per provider block; each may instead be written as `<field>_plaintext`, which we
-# reject. `custom_provider_config` nests its secrets one level deeper.
+# Secret fields per provider block (the registry's); each may instead be written as
+# `<field>_plaintext`, which we reject. `custom_provider_config` nests its secrets one level down.
 SECRET_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "ai21labs_config": ("ai21labs_api_key",),
-    "amazon_bedrock_config": ("aws_access_key_id", "aws_secret_access_key"),
-    "anthropic_config": ("anthropic_api_key",),
-    "cohere_config": ("cohere_api_key",),
-    "databricks_model_serving_config": ("databricks_api_token",),
-    "google_cloud_vertex_ai_config": ("private_key",),
-    "openai_config": ("openai_api_key", "microsoft_entra_client_secret"),
-    "palm_config": ("palm_api_key",),
+    block: names for block, names in fields.PROVIDER_SECRETS.items() if "." not in block
 }
-_NESTED_SECRETS = {"api_key_auth": "value", "bearer_token_auth": "token"}
+_NESTED_SECRETS = {
+    block.split(".", 1)[1]: names[0]
+    for block, names in fields.PROVIDER_SECRETS.items()
+    if block.startswith("custom_provider_config.")
+}
 
 _EXTERNAL_EXCLUDES = (
     "entity_name",
@@ -90,6 +86,7 @@ def check_document(document: LoadedDocument) -> tuple[Diagnostic, ...]:
     _check_inference_table(ctx, data.get("ai_gateway"))
     _check_telemetry(ctx, data)
     _check_run_state(ctx, data)
+    _check_ignore_changes(ctx, data.get("ignore_changes"))
     return tuple(sorted(ctx.out, key=Diagnostic.sort_key))
 
 
@@ -226,6 +223,29 @@ def _check_telemetry(ctx: _Context, data: Mapping[str, Any]) -> None:
             "custom models support telemetry",
             key=True,
         )
+
+
+def _check_ignore_changes(ctx: _Context, entries: Any) -> None:
+    """Each entry must name a field servingops compares (fields.py), as plans print paths."""
+    if not isinstance(entries, list):
+        return
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, str):
+            continue
+        pattern = ignore_pattern(entry)
+        if pattern[:1] == ("tags",) and pattern[1:2] and pattern[1] in fields.RESERVED_TAGS:
+            ctx.error(
+                ("ignore_changes", i),
+                f"{entry!r} is servingops' own tag; it is never compared, so there is nothing "
+                "to ignore",
+            )
+        elif not pattern or not fields.compared(pattern):
+            ctx.error(
+                ("ignore_changes", i),
+                f"{entry!r} is not a field servingops compares; write the path as a plan prints "
+                "it, e.g. tags.team, description or config.served_entities.*.workload_size "
+                "(* stands for any one key)",
+            )
 
 
 def _check_run_state(ctx: _Context, data: Mapping[str, Any]) -> None:
@@ -563,7 +583,7 @@ def _check_secret(ctx: _Context, block_path: Path, block: Mapping[str, Any], nam
             key=True,
         )
     value = block.get(name)
-    if isinstance(value, str) and not SECRET_REF_RE.fullmatch(value):
+    if isinstance(value, str) and not fields.SECRET_REFERENCE.fullmatch(value):
         ctx.error(
             (*block_path, name),
             f"{name} must be a secret reference like {SECRET_FORM}, not a literal value",

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, assert_never
 
-from . import normalize, smoke
+from . import bodies, fields, normalize, smoke
 from .apply_model import (
     ActionOutcome,
     EndpointAPI,
@@ -71,51 +71,6 @@ START, STOP = "POST config:start", "POST config:stop"
 
 # --------------------------------------------------------------------------------------------
 # Request bodies (pure)
-
-
-def create_body(after: Endpoint, *, owner: str) -> dict[str, Any]:
-    """POST body for `after`: its create document with the ownership tag, without the ACL
-    (permissions go through the permissions API once the id exists) or the run state."""
-    doc = normalize.to_document(after)
-    doc.pop("permissions", None)
-    doc.pop("state", None)  # a desired "stopped" is a config:stop once the first rollout ends
-    tags = [t for t in doc.get("tags", []) if t["key"] != OWNER_TAG]
-    doc["tags"] = [*tags, {"key": OWNER_TAG, "value": owner}]
-    applied = normalize.applied_tag_value(after.write_only)
-    if applied:  # the write-only values this create sends, for later plans to compare with
-        doc["tags"].append({"key": normalize.APPLIED_TAG, "value": applied})
-    return doc
-
-
-def tag_patch(
-    before: Endpoint | None, after: Endpoint, *, owner: str
-) -> tuple[list[dict[str, str]], list[str]]:
-    """(add_tags, delete_tags) turning `before`'s tags into `after`'s; the ownership tag is
-    always added and never deleted."""
-    old: Mapping[str, str] = before.body.get("tags", {}) if before else {}
-    new: Mapping[str, str] = after.body.get("tags", {})
-    add = [{"key": k, "value": v} for k, v in new.items() if old.get(k) != v and k != OWNER_TAG]
-    add.append({"key": OWNER_TAG, "value": owner})
-    if before is not None and normalize.unreadable_write_only(after, before):
-        # Adopted with write-only values nobody can read: recorded as unknown until the next
-        # config update sends them.
-        add.append({"key": normalize.APPLIED_TAG, "value": normalize.APPLIED_UNKNOWN})
-    delete = [k for k in old if k not in new and k != OWNER_TAG]
-    return add, delete
-
-
-def acl_request(permissions: Mapping[str, str], *, caller: str | None) -> list[dict[str, str]]:
-    """The full ACL to PUT: the desired grants plus the caller's own CAN_MANAGE (never lost)."""
-    grants = dict(permissions)
-    if caller:
-        grants[caller] = "CAN_MANAGE"
-    return [normalize.principal_entry(k, v) for k, v in sorted(grants.items())]
-
-
-def notifications_request(after: Endpoint) -> dict[str, list[str]]:
-    """Both lists are always sent, so a removed list is really cleared."""
-    wanted = after.body.get("email_notifications", {})
-    return {key: list(wanted.get(key, [])) for key in ("on_update_success", "on_update_failure")}
 
 
 def failure_message(name: str, raw: Mapping[str, Any]) -> str:
@@ -255,7 +210,7 @@ class EndpointRun:
 
     async def _create(self) -> None:
         after = self._after()
-        body = create_body(after, owner=self.ctx.owner)
+        body = bodies.create_body(after, owner=self.ctx.owner)
         try:
             raw = await self._write(
                 "POST create", lambda: self.ctx.api.create_endpoint(body), budgeted=True
@@ -281,7 +236,7 @@ class EndpointRun:
         if live is None:
             raise _Failed("the endpoint no longer exists; run plan again")
         if Carrier.TAGS in carriers:
-            add, delete = tag_patch(self.action.before, after, owner=self.ctx.owner)
+            add, delete = bodies.tag_patch(self.action.before, after, owner=self.ctx.owner)
             await self._write(
                 CALLS[Carrier.TAGS],
                 lambda: self.ctx.api.patch_tags(self.name, add=add, delete=delete),
@@ -290,13 +245,13 @@ class EndpointRun:
             # Read from the fresh GET: an inference table is disabled first only while the
             # live one is enabled.
             before = normalize.normalize_live(live).body.get("ai_gateway", {})
-            for gateway in normalize.ai_gateway_requests(before, after.body.get("ai_gateway", {})):
+            for gateway in bodies.ai_gateway_requests(before, after.body.get("ai_gateway", {})):
                 await self._write(
                     CALLS[Carrier.AI_GATEWAY],
                     functools.partial(self.ctx.api.put_ai_gateway, self.name, gateway),
                 )
         if Carrier.NOTIFICATIONS in carriers:
-            emails = notifications_request(after)
+            emails = bodies.notifications_request(after)
             await self._write(
                 CALLS[Carrier.NOTIFICATIONS],
                 lambda: self.ctx.api.patch_notifications(self.name, emails),
@@ -304,7 +259,7 @@ class EndpointRun:
         if Carrier.PERMISSIONS in carriers:
             await self._set_permissions(str(live.get("id") or ""), after)
         if Carrier.TELEMETRY in carriers:
-            telemetry = normalize.telemetry_request(after.body.get("telemetry_config", {}))
+            telemetry = bodies.telemetry_request(after.body.get("telemetry_config", {}))
             await self._write(
                 CALLS[Carrier.TELEMETRY], lambda: self.ctx.api.patch_telemetry(self.name, telemetry)
             )
@@ -441,7 +396,7 @@ class EndpointRun:
     async def _set_permissions(self, endpoint_id: str, after: Endpoint) -> None:
         if not endpoint_id:
             raise _Failed("the workspace returned no endpoint id, so permissions cannot be set")
-        acl = acl_request(after.body.get("permissions", {}), caller=self.ctx.caller)
+        acl = bodies.acl_request(after.body.get("permissions", {}), caller=self.ctx.caller)
         await self._write(
             CALLS[Carrier.PERMISSIONS], lambda: self.ctx.api.set_permissions(endpoint_id, acl)
         )
@@ -469,7 +424,7 @@ class EndpointRun:
             # An earlier run's update already went through (crash or lost answer).
             await self._record_write_only(live, after)
             return
-        request = normalize.config_request(config, write_only=after.write_only)
+        request = bodies.config_request(config, write_only=after.write_only)
         try:
             raw = await self._write(
                 CALLS[Carrier.CONFIG],
@@ -488,10 +443,10 @@ class EndpointRun:
         """Tag the endpoint with the write-only values the config update sent (GET never
         returns them), once the rollout has landed (with --no-wait: once it was accepted)."""
         value = normalize.applied_tag_value(after.write_only)
-        before = _tag(live, normalize.APPLIED_TAG)
+        before = _tag(live, fields.APPLIED_TAG)
         if value == before or (before is None and not value):
             return
-        tag = [{"key": normalize.APPLIED_TAG, "value": value}]
+        tag = [{"key": fields.APPLIED_TAG, "value": value}]
         await self._write(
             "PATCH tags (applied digest)",
             lambda: self.ctx.api.patch_tags(self.name, add=tag, delete=[]),

@@ -22,9 +22,9 @@ from .auth import Credentials, resolve_credentials
 from .client import DEFAULT_RETRY, Client, RetryPolicy
 from .desired import collect_files
 from .errors import ConfigError
+from .fields import SECRET_REFERENCE
 from .model import Diagnostic, Severity, SourceRef
 from .project import Project, Target
-from .rules import SECRET_REF_RE
 
 LOCAL_HOST = "http://local.servingops"
 LOCAL_DB = Path(".servingops") / "local.db"
@@ -137,7 +137,7 @@ def secret_references(project: Project) -> dict[str, list[str]]:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue  # validation reports it
-        for match in SECRET_REF_RE.finditer(text):
+        for match in SECRET_REFERENCE.finditer(text):
             scope, key = match.group(0)[len("{{secrets/") : -len("}}")].split("/")
             if _SCOPE_NAME.match(scope) and _SECRET_KEY.match(key):
                 found.setdefault(scope, set()).add(key)

@@ -30,10 +30,11 @@ from hypothesis import strategies as st
 from serving_emulator import Emulator, EmulatorConfig, ManualClock, SystemClock
 from serving_emulator.server import serve_in_thread
 from servingops import applier, engine
-from servingops.applier import ApplyResult, Status, WaitPolicy
+from servingops.apply_model import ApplyResult, Status
 from servingops.auth import Credentials
 from servingops.client import Client, RetryPolicy
 from servingops.model import OWNER_TAG, DesiredDocument, Plan, SourceRef
+from servingops.waiting import WaitPolicy
 
 from . import test_no_perpetual_diff as no_perpetual_diff
 from .conftest import T0

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from serving_emulator import Emulator, EmulatorConfig, ManualClock
-from servingops import engine, loader, normalize, rules, schema, steps
+from servingops import bodies, engine, loader, normalize, rules, schema
 from servingops.auth import Credentials
 from servingops.client import Client
 from servingops.desired import to_desired
@@ -298,8 +298,8 @@ def create(emu: Emulator[ManualClock], body: dict[str, Any]) -> None:
     the ACL."""
     doc = DesiredDocument(name=body["name"], body=body, source=SourceRef(path="p.yaml"))
     endpoint = normalize.normalize_desired(doc)
-    request = steps.create_body(endpoint, owner=OWNER)
-    acl = normalize.to_document(endpoint).get("permissions")
+    request = bodies.create_body(endpoint, owner=OWNER)
+    acl = bodies.to_document(endpoint).get("permissions")
 
     async def go() -> None:
         creds = Credentials(host="http://emulator.local", token="t")

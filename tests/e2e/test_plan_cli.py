@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from servingops import normalize
+from servingops import bodies, normalize
 from servingops.model import DesiredDocument, SourceRef
 
 from .conftest import OWNER, Cli, call, write_endpoint
@@ -24,7 +24,7 @@ def create_as_desired(cli: Cli, name: str, *, version: str = "2") -> None:
         },
         source=SourceRef(path="x"),
     )  # fmt: skip
-    body = normalize.to_document(normalize.normalize_desired(doc))
+    body = bodies.to_document(normalize.normalize_desired(doc))
     body["tags"].append({"key": "servingops-owner", "value": OWNER})
     call(cli.emu, "create_endpoint", body)
     cli.emu.advance(31)

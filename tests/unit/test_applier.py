@@ -11,21 +11,13 @@ from typing import Any
 import pytest
 
 from servingops import engine, normalize
-from servingops.applier import (
-    ActionOutcome,
-    ApplyResult,
-    Phase,
-    Progress,
-    Status,
-    WaitPolicy,
-    WriteScheduler,
-    apply,
-    failure_message,
-    tag_patch,
-)
+from servingops.applier import apply
+from servingops.apply_model import ActionOutcome, ApplyResult, Phase, Progress, Status
+from servingops.bodies import tag_patch
 from servingops.errors import ApplyError, Conflict, RateLimited
 from servingops.model import OWNER_TAG, Action, ActionKind, DesiredDocument, Plan, SourceRef
-from servingops.waiting import format_duration
+from servingops.steps import failure_message
+from servingops.waiting import WaitPolicy, WriteScheduler, format_duration
 
 OWNER = "team/serving"
 CALLER = "me@example.com"

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from servingops import normalize, rules, schema, steps
+from servingops import bodies, fields, normalize, rules, schema
 from servingops.desired import to_desired
+from servingops.fields import Compare, Source
 from servingops.loader import LoadedDocument
 from servingops.model import Carrier, Endpoint, SourceRef
 
@@ -29,22 +30,26 @@ SCHEMA = json.loads(
 OWNER = "cov/owner"
 CALLER = "user:me@example.com"
 
-# Leaves no sample sets, and why.
-NOT_SAMPLED = {
-    "*_plaintext": "plaintext secrets are a validation error; they never reach normalization",
-}
-# Leaves accepted so that bodies written for the API paste in, then ignored with a warning.
-IGNORED = {
-    ("config", "name"): "the PUT config path parameter (API examples and the Python SDK send it)",
-    ("telemetry_config", "inference_table_config", "name"): "output-only: the workspace names it",
-}
-# servingops' own blocks: carried to apply, never sent to the API and never a difference
-# (test_servingops_blocks_are_never_sent_or_compared below).
-NOT_SENT = {"smoke": "smoke checks are queries apply sends once the endpoint is READY"}
-# Leaves whose change no API call can make in place (a plan error, said so in the plan).
-NO_IN_PLACE_UPDATE = {
-    ("budget_policy_id",): "no update API; the create body carries it",
-}
+
+def as_leaf(pointer: str) -> tuple[str, ...]:
+    """A registry pointer (`config.served_entities[].name`) as a schema leaf path."""
+    return tuple(p for p in pointer.replace("[]", ".[]").split(".") if p)
+
+
+def leaves_of(selected: Iterator[fields.Field]) -> set[tuple[str, ...]]:
+    return {as_leaf(p) for f in selected for p in f.pointers}
+
+
+# From the registry (fields.py): leaves accepted so that bodies written for the API paste in,
+# then ignored with a warning (derived, never compared) ...
+IGNORED = leaves_of(
+    f for f in fields.FIELDS if f.source is Source.DERIVED and f.compare is Compare.NONE
+)
+# ... servingops' own blocks, never sent to the API and never a difference
+# (test_servingops_blocks_are_never_sent_or_compared below) ...
+NOT_SENT = {leaf[0] for leaf in leaves_of(iter(fields.having(source=Source.SERVINGOPS)))}
+# ... and leaves whose change no API call can make in place (a plan error, said so).
+NO_IN_PLACE_UPDATE = leaves_of(f for f in fields.FIELDS if f.carrier is Carrier.NONE)
 # Leaves whose value is fixed by the schema (a one-value enum), so no change can be made.
 FIXED = {"renewal_period": "the only renewal period is minute"}
 
@@ -409,32 +414,32 @@ def endpoint(data: dict[str, Any]) -> Endpoint:
 
 
 def _create(e: Endpoint) -> Any:
-    return steps.create_body(e, owner=OWNER)
+    return bodies.create_body(e, owner=OWNER)
 
 
 def _config(e: Endpoint) -> Any:
-    return normalize.config_request(e.body["config"], write_only=e.write_only)
+    return bodies.config_request(e.body["config"], write_only=e.write_only)
 
 
 SENDERS: dict[Carrier, Callable[[Endpoint, Endpoint], bool]] = {
     Carrier.CONFIG: lambda old, new: _config(old) != _config(new),
     Carrier.TAGS: lambda old, new: (
-        steps.tag_patch(old, new, owner=OWNER) != steps.tag_patch(old, old, owner=OWNER)
+        bodies.tag_patch(old, new, owner=OWNER) != bodies.tag_patch(old, old, owner=OWNER)
     ),
     Carrier.AI_GATEWAY: lambda old, new: (
-        normalize.ai_gateway_request(old.body["ai_gateway"])
-        != normalize.ai_gateway_request(new.body.get("ai_gateway", {}))
+        bodies.ai_gateway_request(old.body["ai_gateway"])
+        != bodies.ai_gateway_request(new.body.get("ai_gateway", {}))
     ),
     Carrier.NOTIFICATIONS: lambda old, new: (
-        steps.notifications_request(old) != steps.notifications_request(new)
+        bodies.notifications_request(old) != bodies.notifications_request(new)
     ),
     Carrier.PERMISSIONS: lambda old, new: (
-        steps.acl_request(old.body["permissions"], caller=CALLER)
-        != steps.acl_request(new.body["permissions"], caller=CALLER)
+        bodies.acl_request(old.body["permissions"], caller=CALLER)
+        != bodies.acl_request(new.body["permissions"], caller=CALLER)
     ),
     Carrier.TELEMETRY: lambda old, new: (
-        normalize.telemetry_request(old.body["telemetry_config"])
-        != normalize.telemetry_request(new.body["telemetry_config"])
+        bodies.telemetry_request(old.body["telemetry_config"])
+        != bodies.telemetry_request(new.body["telemetry_config"])
     ),
     Carrier.METRICS_EXPORT: lambda old, new: (
         old.body["uc_system_metrics_export_state"] != new.body["uc_system_metrics_export_state"]
@@ -497,14 +502,14 @@ def test_a_changed_field_is_kept_and_sent(kind: str, path: DocPath) -> None:
 
     # (b) a create sends it (the ACL goes through the permissions API once the id exists, and
     # a desired "stopped" through config:stop once the first rollout is over).
-    if leaf[0] not in ("permissions", "state"):
+    if fields.carrier_for((leaf[0], fields.ANY))[0] not in (Carrier.PERMISSIONS, Carrier.RUN_STATE):
         assert _create(old) != _create(new), "not in the create body"
 
     # (c) each in-place change is carried by a call whose request changes.
     from servingops.planner import diff_bodies
 
     changes = diff_bodies(old.body, new.body)
-    carriers = {c.carrier for c in changes} or {normalize.carrier_for(("config",))[0]}
+    carriers = {c.carrier for c in changes} or {fields.carrier_for(("config",))[0]}
     for carrier in carriers:
         if carrier is Carrier.NONE:
             assert leaf in NO_IN_PLACE_UPDATE, f"no call can change {leaf}"

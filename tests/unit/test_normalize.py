@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from servingops import normalize
+from servingops import bodies, fields, normalize
 from servingops.model import Carrier, ConfigUpdate, DesiredDocument, SourceRef
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "live"
@@ -152,13 +152,13 @@ def test_input_only_values_are_kept_aside_and_sent_back() -> None:
     )  # fmt: skip
     endpoint = normalize.normalize_desired(doc)
     assert "burst_scaling_enabled" not in endpoint.body["config"]["served_entities"]["a"]
-    sent = normalize.to_document(endpoint)["config"]["served_entities"][0]
+    sent = bodies.to_document(endpoint)["config"]["served_entities"][0]
     assert sent["burst_scaling_enabled"] is False
 
 
 def test_to_document_round_trips_through_normalization() -> None:
     have = normalize.normalize_live(live("external_chat"))
-    doc = normalize.to_document(have)
+    doc = bodies.to_document(have)
     again = normalize.normalize_desired(desired(doc))
     assert again.body == have.body
 
@@ -182,14 +182,14 @@ def test_to_document_round_trips_through_normalization() -> None:
     ],
 )
 def test_each_field_has_one_carrier(path: tuple[str, ...], carrier: Carrier) -> None:
-    assert normalize.carrier_for(path)[0] is carrier
+    assert fields.carrier_for(path)[0] is carrier
 
 
 def test_secret_fields_are_sensitive() -> None:
     key = ("config", "served_entities", "gpt", "external_model", "openai_config", "openai_api_key")
-    assert normalize.is_sensitive(key)
-    assert normalize.is_sensitive(("config", "served_entities", "a", "environment_vars", "TOKEN"))
-    assert not normalize.is_sensitive(("config", "served_entities", "a", "entity_version"))
+    assert fields.is_sensitive(key)
+    assert fields.is_sensitive(("config", "served_entities", "a", "environment_vars", "TOKEN"))
+    assert not fields.is_sensitive(("config", "served_entities", "a", "entity_version"))
 
 
 def test_fingerprint_changes_with_tags() -> None:
@@ -249,9 +249,9 @@ def test_inference_table_names_move_in_place(
 ) -> None:
     before = {"usage_tracking_config": {"enabled": True}, "inference_table_config": live_table}
     after = {"usage_tracking_config": {"enabled": True}, "inference_table_config": want_table}
-    requests = normalize.ai_gateway_requests(before, after)
+    requests = bodies.ai_gateway_requests(before, after)
     assert len(requests) == calls
-    assert requests[-1] == normalize.ai_gateway_request(after)
+    assert requests[-1] == bodies.ai_gateway_request(after)
     if calls == 2:
         assert requests[0]["inference_table_config"] == {**live_table, "enabled": False}
         assert requests[0]["usage_tracking_config"] == {"enabled": True}
@@ -289,14 +289,12 @@ def test_scale_to_zero_is_always_sent_for_custom_entities() -> None:
     )  # fmt: skip
     sent = {
         e["name"]: e
-        for e in normalize.to_document(normalize.normalize_desired(doc))["config"][
-            "served_entities"
-        ]
+        for e in bodies.to_document(normalize.normalize_desired(doc))["config"]["served_entities"]
     }
     assert sent["a"]["scale_to_zero_enabled"] is False
     assert sent["b"]["scale_to_zero_enabled"] is True
     external = normalize.normalize_live(live("external_chat"))
-    sent_ext = normalize.config_request(external.body["config"])["served_entities"][0]
+    sent_ext = bodies.config_request(external.body["config"])["served_entities"][0]
     assert "scale_to_zero_enabled" not in sent_ext
 
 
@@ -322,12 +320,12 @@ def burst_doc(**burst: bool) -> DesiredDocument:
 def burst_live(*, applied: str | None, owned: bool = True) -> Any:
     """The live endpoint the desired document created, carrying the given tags."""
     doc = burst_doc()
-    raw: dict[str, Any] = normalize.to_document(normalize.normalize_desired(doc))
+    raw: dict[str, Any] = bodies.to_document(normalize.normalize_desired(doc))
     tags = []
     if owned:
         tags.append({"key": "servingops-owner", "value": "me"})
     if applied is not None:
-        tags.append({"key": normalize.APPLIED_TAG, "value": applied})
+        tags.append({"key": fields.APPLIED_TAG, "value": applied})
     raw["tags"] = tags
     return normalize.normalize_live(raw)
 
@@ -406,7 +404,7 @@ def test_a_failed_first_rollout_still_fixes_the_kind_of_endpoint() -> None:
     have = normalize.normalize_live(raw)
     assert have.body["config"] == {"entity_kind": "custom"}
     want = normalize.normalize_live(live("external_chat"))
-    assert normalize.carrier_for(("config", "entity_kind"))[0] is Carrier.RECREATE
+    assert fields.carrier_for(("config", "entity_kind"))[0] is Carrier.RECREATE
     assert want.body["config"]["entity_kind"] != have.body["config"]["entity_kind"]
 
 

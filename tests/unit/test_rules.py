@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from servingops import loader, rules
+from servingops import loader, normalize, rules
 
 
 def check(text: str) -> list[str]:
@@ -41,7 +41,7 @@ def external(provider: str, block: str, extra: str = "") -> str:
     ],
 )
 def test_default_entity_name(entity: dict[str, object], expected: str | None) -> None:
-    assert rules.default_entity_name(entity) == expected
+    assert normalize.default_entity_name(entity) == expected
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .. import normalize
+from .. import bodies, fields, normalize
 from ..model import ABSENT, Action, ActionKind, AliasPin, Carrier, Health, Path, Plan
 
 ENTITIES: Path = ("config", "served_entities")
@@ -136,10 +136,10 @@ def inference_table_note(action: Action, *, arrow: str = "->") -> str | None:
         return None
     before = lookup_map(live_body(action), ("ai_gateway",))
     after = lookup_map(action.after.body, ("ai_gateway",))
-    if len(normalize.ai_gateway_requests(before, after)) < 2:
+    if len(bodies.ai_gateway_requests(before, after)) < 2:
         return None
     old, new = (
-        ".".join(str(g["inference_table_config"].get(k, "?")) for k in normalize.TABLE_NAMES)
+        ".".join(str(g["inference_table_config"].get(k, "?")) for k in bodies.TABLE_NAMES)
         for g in (before, after)
     )
     return (
@@ -155,19 +155,19 @@ def write_only_notes(action: Action) -> list[str]:
         return []
     unreadable = normalize.unreadable_write_only(action.after, action.before)
     if unreadable:
-        fields = ", ".join(f"{p[-1]} of {group_name(p)}" for p in unreadable)
+        named = ", ".join(f"{p[-1]} of {group_name(p)}" for p in unreadable)
         when = "this" if Carrier.CONFIG in action.carriers else "the next"
         return [
-            f"{fields}: the live value cannot be read (GET never returns it, and servingops "
+            f"{named}: the live value cannot be read (GET never returns it, and servingops "
             f"has not sent it yet); sent with {when} config update"
         ]
     written = {
-        p[-1] for p in (c.path for c in action.changes) if p[-1] in normalize.INPUT_ONLY_ENTITY
+        str(p[-1]) for p in (c.path for c in action.changes) if p[-1] in fields.WRITE_ONLY_NAMES
     }
     if written:
         return [
             f"{', '.join(sorted(written))}: write-only (GET never returns it); compared with "
-            f"what servingops last applied ({normalize.APPLIED_TAG} tag), sent via PUT config"
+            f"what servingops last applied ({fields.APPLIED_TAG} tag), sent via PUT config"
         ]
     return []
 

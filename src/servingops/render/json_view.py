@@ -30,7 +30,8 @@ from ..model import (
 )
 from . import health, impact, text
 
-FORMAT_VERSION = "1.3"  # 1.2: aliases, problem columns; 1.3: resource_changes[].smoke
+FORMAT_VERSION = "1.4"  # 1.2: aliases, problem columns; 1.3: resource_changes[].smoke;
+# 1.4: ignored
 SENSITIVE = text.SENSITIVE
 
 _ACTIONS = {
@@ -60,6 +61,7 @@ def plan_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str, 
         "updating": list(plan.updating),
         "waits": [a.name for a in plan.waits],
         "health": _health(plan),
+        "ignored": _ignored(plan),
         "problems": [_problem(p) for p in plan.problems],
         "summary": {
             "add": add,
@@ -102,6 +104,7 @@ def drift_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str,
         "unchanged": list(plan.unchanged),
         "update_failed": text.failed_drift(plan),
         "health": _health(plan),
+        "ignored": _ignored(plan),
         "problems": [_problem(p) for p in plan.problems],
     }
 
@@ -112,6 +115,21 @@ def render_drift_json(plan: Plan, *, tool_version: str, workspace: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def _ignored(plan: Plan) -> dict[str, list[dict[str, Any]]]:
+    """Per endpoint, what its ignore_changes keeps: path, the file's value, the live one."""
+    return {
+        name: [
+            {
+                "path": render_pointer(i.path),
+                **_side("desired", i.path, i.desired),
+                **_side("live", i.path, i.live),
+            }
+            for i in items
+        ]
+        for name, items in plan.ignored.items()
+    }
 
 
 def _health(plan: Plan) -> dict[str, dict[str, Any]]:

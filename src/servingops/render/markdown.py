@@ -238,6 +238,12 @@ def _info(plan: Plan, *, drift: bool = False) -> str:
             f"{plural(len(plan.foreign), 'endpoint')} owned by another servingops project "
             f"left untouched: {_names(owned)}."
         )
+    if plan.ignored:
+        kept = [
+            f"{name} ({', '.join(render_pointer(i.path) for i in items)})"
+            for name, items in plan.ignored.items()
+        ]
+        lines.append(f"`ignore_changes` keeps live values, not changed: {_names(kept)}.")
     policy = text.policy_line(plan)
     if policy and not drift:
         lines.append(policy)

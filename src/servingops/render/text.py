@@ -1,6 +1,6 @@
 """Plan -> terminal text: Terraform-like symbols, `old -> new`, serving-impact notes, summary line.
 
-Pure: reads only the Plan. Secret values (normalize.is_masked) are never printed; a bare
+Pure: reads only the Plan. Secret values (fields.is_masked) are never printed; a bare
 `{{secrets/scope/key}}` reference is not a secret and is shown. The redaction and impact-note
 helpers are shared with the JSON and markdown renderers so every format says the same thing.
 """
@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import normalize, smoke
+from .. import fields, smoke
 from ..model import (
     ABSENT,
     OWNER_TAG,
@@ -122,6 +122,13 @@ def render_drift(plan: Plan, *, color: bool = False) -> str:
     live_health = _health_lines(plan, mentioned=acted | set(failed_drift(plan)))
     if live_health:
         lines.extend(["", live_health] if lines else [live_health])
+    ignored = [
+        f'# endpoint "{name}": {note}'
+        for name in plan.ignored
+        for note in ignored_notes(plan, name)
+    ]
+    if ignored:
+        lines.extend(["", *ignored] if lines else ignored)
     info = _unmanaged_line(plan)
     problems = _problem_lines(plan.problems)
     if info or problems:
@@ -163,8 +170,8 @@ def failed_drift(plan: Plan) -> list[str]:
 
 def is_secret(path: Path, value: Any) -> bool:
     """True for a sensitive field (normalize's table) unless its value is a bare secret
-    reference, which is shown (normalize.is_masked)."""
-    return normalize.is_masked(path, value)
+    reference, which is shown (fields.is_masked)."""
+    return fields.is_masked(path, value)
 
 
 def redact(path: Path, value: Any, *, mask: Any = MASKED) -> Any:
@@ -172,7 +179,7 @@ def redact(path: Path, value: Any, *, mask: Any = MASKED) -> Any:
     if value is ABSENT:
         return value
     if isinstance(value, Mapping):
-        if normalize.is_sensitive(path):
+        if fields.is_sensitive(path):
             return mask
         return {k: redact((*path, k), v, mask=mask) for k, v in value.items()}
     if isinstance(value, list):
@@ -255,6 +262,7 @@ def _render_action(action: Action, plan: Plan, *, color: bool) -> str:
     notes = impact.impact_notes(action, plan) + impact.carrier_notes(action)
     lines.extend(f"    # {n}" for n in notes)
     lines.extend(f"    # {n}" for n in smoke_notes(action))
+    lines.extend(f"    # {n}" for n in ignored_notes(plan, action.name))
     return "\n".join(lines)
 
 
@@ -404,7 +412,7 @@ def _subtree(label: str, leaf: _Leaf, depth: int, ctx: _Ctx) -> list[str]:
     ]
     width = max((len(_key(k)) for k, _, v in items if not _is_map(v)), default=0)
     for key, path, v in items:
-        if _is_map(v) and not normalize.is_sensitive(path):
+        if _is_map(v) and not fields.is_sensitive(path):
             child = _Leaf(path=path, before=ABSENT if adding else v, after=v if adding else ABSENT)
             sub_label = f'served_entity "{key}"' if leaf.path == _ENTITIES else _key(key)
             lines.extend(_subtree(sub_label, child, depth + 1, ctx))
@@ -460,6 +468,15 @@ def _sections(plan: Plan) -> list[str]:
     live_health = _health_lines(plan)
     if live_health:
         out.append(live_health)
+    acted = {a.name for a in plan.actions}
+    quiet = [
+        f'# endpoint "{name}": {note}'
+        for name in plan.ignored
+        if name not in acted
+        for note in ignored_notes(plan, name)
+    ]
+    if quiet:
+        out.append("\n".join(quiet))
     if plan.orphaned and not plan.prune:
         out.append(
             f"# {plural(len(plan.orphaned), 'endpoint')} owned by this project ({_owner(plan)}) "
@@ -512,6 +529,15 @@ def _unmanaged_line(plan: Plan) -> str:
             + ", ".join(f"{name} ({owner})" for name, owner in plan.foreign)
         )
     return "\n".join(lines)
+
+
+def ignored_notes(plan: Plan, name: str) -> list[str]:
+    """One note per difference the endpoint's `ignore_changes` keeps out of the plan."""
+    return [
+        f"ignored (ignore_changes): {_pointer(i.path)} stays {_drift_value(i.path, i.live)} "
+        f"live; the file says {_drift_value(i.path, i.desired)}"
+        for i in plan.ignored.get(name, ())
+    ]
 
 
 def waits_line(plan: Plan) -> str:
@@ -601,7 +627,7 @@ def _is_map(value: Any) -> bool:
 
 def _sub(leaf: _Leaf) -> bool:
     """An added or removed non-empty map (shown as a nested block), not an attribute line."""
-    if normalize.is_sensitive(leaf.path):
+    if fields.is_sensitive(leaf.path):
         return False
     if leaf.before is ABSENT:
         return _is_map(leaf.after)
