@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import fields, normalize
+from .fields import Compare
 from .model import OWNER_TAG, Body, Endpoint
 
 TABLE_NAMES = ("catalog_name", "schema_name", "table_name_prefix")
@@ -26,13 +27,9 @@ def to_document(endpoint: Endpoint) -> dict[str, Any]:
     """
     body = endpoint.body
     doc: dict[str, Any] = {"name": endpoint.name}
-    for key in ("description", "route_optimized", "budget_policy_id"):
+    for key in _SCALARS:  # description, route_optimized, budget_policy_id, state, ...
         if key in body:
             doc[key] = body[key]
-    if "uc_system_metrics_export_state" in body:
-        doc["uc_system_metrics_export_state"] = body["uc_system_metrics_export_state"]
-    if "state" in body:  # servingops' own field (config:stop / config:start), not the API's
-        doc["state"] = body["state"]
     config = body.get("config")
     if isinstance(config, Mapping) and config.get("served_entities"):
         doc["config"] = config_request(config, write_only=endpoint.write_only)
@@ -52,12 +49,10 @@ def to_document(endpoint: Endpoint) -> dict[str, Any]:
 
 
 def create_body(after: Endpoint, *, owner: str) -> dict[str, Any]:
-    """POST body for `after`: its create document with the ownership tag, without the ACL
-    (permissions go through the permissions API once the id exists) or the run state (a
-    desired "stopped" is a config:stop once the first rollout ends)."""
-    doc = to_document(after)
-    doc.pop("permissions", None)
-    doc.pop("state", None)
+    """POST body for `after`: its create document with the ownership tag, without what the
+    registry says the create does not carry (the ACL: PUT permissions once the id exists; the
+    run state: config:stop once the first rollout ends)."""
+    doc = {k: v for k, v in to_document(after).items() if k not in _NOT_IN_CREATE}
     tags = [t for t in doc.get("tags", []) if t["key"] != OWNER_TAG]
     doc["tags"] = [*tags, {"key": OWNER_TAG, "value": owner}]
     applied = normalize.applied_tag_value(after.write_only)
@@ -155,3 +150,11 @@ def notifications_request(after: Endpoint) -> dict[str, list[str]]:
     """Both lists are always sent, so a removed list is really cleared."""
     wanted = after.body.get("email_notifications", {})
     return {key: list(wanted.get(key, [])) for key in ("on_update_success", "on_update_failure")}
+
+
+_SCALARS = tuple(
+    f.path[0]
+    for f in fields.FIELDS
+    if len(f.path) == 1 and f.type in ("string", "boolean") and f.compare is Compare.VALUE
+)
+_NOT_IN_CREATE = frozenset(f.path[0] for f in fields.FIELDS if not f.in_create)

@@ -84,6 +84,8 @@ class Field:
     clearable  a block written empty (`{}` or null) removes the live one, while leaving the
                block out leaves it alone
     integer_text  an integer the API accepts as a string too ("5" and 5 are the same)
+    in_create  the create body carries it (False: another call sets it once the endpoint
+               exists, or none does)
     sensitive  never shown or stored, unless its value is a bare secret reference
     kinds      the served-entity kinds (or, at the endpoint's top level, endpoint kinds) the
                field applies to: a server value is adopted or implied only for those
@@ -104,6 +106,7 @@ class Field:
     required: bool = False
     clearable: bool = False
     integer_text: bool = False
+    in_create: bool = True
     sensitive: bool = False
     kinds: frozenset[Kind] = ALL_KINDS
     unless: tuple[str, ...] = ()
@@ -336,6 +339,7 @@ FIELDS: tuple[Field, ...] = (
         source=Source.DEFAULT,
         default="running",
         carrier=Carrier.RUN_STATE,
+        in_create=False,  # a desired "stopped" is a config:stop once the first rollout ends
         kinds=frozenset({Kind.CUSTOM}),
         unless=("route_optimized",),
     ),
@@ -424,6 +428,7 @@ FIELDS: tuple[Field, ...] = (
         path=("permissions", ANY),
         type="string",
         carrier=Carrier.PERMISSIONS,
+        in_create=False,  # PUT permissions as soon as the endpoint id exists
         documents=(
             "permissions[].permission_level",
             "permissions[].user_name",

@@ -34,6 +34,7 @@ from .model import (
     ABSENT,
     OWNER_TAG,
     Body,
+    Carrier,
     ConfigUpdate,
     DesiredDocument,
     Endpoint,
@@ -309,12 +310,12 @@ def _canonical_body(
     raw: Mapping[str, Any], *, permissions: Iterable[Mapping[str, Any]] | None, caller: str | None
 ) -> dict[str, Any]:
     body: dict[str, Any] = {}
-    if raw.get("description") is not None:
-        body["description"] = str(raw["description"])
-    if raw.get("route_optimized") is not None:
-        body["route_optimized"] = bool(raw["route_optimized"])
-    if raw.get("budget_policy_id"):
-        body["budget_policy_id"] = str(raw["budget_policy_id"])
+    for field in _SCALARS:
+        (key,) = field.path
+        value = raw.get(key)
+        # Empty is "not set", unless empty is the server's own value (a description).
+        if value is not None and (value != "" or field.default == ""):
+            body[key] = _value(value, field.path)
     config = _config(raw.get("config"))
     if config is not None:
         body["config"] = config
@@ -328,8 +329,6 @@ def _canonical_body(
     telemetry = _telemetry(raw.get("telemetry_config"))
     if telemetry:
         body["telemetry_config"] = telemetry
-    if raw.get("uc_system_metrics_export_state"):
-        body["uc_system_metrics_export_state"] = str(raw["uc_system_metrics_export_state"])
     run_state = raw.get("state")
     if isinstance(run_state, str) and run_state in RUN_STATES:  # a desired document's
         body["state"] = run_state
@@ -768,3 +767,13 @@ _CONSUMED = fields.having(source=Source.CONSUMED)
 _CLEARABLE = fields.having(clearable=True)
 _IMPLIED = fields.having(implied=True)
 _STATE = fields.FIELDS[[f.path for f in fields.FIELDS].index(("state",))]
+# The endpoint's own plain values (description, route_optimized, budget_policy_id, ...); the run
+# state is read from a GET's state block instead.
+_SCALARS = tuple(
+    f
+    for f in fields.FIELDS
+    if len(f.path) == 1
+    and f.type in ("string", "boolean")
+    and f.compare is Compare.VALUE
+    and f.carrier is not Carrier.RUN_STATE
+)
