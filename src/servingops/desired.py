@@ -14,7 +14,7 @@ from pathlib import Path as FsPath
 from types import MappingProxyType
 from typing import Any
 
-from . import loader, rules, schema, smoke
+from . import fields, loader, rules, schema, smoke
 from .model import DesiredDocument, Diagnostic, Path, Severity, SourceRef, render_pointer
 from .project import Project, Target
 
@@ -24,22 +24,9 @@ _NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
 _INTERPOLATION = re.compile(r"\$\$\{|\$\{([^}]*)(\})?")
 _VAR_NAME = re.compile(r"var\.([A-Za-z_][A-Za-z0-9_]*)")
 
-_TOP_LEVEL = (
-    "name",
-    "description",
-    "route_optimized",
-    "budget_policy_id",
-    "config",
-    "tags",
-    "ai_gateway",
-    "email_notifications",
-    "telemetry_config",
-    "uc_system_metrics_export_state",
-    "state",
-    "permissions",
-    "smoke",  # servingops' own: carried to apply, never sent (normalize ignores it)
-    "ignore_changes",  # servingops' own: live values kept (normalize.resolve_server_chosen)
-)
+# Every top-level field the registry knows (legacy top-level `rate_limits` is moved into
+# ai_gateway by to_desired, which is why it is not among them).
+_TOP_LEVEL = tuple(dict.fromkeys(f.path[0] for f in fields.FIELDS))
 
 _LEGACY_ENTITY_KEYS = {"model_name": "entity_name", "model_version": "entity_version"}
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
-from . import normalize, planner, preflight, smoke
+from . import fields, normalize, planner, preflight, smoke
 from .errors import PermissionDenied, ReconcilerError
 from .lookups import Lookups, ObjectReader, settle
 from .model import (
@@ -94,6 +94,7 @@ async def read_live(
             name = str(entry.get("name"))
             endpoint_id = str(entry.get("id") or "")
             get = _done(known) if known is not None else bounded(reader.get_endpoint(name))
+            get = _with_listed(get, entry)
             if name in managed_acl and endpoint_id:
                 raw, acl = await asyncio.gather(get, bounded(reader.get_permissions(endpoint_id)))
                 return raw, acl
@@ -282,6 +283,18 @@ async def rollouts_to_wait_for(
 _UNSETTLED = frozenset(
     {ConfigUpdate.IN_PROGRESS, ConfigUpdate.UPDATE_FAILED, ConfigUpdate.UPDATE_CANCELED}
 )
+
+
+async def _with_listed(
+    get: Awaitable[dict[str, Any] | None], entry: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The GET answer with the fields only the list returns (fields.LISTED) from `entry`."""
+    raw = await get
+    if raw is not None:
+        for key in fields.LISTED:
+            if key in entry and key not in raw:
+                raw[key] = entry[key]
+    return raw
 
 
 async def _done(value: T) -> T:

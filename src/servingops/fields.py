@@ -86,6 +86,7 @@ class Field:
     integer_text  an integer the API accepts as a string too ("5" and 5 are the same)
     in_create  the create body carries it (False: another call sets it once the endpoint
                exists, or none does)
+    listed     returned by the list call only, not by GET: read from the listing
     sensitive  never shown or stored, unless its value is a bare secret reference
     kinds      the served-entity kinds (or, at the endpoint's top level, endpoint kinds) the
                field applies to: a server value is adopted or implied only for those
@@ -107,6 +108,7 @@ class Field:
     clearable: bool = False
     integer_text: bool = False
     in_create: bool = True
+    listed: bool = False
     sensitive: bool = False
     kinds: frozenset[Kind] = ALL_KINDS
     unless: tuple[str, ...] = ()
@@ -329,7 +331,8 @@ FIELDS: tuple[Field, ...] = (
         type="string",
         source=Source.FILL,
         carrier=Carrier.NONE,
-        reason="budget_policy_id can only be set when the endpoint is created",
+        reason="budget_policy_id can only be set when the endpoint is created: give the endpoint "
+        "a new name to create one with another policy",
     ),
     # Desired run state (servingops' own: config:stop / config:start); only custom-model
     # endpoints that are not route-optimized can be stopped (docs).
@@ -643,4 +646,6 @@ WRITE_ONLY_ENTITY = tuple(f for f in under(ENTITY) if f.source is Source.WRITE_O
 """Served-entity fields accepted and never returned (compared through APPLIED_TAG)."""
 WRITE_ONLY_NAMES = leaf_names(WRITE_ONLY_ENTITY)
 REQUIRED_ENTITY = tuple(f for f in under(ENTITY) if f.required)
+LISTED = tuple(f.path[0] for f in FIELDS if f.listed)
+"""Top-level fields only the list call returns (read from the listing, not the GET)."""
 """Served-entity fields every create and config update must carry."""

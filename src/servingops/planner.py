@@ -172,8 +172,7 @@ def _compare(
                 _problem(
                     want,
                     f'endpoint "{want.name}": {render_pointer(change.path)} cannot change on an '
-                    f"existing endpoint ({reason}); restore the live value or replace the "
-                    "endpoint by giving it a new name",
+                    f"existing endpoint ({reason}); write the live value, or leave the field out",
                     path=change.path,
                 )
             )
