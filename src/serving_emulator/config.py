@@ -73,6 +73,9 @@ class EmulatorConfig:
         1,000); a create beyond it answers 400 QUOTA_EXCEEDED. Seeding is not limited.
     report_workload_type: when false, GET leaves out a served entity's workload_type while it
         is the default CPU, as workspaces without GPU serving do.
+    usage_policy_id: the usage policy the workspace associates with every serving endpoint it
+        creates. The list response returns it (databricks-sdk-py ServingEndpoint; the detailed
+        GET does not); no serving request sets or changes it. None: no policy.
     workspace_id: reported by /.well-known/databricks-config.
     admin_user: the identity of every caller when there is no users file.
     """
@@ -92,6 +95,7 @@ class EmulatorConfig:
     entity_faults: Mapping[str, EntityFault] = field(default_factory=dict, hash=False)
     max_endpoints: int = MAX_ENDPOINTS
     report_workload_type: bool = True
+    usage_policy_id: str | None = None
     workspace_id: str = DEFAULT_WORKSPACE_ID
     admin_user: str = DEFAULT_ADMIN_USER
 

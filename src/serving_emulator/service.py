@@ -419,6 +419,7 @@ class Workspace:
             "config": None,
             "pending": None,
             "stopped": False,
+            "usage_policy_id": self.config.usage_policy_id,
         }
         # Like the real service, create silently drops telemetry it cannot apply.
         if body.get("telemetry_config") is not None and validation.config_kind(config) == "custom":

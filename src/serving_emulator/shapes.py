@@ -254,6 +254,8 @@ def summary(doc: Doc, *, now_ms: int, shuffler: Shuffler) -> Doc:
         out["ai_gateway"] = doc["ai_gateway"]
     if doc.get("telemetry_config"):
         out["telemetry_config"] = doc["telemetry_config"]
+    if doc.get("usage_policy_id"):  # list only: not in the detailed GET (SDK types)
+        out["usage_policy_id"] = doc["usage_policy_id"]
     task = endpoint_task(doc)
     if task:
         out["task"] = task

@@ -334,6 +334,18 @@ FIELDS: tuple[Field, ...] = (
         reason="budget_policy_id can only be set when the endpoint is created: give the endpoint "
         "a new name to create one with another policy",
     ),
+    # "The usage policy associated with serving endpoint" (databricks-sdk-py ServingEndpoint;
+    # reference section 3.14: in the list response only). The workspace assigns it; no serving
+    # request sets or changes it, so a file may only assert it.
+    Field(
+        path=("usage_policy_id",),
+        type="string",
+        source=Source.FILL,
+        carrier=Carrier.NONE,
+        reason="usage_policy_id is assigned by the workspace; no serving API sets or changes it",
+        in_create=False,
+        listed=True,
+    ),
     # Desired run state (servingops' own: config:stop / config:start); only custom-model
     # endpoints that are not route-optimized can be stopped (docs).
     Field(
