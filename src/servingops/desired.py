@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from pathlib import Path as FsPath
 from types import MappingProxyType
 from typing import Any
@@ -54,6 +54,24 @@ def load_desired(
     Returns the documents and all diagnostics sorted by file and line. Documents are returned
     only when no diagnostic is an error; warnings come back alongside them.
     """
+    steps = loading(project, target, overrides=overrides, paths=paths)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            loaded: tuple[tuple[DesiredDocument, ...], tuple[Diagnostic, ...]] = done.value
+            return loaded
+
+
+def loading(
+    project: Project,
+    target: Target | None,
+    *,
+    overrides: Mapping[str, str] = _NO_VARIABLES,
+    paths: Sequence[FsPath] = (),
+) -> Generator[None, None, tuple[tuple[DesiredDocument, ...], tuple[Diagnostic, ...]]]:
+    """`load_desired` one file at a time: yields after each file and returns what
+    load_desired returns, so a caller can interleave other work (the CLI's live reads)."""
     files, diagnostics = collect_files(project, paths or project.endpoints)
     variables = {**(target.variables if target else {}), **overrides}
     documents: list[loader.LoadedDocument] = []
@@ -75,6 +93,7 @@ def load_desired(
             diagnostics += schema.validate(document)
             diagnostics += rules.check_document(document)
             documents.append(document)
+        yield
     diagnostics += rules.check_unique_names(documents)
     ordered = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
     if any(d.is_error for d in ordered):
