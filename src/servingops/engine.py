@@ -142,17 +142,23 @@ async def read_live(
 
         async def fetch(
             entry: Mapping[str, Any], *, known: dict[str, Any] | None = None
-        ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-            """The endpoint's GET (`known` when it was already read) and managed ACL."""
+        ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, Endpoint | None]:
+            """The endpoint's GET (`known` when it was already read), managed ACL, and its
+            canonical form when no caller is awaited: normalized while other reads are still
+            in flight, not all at once after the last one."""
             name = str(entry.get("name"))
             endpoint_id = str(entry.get("id") or "")
             get = _done(known) if known is not None else started.take(name)
             if get is None:
                 get = bounded(reader.get_endpoint, name)
+            acl = None
             if name in managed_acl and endpoint_id:
                 raw, acl = await asyncio.gather(get, bounded(reader.get_permissions, endpoint_id))
-                return raw, acl
-            return await get, None
+            else:
+                raw = await get
+            if raw is None or me_task is not None:
+                return raw, acl, None
+            return raw, acl, normalize.normalize_live(raw, permissions=acl, caller=None)
 
         # A desired endpoint missing from the listing may exist but be hidden from this
         # identity (the list shows only what it may view): planning a create would be wrong.
@@ -178,10 +184,12 @@ async def read_live(
 
     endpoints: list[Endpoint] = []
     raw_by_name: dict[str, Mapping[str, Any]] = {}
-    for raw, acl in fetched:
+    for raw, acl, endpoint in fetched:
         if raw is None:
             continue  # deleted between the list and the get
-        endpoints.append(normalize.normalize_live(raw, permissions=acl, caller=caller))
+        if endpoint is None:
+            endpoint = normalize.normalize_live(raw, permissions=acl, caller=caller)
+        endpoints.append(endpoint)
         raw_by_name[str(raw.get("name"))] = raw
     # Unmanaged endpoints that were not fetched still take part, by name and owner only.
     fetched_names = {str(e.get("name")) for e in interesting}
