@@ -149,3 +149,25 @@ def test_validate_never_contacts_a_workspace(
     settings = Settings(cwd=project, env={}, home=project, transport=Refusing(), color=False)
     assert main(["validate"], settings=settings) == 0
     assert capsys.readouterr().out == "Valid: 1 endpoint in 1 file.\n"
+
+
+def test_the_files_warnings_come_before_the_local_workspace_notice(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No host anywhere: plan falls back to the embedded local workspace and says so, after the
+    # files' warnings, as it did when the files were read before the workspace was opened.
+    (project / "servingops.yaml").write_text(f"endpoints: endpoints/\nowner: {OWNER}\n")
+    (project / "endpoints" / "scorer.yaml").write_text(
+        "name: scorer\nconfig:\n  served_models:\n"
+        "    - {model_name: main.ml.scorer, model_version: '1', workload_size: Small,"
+        " scale_to_zero_enabled: true}\n"
+    )
+    settings = Settings(
+        cwd=project, env={"SERVINGOPS_LOCAL_UPDATE_SECONDS": "0"}, home=project, color=False
+    )
+    assert main(["plan"], settings=settings) == 0
+    out, err = capsys.readouterr()
+    assert "Plan: 1 to add, 0 to change, 0 to destroy." in out
+    warning, notice = err.index("served_models is deprecated"), err.index("notice: ")
+    assert warning < notice
+    assert "using the embedded local workspace" in err[notice:]

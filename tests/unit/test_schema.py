@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from servingops import loader, schema
+from servingops.model import SourceRef
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = (schema.ENDPOINT_SCHEMA, schema.PROJECT_SCHEMA)
@@ -353,3 +354,13 @@ def test_what_the_compiled_check_cannot_judge_the_full_validator_does(
     text: str, expected: list[str]
 ) -> None:
     assert messages(text) == expected
+
+
+def test_data_the_compiled_check_cannot_read_goes_to_the_full_validator() -> None:
+    # The loader only yields string keys; a caller with other data still gets diagnostics.
+    document = loader.LoadedDocument(
+        path="e.yaml", index=0, data={"name": "x", 1: "y"}, source=SourceRef(path="e.yaml")
+    )
+    assert [d.summary for d in schema.validate(document)] == [
+        "unknown key '1'; see the schema for the allowed keys"
+    ]
