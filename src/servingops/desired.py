@@ -6,10 +6,9 @@ what the user wrote (no defaults filled in; normalize.py does that), in the REST
 
 from __future__ import annotations
 
-import copy
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from pathlib import Path as FsPath
 from types import MappingProxyType
 from typing import Any
@@ -43,6 +42,24 @@ def load_desired(
     Returns the documents and all diagnostics sorted by file and line. Documents are returned
     only when no diagnostic is an error; warnings come back alongside them.
     """
+    steps = loading(project, target, overrides=overrides, paths=paths)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            loaded: tuple[tuple[DesiredDocument, ...], tuple[Diagnostic, ...]] = done.value
+            return loaded
+
+
+def loading(
+    project: Project,
+    target: Target | None,
+    *,
+    overrides: Mapping[str, str] = _NO_VARIABLES,
+    paths: Sequence[FsPath] = (),
+) -> Generator[None, None, tuple[tuple[DesiredDocument, ...], tuple[Diagnostic, ...]]]:
+    """`load_desired` one file at a time: yields after each file and returns what
+    load_desired returns, so a caller can interleave other work (the CLI's live reads)."""
     files, diagnostics = collect_files(project, paths or project.endpoints)
     variables = {**(target.variables if target else {}), **overrides}
     documents: list[loader.LoadedDocument] = []
@@ -71,6 +88,7 @@ def load_desired(
                 )
                 diagnostics += unread
             documents.append(document)
+        yield
     diagnostics += rules.check_unique_names(documents)
     ordered = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
     if any(d.is_error for d in ordered):
@@ -330,7 +348,7 @@ def to_desired(document: loader.LoadedDocument) -> DesiredDocument:
     `("rate_limits",)`, the mark of the legacy form); nothing else is added.
     """
     data: Mapping[str, Any] = document.data
-    body: dict[str, Any] = {k: copy.deepcopy(data[k]) for k in _TOP_LEVEL if k in data}
+    body: dict[str, Any] = {k: _copy(data[k]) for k in _TOP_LEVEL if k in data}
     renames: list[tuple[Path, Path]] = []
     config = body.get("config")
     if isinstance(config, dict):
@@ -349,7 +367,7 @@ def to_desired(document: loader.LoadedDocument) -> DesiredDocument:
                 tag_positions[("tags", i, "value")] = value_ref
     if "rate_limits" in data:
         gateway = body.setdefault("ai_gateway", {})
-        gateway["rate_limits"] = copy.deepcopy(data["rate_limits"])
+        gateway["rate_limits"] = _copy(data["rate_limits"])
         renames.append((("rate_limits",), ("ai_gateway", "rate_limits")))
     positions = _remap_positions(
         document, renames, tags_mapping=isinstance(data.get("tags"), Mapping)
@@ -368,6 +386,16 @@ def to_desired(document: loader.LoadedDocument) -> DesiredDocument:
         source=document.source,
         positions=positions,
     )
+
+
+def _copy(value: Any) -> Any:
+    """A copy of loaded data (mappings, lists and scalars only), for the body to own: what
+    copy.deepcopy gives for such data, at a fifth of its cost."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
 
 
 def _convert_config(config: dict[str, Any], renames: list[tuple[Path, Path]]) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from . import fields, normalize, planner, preflight, smoke
 from .errors import PermissionDenied, ReconcilerError
@@ -32,6 +32,7 @@ from .model import (
 from .preflight import Fact, Lookup
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class LiveReader(Protocol):
@@ -53,6 +54,79 @@ class LiveState:
     """The GET responses by name, for export and for messages that need server fields."""
 
 
+class StartedReads:
+    """Live reads begun before the desired documents are known: the listing, then a GET for
+    every endpoint carrying the owner's tag (or every endpoint). Made by `start_reads`; finished
+    by `read_live(..., started=...)`, or stopped by `abandon()` when the files are invalid."""
+
+    def __init__(
+        self, reader: LiveReader, *, owner: str, parallelism: int, all_endpoints: bool
+    ) -> None:
+        self._reader = reader
+        self._owner = owner
+        self._all = all_endpoints
+        self._gate = asyncio.Semaphore(max(1, parallelism))
+        self._gets: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
+        self._listing = asyncio.ensure_future(self._list())
+
+    @property
+    def gate(self) -> asyncio.Semaphore:
+        """The bound these reads share (pre-flight lookups of the same run take it too)."""
+        return self._gate
+
+    async def bounded(
+        self, call: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`call(*args)` once a slot is free. The call is made only then, so a read cancelled
+        while it waits leaves no coroutine behind that was never awaited."""
+        async with self._gate:
+            return await call(*args, **kwargs)
+
+    async def _list(self) -> list[dict[str, Any]]:
+        listing = await self.bounded(self._reader.list_endpoints)
+        for entry in listing:
+            name = str(entry.get("name"))
+            if (self._all or _owner(entry) == self._owner) and name not in self._gets:
+                self._gets[name] = asyncio.ensure_future(
+                    self.bounded(self._reader.get_endpoint, name)
+                )
+        return listing
+
+    async def listing(self) -> list[dict[str, Any]]:
+        return await self._listing
+
+    def begun(self, name: str) -> bool:
+        return name in self._gets
+
+    def take(self, name: str) -> Awaitable[dict[str, Any] | None] | None:
+        """The GET of `name` begun with the listing, if there is one (each is taken once)."""
+        return self._gets.pop(name, None)
+
+    def stop(self) -> None:
+        """Cancel what is still running and mark what failed as seen, so no read outlives the
+        command and asyncio never reports an unretrieved failure after the one-line error."""
+        tasks: list[asyncio.Future[Any]] = [self._listing, *self._gets.values()]
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled():
+                task.exception()
+
+    async def abandon(self) -> None:
+        """Stop every read and wait until each has ended."""
+        self.stop()
+        await asyncio.gather(self._listing, return_exceptions=True)
+        self.stop()  # GETs the listing started just before it ended
+        await asyncio.gather(*self._gets.values(), return_exceptions=True)
+
+
+def start_reads(
+    reader: LiveReader, *, owner: str, parallelism: int = 16, all_endpoints: bool = False
+) -> StartedReads:
+    """Begin the reads that do not depend on the files (inside a running event loop)."""
+    return StartedReads(reader, owner=owner, parallelism=parallelism, all_endpoints=all_endpoints)
+
+
 async def read_live(
     reader: LiveReader,
     *,
@@ -61,50 +135,57 @@ async def read_live(
     parallelism: int = 16,
     all_endpoints: bool = False,
     need_caller: bool | None = None,
-    gate: asyncio.Semaphore | None = None,
+    started: StartedReads | None = None,
 ) -> LiveState:
     """Read the live endpoints that `desired` names or that `owner` owns (or all of them).
 
     Unmanaged endpoints are not fetched one by one unless `all_endpoints`; their list entries
-    are enough to name them. `gate` (default: a new one of `parallelism`) bounds the reads, so
-    other reads of the same run can share the bound.
+    are enough to name them. `started` carries on reads begun by `start_reads` with the same
+    reader, owner and parallelism.
     """
-    gate = gate or asyncio.Semaphore(max(1, parallelism))
+    if started is None:
+        started = start_reads(
+            reader, owner=owner, parallelism=parallelism, all_endpoints=all_endpoints
+        )
+    bounded = started.bounded
     managed_acl = {d.name for d in desired if "permissions" in d.body}
     if need_caller is None:
         need_caller = bool(managed_acl)
 
-    async def bounded(call: Awaitable[T]) -> T:
-        async with gate:
-            return await call
-
-    listing_task = asyncio.ensure_future(bounded(reader.list_endpoints()))
-    me_task = asyncio.ensure_future(bounded(reader.me())) if need_caller else None
+    me_task = asyncio.ensure_future(bounded(reader.me)) if need_caller else None
     try:
-        listing = await listing_task
+        listing = await started.listing()
         wanted = {d.name for d in desired}
         interesting = [
-            e for e in listing if all_endpoints or e.get("name") in wanted or _owner(e) == owner
+            e for e in listing if e.get("name") in wanted or started.begun(str(e.get("name")))
         ]
 
         async def fetch(
             entry: Mapping[str, Any], *, known: dict[str, Any] | None = None
-        ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-            """The endpoint's GET (`known` when it was already read) and managed ACL."""
+        ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, Endpoint | None]:
+            """The endpoint's GET (`known` when it was already read), managed ACL, and its
+            canonical form when no caller is awaited: normalized while other reads are still
+            in flight, not all at once after the last one."""
             name = str(entry.get("name"))
             endpoint_id = str(entry.get("id") or "")
-            get = _done(known) if known is not None else bounded(reader.get_endpoint(name))
+            get = _done(known) if known is not None else started.take(name)
+            if get is None:
+                get = bounded(reader.get_endpoint, name)
             get = _with_listed(get, entry)
+            acl = None
             if name in managed_acl and endpoint_id:
-                raw, acl = await asyncio.gather(get, bounded(reader.get_permissions(endpoint_id)))
-                return raw, acl
-            return await get, None
+                raw, acl = await asyncio.gather(get, bounded(reader.get_permissions, endpoint_id))
+            else:
+                raw = await get
+            if raw is None or me_task is not None:
+                return raw, acl, None
+            return raw, acl, normalize.normalize_live(raw, permissions=acl, caller=None)
 
         # A desired endpoint missing from the listing may exist but be hidden from this
         # identity (the list shows only what it may view): planning a create would be wrong.
         listed = {str(e.get("name")) for e in listing}
         unlisted = sorted(wanted - listed)
-        found = await asyncio.gather(*(bounded(_probe_unlisted(reader, n)) for n in unlisted))
+        found = await asyncio.gather(*(bounded(_probe_unlisted, reader, n) for n in unlisted))
         probed = [raw for raw in found if raw is not None]  # full GET answers already
         fetched = await asyncio.gather(
             *(fetch(e) for e in interesting), *(fetch(raw, known=raw) for raw in probed)
@@ -112,8 +193,10 @@ async def read_live(
         interesting += probed
         caller = normalize.caller_key(await me_task) if me_task else None
     finally:
-        # A failed read must not leave the identity lookup running, or its own failure
-        # unretrieved: asyncio would print that with a traceback after the one-line error.
+        # A failed read must not leave the identity lookup (or a GET begun early) running, or
+        # its own failure unretrieved: asyncio would print that with a traceback after the
+        # one-line error.
+        started.stop()
         if me_task is not None:
             if not me_task.done():
                 me_task.cancel()
@@ -122,10 +205,12 @@ async def read_live(
 
     endpoints: list[Endpoint] = []
     raw_by_name: dict[str, Mapping[str, Any]] = {}
-    for raw, acl in fetched:
+    for raw, acl, endpoint in fetched:
         if raw is None:
             continue  # deleted between the list and the get
-        endpoints.append(normalize.normalize_live(raw, permissions=acl, caller=caller))
+        if endpoint is None:
+            endpoint = normalize.normalize_live(raw, permissions=acl, caller=caller)
+        endpoints.append(endpoint)
         raw_by_name[str(raw.get("name"))] = raw
     # Unmanaged endpoints that were not fetched still take part, by name and owner only.
     fetched_names = {str(e.get("name")) for e in interesting}
@@ -157,20 +242,24 @@ async def compute_plan(
     clock: Callable[[], float] = time.time,
     pins: Sequence[AliasPin] = (),
     checks: bool = True,
+    started: StartedReads | None = None,
 ) -> tuple[Plan, LiveState]:
     """Read live state and plan it against `documents` under the given policy. `clock` (epoch
     seconds) stamps when live state was read, so a plan can say how long an update has run.
 
     When `reader` is also an ObjectReader, model aliases are resolved (a saved plan's `pins`
     win over where an alias points now) and, with `checks`, pre-flight checks every endpoint
-    the plan creates, updates or replaces; its findings join `Plan.problems`.
+    the plan creates, updates or replaces; its findings join `Plan.problems`. `started`
+    carries on reads begun by `start_reads` while the documents were loading; the lookups share
+    its bound.
     """
-    gate = asyncio.Semaphore(max(1, parallelism))
-    lookups = Lookups(reader, gate) if isinstance(reader, ObjectReader) else None
+    if started is None:
+        started = start_reads(reader, owner=owner, parallelism=parallelism)
+    lookups = Lookups(reader, started.gate) if isinstance(reader, ObjectReader) else None
     aliases = _start(lookups, preflight.alias_lookups(documents))
     try:
         live = await read_live(
-            reader, desired=documents, owner=owner, parallelism=parallelism, gate=gate
+            reader, desired=documents, owner=owner, parallelism=parallelism, started=started
         )
         observed_at_ms = int(clock() * 1000)
         resolution = preflight.resolve_aliases(documents, await aliases, pinned=pins)

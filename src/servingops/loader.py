@@ -211,6 +211,25 @@ def _yaml_message(e: yaml.MarkedYAMLError) -> str:
     return f"YAML syntax error: {problem}"
 
 
+def _plain_tree(root: Node) -> bool:
+    """True when no node is reachable twice (no aliases) and there are at most MAX_VALUES
+    nodes: the usual file, which then needs none of the alias-expansion accounting below."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        key = id(node)
+        if key in seen or len(seen) >= MAX_VALUES:
+            return False
+        seen.add(key)
+        if isinstance(node, SequenceNode):
+            stack += node.value
+        elif isinstance(node, MappingNode):
+            for pair in node.value:
+                stack += pair
+    return True
+
+
 class _Builder:
     """Turns a composed node tree into plain data, recording positions and enforcing limits."""
 
@@ -226,7 +245,7 @@ class _Builder:
 
     def document(self, node: Node, index: int) -> LoadedDocument:
         distinct: set[int] = set()
-        expanded = self._size(node, (), distinct)
+        expanded = 0 if _plain_tree(node) else self._size(node, (), distinct)
         if expanded > MAX_VALUES:
             if len(distinct) <= MAX_VALUES:
                 raise _Problem(
@@ -279,9 +298,13 @@ class _Builder:
                 raise _Problem(f"unsupported YAML tag {node.tag}; remove it", node)
             return [self._build(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, ScalarNode)
-        return self._scalar(node, secret=is_secret_path(path))
+        return self._scalar(node, path=path)
 
-    def _scalar(self, node: ScalarNode, *, secret: bool = False) -> Any:
+    def _scalar(self, node: ScalarNode, *, path: Path | None = None) -> Any:
+        """The scalar's value; `path` (None for a mapping key) says where it is written, so a
+        message about a value that may be a secret does not repeat it."""
+        if node.tag == _STR_TAG:
+            return node.value  # what SafeConstructor.construct_yaml_str returns, without dispatch
         if node.tag not in _SAFE_SCALAR_TAGS:
             raise _Problem(f"unsupported YAML tag {node.tag}; remove it", node)
         if node.tag in ("tag:yaml.org,2002:timestamp", _MERGE_TAG):
@@ -292,7 +315,8 @@ class _Builder:
             # KeyError: PyYAML's bool constructor looks the word up in a table (`!!bool maybe`).
             kind = node.tag.rsplit(":", 1)[-1]
             hint = "write true or false" if kind == "bool" else f"remove the !!{kind} tag"
-            if secret:
+            # Only a failing value needs the secret check, so it is not paid for every scalar.
+            if path is not None and is_secret_path(path):
                 message = f"invalid {kind} value (not shown: it may be a secret); {hint}"
             elif isinstance(e, KeyError):
                 message = f"invalid {kind} value {node.value!r}; {hint}"

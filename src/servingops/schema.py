@@ -12,10 +12,12 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+if TYPE_CHECKING:
+    import jsonschema_rs
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 from .loader import LoadedDocument, is_secret_path
 from .model import Diagnostic, Path, Severity, render_pointer
@@ -54,9 +56,31 @@ def load_schema(name: str) -> Mapping[str, Any]:
 
 
 @functools.cache
+def _compiled(name: str) -> jsonschema_rs.Validator:
+    """The schema compiled once per process (by jsonschema-rs): it only says whether a document
+    is valid, about 300 times faster than finding and explaining each error below."""
+    import jsonschema_rs
+
+    return jsonschema_rs.Draft202012Validator(dict(load_schema(name)))
+
+
+@functools.cache
 def _validator(name: str) -> Draft202012Validator:
+    """The validator that finds every error and words it (jsonschema, imported only then)."""
+    from jsonschema import Draft202012Validator
+
     schema = load_schema(name)
     return Draft202012Validator(_inline_refs(schema, schema.get("$defs", {}), ()))
+
+
+def _passes(data: Any, name: str) -> bool:
+    """True when the compiled schema accepts `data`. Anything it rejects or cannot represent
+    (a value JSON has no form for, an integer beyond 64 bits) goes to the full validator, which
+    alone decides and words every error, so the diagnostics do not depend on this check."""
+    try:
+        return _compiled(name).is_valid(data)
+    except ValueError:
+        return False
 
 
 def _inline_refs(node: Any, defs: Mapping[str, Any], seen: tuple[str, ...]) -> Any:
@@ -79,6 +103,8 @@ def _inline_refs(node: Any, defs: Mapping[str, Any], seen: tuple[str, ...]) -> A
 
 def validate(document: LoadedDocument, *, schema: str = ENDPOINT_SCHEMA) -> tuple[Diagnostic, ...]:
     """Every schema problem in `document`, each located at the key or value it concerns."""
+    if _passes(document.data, schema):
+        return ()
     validator = _validator(schema)
     out: list[Diagnostic] = []
     for error in validator.iter_errors(document.data):

@@ -215,6 +215,28 @@ def test_paths_override_and_walk_sorted(tmp_path: Path) -> None:
     assert [(d.name, d.source.path) for d in docs] == [("a", "sub/a.yaml"), ("b", "sub/b.yml")]
 
 
+def test_loading_pauses_after_each_file_and_ends_with_what_load_desired_returns(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "a.yaml", "name: a\n")
+    write(tmp_path, "b.yaml", "name: b\nfoo: 1\n")
+    write(tmp_path, "c.yaml", "name: c\n")
+    project = project_at(tmp_path)
+    steps = desired.loading(project, None)
+    pauses = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result = done.value
+            break
+        pauses += 1
+    assert pauses == 3
+    assert result == desired.load_desired(project, None)
+    assert result[0] == ()  # b.yaml is invalid: no documents, its diagnostic
+    assert [d.source.path for d in result[1]] == ["b.yaml"]
+
+
 def test_missing_path_is_an_error(tmp_path: Path) -> None:
     _docs, diagnostics = desired.load_desired(project_at(tmp_path), None, paths=[tmp_path / "no"])
     assert render_text(diagnostics) == (

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from servingops import loader, schema
+from servingops.model import SourceRef
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = (schema.ENDPOINT_SCHEMA, schema.PROJECT_SCHEMA)
@@ -239,4 +243,124 @@ def test_secret_type_error_wording() -> None:
 def test_ordinary_values_are_still_quoted_back() -> None:
     assert messages("name: x\ntags: {a: 5}\n") == [
         'e.yaml:2:11: tags.a: expected a string, got the number 5 (quote it: "5")'
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# The compiled check (jsonschema-rs) only lets a document skip the full validator (jsonschema),
+# which alone words diagnostics: whatever it accepts, the full validator must accept too.
+
+SEEDS = [
+    document.data
+    for path in sorted((REPO / "endpoints").glob("*.yaml"))
+    for document in loader.load_file(path).documents
+]
+_ENUMS = sorted(
+    {
+        value
+        for _, node in walk_schemas(schema.load_schema(schema.ENDPOINT_SCHEMA))
+        for value in node.get("enum", [])
+        if isinstance(node.get("enum"), list)
+    }
+)
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()  # unbounded: beyond 64 bits too
+    | st.floats(allow_nan=False)  # infinities too
+    | st.text(st.characters(codec=None), max_size=8)  # lone surrogates too
+    | st.sampled_from([*_ENUMS, "12", "12\n", "-1", "@champion", "https://x.io", "", "a-b_c.d"])
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _places(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    yield path
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _places(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _places(value, (*path, i))
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> Any:
+    """A valid example with a few values replaced, keys added or keys removed."""
+    document = copy.deepcopy(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(list(_places(document))))
+        if not path:
+            continue
+        *parents, last = path
+        holder = document
+        for part in parents:
+            holder = holder[part]
+        action = draw(st.sampled_from(["replace", "add", "remove"]))
+        if action == "remove" and isinstance(holder, dict):
+            del holder[last]
+        elif action == "add" and isinstance(holder[last], dict):
+            holder[last][draw(st.text(max_size=12))] = draw(_VALUES)
+        else:
+            holder[last] = draw(_VALUES)
+    return document
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_whatever_the_compiled_check_accepts_the_full_validator_accepts(data: Any) -> None:
+    if schema._passes(data, schema.ENDPOINT_SCHEMA):
+        assert list(schema._validator(schema.ENDPOINT_SCHEMA).iter_errors(data)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Python's `$` also matches before a final newline: jsonschema accepts what the
+        # compiled check refuses, and the full validator's word is final.
+        (
+            "name: x\nconfig:\n  served_entities:\n    - {entity_name: m, entity_version: '1',"
+            ' workload_size: Small, min_provisioned_throughput: "12\\n"}\n',
+            [],
+        ),
+        # An integer beyond 64 bits, and infinity, which the compiled check cannot represent.
+        (
+            "name: x\nconfig:\n  traffic_config:\n    routes:\n"
+            "      - {served_entity_name: a, traffic_percentage: 100000000000000000000}\n",
+            [
+                "e.yaml:5:53: config.traffic_config.routes[0].traffic_percentage: must be at "
+                "most 100, got 100000000000000000000"
+            ],
+        ),
+        (
+            "name: x\nconfig:\n  traffic_config:\n    routes:\n"
+            "      - {served_entity_name: a, traffic_percentage: .inf}\n",
+            [
+                "e.yaml:5:53: config.traffic_config.routes[0].traffic_percentage: expected a "
+                'whole number, got the number inf (quote it: "inf")',
+                "e.yaml:5:53: config.traffic_config.routes[0].traffic_percentage: must be at "
+                "most 100, got inf",
+            ],
+        ),
+    ],
+)
+def test_what_the_compiled_check_cannot_judge_the_full_validator_does(
+    text: str, expected: list[str]
+) -> None:
+    assert messages(text) == expected
+
+
+def test_data_the_compiled_check_cannot_read_goes_to_the_full_validator() -> None:
+    # The loader only yields string keys; a caller with other data still gets diagnostics.
+    document = loader.LoadedDocument(
+        path="e.yaml", index=0, data={"name": "x", 1: "y"}, source=SourceRef(path="e.yaml")
+    )
+    assert [d.summary for d in schema.validate(document)] == [
+        "unknown key '1'; see the schema for the allowed keys"
     ]

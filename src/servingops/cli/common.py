@@ -6,6 +6,7 @@ project, pick the target and read the endpoint files the same way: through `load
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..desired import load_desired
+from ..desired import load_desired, loading
 from ..errors import ConfigError
 from ..model import DesiredDocument, Diagnostic
 from ..project import Project, Target, load_project, select_target
@@ -108,6 +109,14 @@ def input_options(f: F) -> F:
     return project_option(target_option(var_option(f)))
 
 
+def select_inputs(
+    settings: Settings, *, project: Path | None, target: str | None
+) -> tuple[Project, Target | None]:
+    """The project file and the selected target (the cheap part of `load_inputs`)."""
+    loaded = load_project(settings.cwd, project)
+    return loaded, select_target(loaded, target)
+
+
 def load_inputs(
     settings: Settings,
     *,
@@ -117,10 +126,49 @@ def load_inputs(
     paths: Sequence[Path],
 ) -> Inputs:
     """Load the project, select the target and read desired state; ConfigError on any error."""
-    loaded = load_project(settings.cwd, project)
-    selected = select_target(loaded, target)
-    absolute = [p if p.is_absolute() else settings.cwd / p for p in paths]
-    documents, diagnostics = load_desired(loaded, selected, overrides=variables, paths=absolute)
+    loaded, selected = select_inputs(settings, project=project, target=target)
+    documents, diagnostics = load_desired(
+        loaded, selected, overrides=variables, paths=_absolute(settings, paths)
+    )
+    return _inputs(loaded, selected, documents, diagnostics)
+
+
+async def load_inputs_interleaved(
+    settings: Settings,
+    project: Project,
+    target: Target | None,
+    *,
+    variables: Mapping[str, str],
+    paths: Sequence[Path],
+) -> Inputs:
+    """`load_inputs` for a project already selected, one file per turn of the event loop, so
+    live reads started before it make progress while the files load and validate.
+
+    Interleaved rather than in a worker thread: loading is CPU-bound Python and would hold the
+    GIL against the event loop anyway; a thread measured no better (benchmarks/README.md), and
+    it could not be stopped when a read fails or the user interrupts.
+    """
+    steps = loading(project, target, overrides=variables, paths=_absolute(settings, paths))
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            documents, diagnostics = done.value
+            break
+        await asyncio.sleep(0)
+    return _inputs(project, target, documents, diagnostics)
+
+
+def _absolute(settings: Settings, paths: Sequence[Path]) -> list[Path]:
+    return [p if p.is_absolute() else settings.cwd / p for p in paths]
+
+
+def _inputs(
+    project: Project,
+    target: Target | None,
+    documents: tuple[DesiredDocument, ...],
+    diagnostics: tuple[Diagnostic, ...],
+) -> Inputs:
     if any(d.is_error for d in diagnostics):
         raise ConfigError(diagnostics)
-    return Inputs(project=loaded, target=selected, documents=documents, warnings=diagnostics)
+    return Inputs(project=project, target=target, documents=documents, warnings=diagnostics)

@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from ..model import Diagnostic
 from ..render import diagnostics as view
 from ..render import plural
+from ..workspace import resolve_workspace
 from . import EXIT_ERROR, EXIT_OK, Settings, cli
 from .common import Inputs, input_options, load_inputs, parallelism_option
 
@@ -98,9 +99,15 @@ def validate(
 
 
 def _check_online(settings: Settings, inputs: Inputs, *, parallelism: int) -> engine.Checked:
-    from .planning import open_workspace  # planning imports this package's siblings
-
-    workspace = open_workspace(settings, inputs)
+    workspace = resolve_workspace(
+        inputs.project,
+        inputs.target,
+        env=settings.env,
+        home=settings.home,
+        transport=settings.transport,
+    )
+    if workspace.notice:
+        click.echo(workspace.notice, err=True)
 
     async def check() -> engine.Checked:
         async with workspace.client(max_connections=parallelism) as client:
