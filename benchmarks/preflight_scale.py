@@ -140,9 +140,10 @@ def report(r: dict[str, float], *, n: int, repeats: int) -> str:
     return "\n".join(
         [
             f"endpoints={n}, median (best) of {repeats}",
-            f"live reads alone       {r['requests']:.0f} requests, bound {r['bound_s']:.2f} s: "
+            f"live reads alone  {r['requests']:.0f} requests, bound {r['bound_s']:.2f} s: "
             f"{r['read_s'] / r['bound_s']:.2f}x ({r['read_best_s'] / r['bound_s']:.2f}x)",
-            f"with pre-flight        {r['pf_requests']:.0f} requests, bound {r['pf_bound_s']:.2f} s: "
+            f"with pre-flight   {r['pf_requests']:.0f} requests, "
+            f"bound {r['pf_bound_s']:.2f} s: "
             f"{r['pf_s'] / r['pf_bound_s']:.2f}x ({r['pf_best_s'] / r['pf_bound_s']:.2f}x)",
         ]
     )
