@@ -14,7 +14,7 @@ from pathlib import Path as FsPath
 from types import MappingProxyType
 from typing import Any
 
-from . import loader, rules, schema
+from . import loader, rollout, rules, schema
 from .model import DesiredDocument, Diagnostic, Path, Severity, SourceRef, render_pointer
 from .project import Project, Target
 
@@ -74,6 +74,7 @@ def load_desired(
             diagnostics += problems
             diagnostics += schema.validate(document)
             diagnostics += rules.check_document(document)
+            diagnostics += rollout.check_document(document)
             documents.append(document)
     diagnostics += rules.check_unique_names(documents)
     ordered = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
@@ -367,6 +368,7 @@ def to_desired(document: loader.LoadedDocument) -> DesiredDocument:
         body=body,
         source=document.source,
         positions=positions,
+        rollout=rollout.spec_from_block(data.get("rollout")),  # never part of the API body
     )
 
 

@@ -27,6 +27,8 @@ from typing import Any
 
 from .model import (
     OWNER_TAG,
+    RESERVED_TAGS,
+    ROLLOUT_TAG,
     Body,
     Carrier,
     ConfigUpdate,
@@ -239,6 +241,7 @@ def normalize_desired(doc: DesiredDocument, *, caller: str | None = None) -> End
         source=doc.source,
         write_only=_write_only(doc.body),
         positions={p: ref for p, ref in doc.positions.items() if len(p) == 1},
+        rollout=doc.rollout,
     )
 
 
@@ -514,8 +517,8 @@ def _tags(raw: Any) -> dict[str, str]:
         pairs = [(str(k), "" if v is None else str(v)) for k, v in raw.items()]
     else:
         pairs = [(str(t["key"]), str(t.get("value") or "")) for t in raw or []]
-    # The ownership tag is bookkeeping: it is hidden from diffs and never removed.
-    return dict(sorted((k, v) for k, v in pairs if k != OWNER_TAG))
+    # The ownership and rollout-state tags are bookkeeping: hidden from diffs, never removed.
+    return dict(sorted((k, v) for k, v in pairs if k not in RESERVED_TAGS))
 
 
 def _ai_gateway(raw: Any) -> dict[str, Any]:
@@ -707,9 +710,12 @@ def _status(raw: Mapping[str, Any]) -> LiveStatus:
     config = _mapping(raw.get("config"))
     pending = _mapping(raw.get("pending_config"))
     owner = None
+    rollout_tag = None
     for tag in raw.get("tags") or []:
         if isinstance(tag, Mapping) and tag.get("key") == OWNER_TAG:
             owner = str(tag.get("value") or "")
+        elif isinstance(tag, Mapping) and tag.get("key") == ROLLOUT_TAG:
+            rollout_tag = str(tag.get("value") or "")
     entities = config.get("served_entities") or []
     failed = update in (ConfigUpdate.UPDATE_FAILED, ConfigUpdate.UPDATE_CANCELED)
     return LiveStatus(
@@ -728,6 +734,7 @@ def _status(raw: Mapping[str, Any]) -> LiveStatus:
         pending_since_ms=_opt_int(pending.get("start_time")) if pending else None,
         failure=_failure(raw) if failed else "",
         serving=_serving(config),
+        rollout_tag=rollout_tag,
     )
 
 
