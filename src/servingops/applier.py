@@ -71,6 +71,7 @@ async def apply(
     scheduler: WriteScheduler | None = None,
     parallelism: int = 8,
     no_wait: bool = False,
+    max_steps: int | None = None,
 ) -> ApplyResult:
     """Run every action of `plan`, at most `parallelism` endpoints at a time; prunes last.
 
@@ -83,6 +84,9 @@ async def apply(
     `wait`'s clock. When the task running apply is cancelled (Ctrl-C, SIGTERM), no new action
     starts, the ones in flight are cancelled and reported as INTERRUPTED, the rest as SKIPPED,
     and the result (with `interrupted=True`) is returned rather than the cancellation re-raised.
+
+    Traffic rollouts (rollout_steps.py) advance each endpoint at most `max_steps` steps when it
+    is given, and then never wait out a pause; one left between steps cancels the prunes too.
     """
     if not plan.applyable:
         raise ApplyError("the plan has problems that must be fixed first; nothing was changed")
@@ -100,6 +104,7 @@ async def apply(
         wait=wait,
         scheduler=scheduler or WriteScheduler(clock=wait.clock, sleep=wait.sleep),
         no_wait=no_wait,
+        max_steps=max_steps,
     )
     began = wait.clock()
     every = (*plan.actions, *plan.waits)
@@ -152,6 +157,8 @@ def _prune_blocker(done: Sequence[tuple[Action, ActionOutcome]], *, no_wait: boo
     for action, outcome in sorted(done, key=lambda pair: pair[0].name):
         if outcome.status is not Status.SUCCEEDED:
             return f'endpoint "{action.name}" {outcome.status.value.replace("_", " ")}'
+        if outcome.pending:
+            return f'the traffic rollout of endpoint "{action.name}" is still in progress'
         if no_wait and action.kind is not ActionKind.WAIT:
             return "--no-wait does not wait for the other changes to be READY; re-run apply"
         if outcome.ready and outcome.ready != "READY":

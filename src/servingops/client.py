@@ -339,6 +339,13 @@ class Client:
     async def start_endpoint(self, name: str) -> dict[str, Any]:
         return await self._call("POST", f"/api/2.0/serving-endpoints/{_seg(name)}/config:start")
 
+    async def export_metrics(self, name: str) -> str:
+        """The endpoint's metrics export: Prometheus text for the last complete minute."""
+        # The SDK's export_metrics asks for text (reference: databricks-sdk-py serving API).
+        path = f"/api/2.0/serving-endpoints/{_seg(name)}/metrics"
+        response = await self._call_raw("GET", path, accept="text/plain")
+        return response.text
+
     async def build_logs(self, name: str, served_entity: str) -> str:
         path = f"/api/2.0/serving-endpoints/{_seg(name)}/served-models/{_seg(served_entity)}"
         payload = await self._call("GET", f"{path}/build-logs")
@@ -365,13 +372,26 @@ class Client:
     async def _call(
         self, method: str, path: str, *, json: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
+        return _json(await self._call_raw(method, path, json=json))
+
+    async def _call_raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        accept: str | None = None,
+    ) -> httpx.Response:
         retry = self._retry
         budget = retry.budget
         started = retry.clock()
         attempt = 0
         reauthenticated = False
         while True:
-            request = self._request(method, path, json, await self._auth.headers())
+            auth = await self._auth.headers()
+            request = self._request(
+                method, path, json, {**auth, "Accept": accept} if accept else auth
+            )
             self.requests += 1
             try:
                 response = await self._send(request)
@@ -391,7 +411,7 @@ class Client:
             else:
                 self._answered = True
                 if response.status_code < 400:
-                    return _json(response)
+                    return response
                 failure = _api_error(method, path, response)
                 retry_after = getattr(failure, "retry_after", None)
                 if response.status_code == 401 and not reauthenticated:

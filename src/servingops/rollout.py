@@ -446,24 +446,55 @@ def plan_rollout(want: Endpoint, have: Endpoint) -> RolloutPlan | None:
             status=RolloutStatus.RESTART,
             reason=f"the rollout in progress was for {what}: it starts again at the first step",
         )
-    judged, since = _position(state, start)
+    in_progress = replace(in_progress, status=RolloutStatus.IN_PROGRESS)
+    where = position(in_progress, state, live)
     return replace(
         in_progress,
-        status=RolloutStatus.IN_PROGRESS,
-        done=sum(1 for s in steps if s.share <= start),
-        judged=judged,
-        live_since_ms=since,
+        done=where.next_index,
+        judged=where.judged,
+        live_since_ms=where.live_since_ms,
     )
 
 
-def _position(state: State, live_share: int) -> tuple[bool, int | None]:
-    """(whether the live position passed its gates, when it went live) from the tag."""
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a rollout stands in its schedule: the index of the next step to set (the number
+    of steps live), whether the live position passed its gates, and since when it is live."""
+
+    next_index: int
+    judged: bool
+    live_since_ms: int | None = None
+
+
+def position(plan: RolloutPlan, state: State | None, live: Mapping[str, int]) -> Position:
+    """Where `plan` stands given the state tag and the live split (apply asks again after
+    waiting out an update, since the live split may have moved since the plan).
+
+    A tag of this rollout (same entity and target) in phase `live` gives when its step went
+    live; in phase `next`, the step being set landed when the live share equals it (nobody
+    saw it go live: its pause starts now), else the position before it passed its gates.
+    Anything else (no tag, or another target: PENDING and RESTART) starts at the first step.
+    """
+    share = live.get(plan.entity, 0)
+    ours = (
+        state is not None
+        and state.phase in (Phase.NEXT, Phase.LIVE)
+        and state.entity == plan.entity
+        and state.target == plan.target
+    )
+    if state is None or not ours or plan.status is RolloutStatus.RESTART:
+        return Position(next_index=0, judged=True)
+    done = sum(1 for s in plan.steps if s.share <= share)
     if state.phase == Phase.LIVE:
-        at = state.at_s * 1000 if state.at_s is not None and state.share == live_share else None
-        return False, at
-    if live_share == state.share:
-        return False, None  # the step being set landed; nobody saw it go live: from now
-    return True, None  # the position before the step being set passed its gates
+        same = state.share == share and state.at_s is not None
+        return Position(
+            next_index=done,
+            judged=False,
+            live_since_ms=state.at_s * 1000 if same and state.at_s is not None else None,
+        )
+    if share == state.share:
+        return Position(next_index=done, judged=False)
+    return Position(next_index=done, judged=True)
 
 
 def _abandoned(state: State, desired: Mapping[str, int], reason: str) -> RolloutPlan:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, assert_never
 
-from . import normalize
+from . import normalize, rollout_steps
 from .apply_model import ActionOutcome, EndpointAPI, Observer, Phase, Progress, Status
 from .errors import Conflict, RateLimited, ReconcilerError, WaitTimeout
 from .model import OWNER_TAG, Action, ActionKind, Carrier, Endpoint
@@ -40,6 +40,8 @@ class Context:
     wait: WaitPolicy
     scheduler: WriteScheduler
     no_wait: bool
+    max_steps: int | None = None
+    """Traffic rollouts: advance each at most this many steps and never wait out a pause."""
 
 
 # The calls of an update, in the order `_update` makes them.
@@ -150,6 +152,9 @@ class _Failed(Exception):
     """An action cannot go on; the message is the outcome's."""
 
 
+Failed = _Failed  # rollout_steps raises and catches it too
+
+
 class _AlreadyApplied(Exception):
     """A retried write turned out to be live already (its first attempt was accepted)."""
 
@@ -175,6 +180,8 @@ class EndpointRun:
         self.planned = _planned_calls(action)
         self.landed: list[str] = []
         self.calling = ""
+        self.pending = ""  # a rollout left for a later run: when to come back
+        self.note = ""  # what a traffic rollout was doing, for an interruption
 
     async def run(self) -> ActionOutcome:
         self.ctx.observer.started(self.action)
@@ -187,12 +194,15 @@ class EndpointRun:
         except ReconcilerError as e:  # API errors name the call that failed
             outcome = self._outcome(Status.FAILED, str(e))
         else:
-            outcome = self._outcome(Status.SUCCEEDED, "" if self.waited else "not waited for")
+            message = self.pending or ("" if self.waited else "not waited for")
+            outcome = self._outcome(Status.SUCCEEDED, message)
         self.ctx.observer.finished(self.action, outcome)
         return outcome
 
     def interrupted(self) -> ActionOutcome:
         doing = f" while {self.phase.value.replace('_', ' ')}" if self.phase else ""
+        if self.note:  # a rollout between its calls: the split is one of its steps
+            doing = f" {self.note} (the split is consistent)"
         outcome = self._outcome(
             Status.INTERRUPTED,
             f"interrupted{doing}; the workspace may still be applying it; re-run apply to resume",
@@ -218,6 +228,7 @@ class EndpointRun:
             not_sent=tuple(c for c in self.planned if c not in self.landed and c != self.calling)
             if status is not Status.SUCCEEDED
             else (),
+            pending=self.pending if status is Status.SUCCEEDED else "",
         )
 
     async def _dispatch(self) -> None:
@@ -298,7 +309,9 @@ class EndpointRun:
         run_state = after.body.get("state")
         if Carrier.RUN_STATE in carriers and run_state == "running":
             await self._start()
-        if Carrier.CONFIG in carriers:
+        if self.action.rollout is not None:
+            await rollout_steps.drive(self, live)  # the config change, step by step
+        elif Carrier.CONFIG in carriers:
             await self._update_config(after, live)
         # A rollout may start a stopped endpoint: one that is to stay stopped (written so, or
         # left unmanaged while stopped) is stopped again, never left running as a side effect.
@@ -343,6 +356,25 @@ class EndpointRun:
                 f"the rollout finished but the endpoint is not ready (ready={ready or '?'}); "
                 f"see servingops status {self.name}"
             )
+        if self.action.rollout is not None:
+            await rollout_steps.drive(self, raw)  # a held traffic rollout: reported, not moved
+
+    # -- for rollout_steps, which sends a config change step by step through this run --------
+
+    async def send_config(self, after: Endpoint, live: Raw) -> None:
+        """PUT `after`'s config unless it is live already, and wait until it settles (Failed
+        with the deployment details when it ends UPDATE_FAILED). Each gets a full timeout."""
+        self.deadline = self.ctx.wait.clock() + self.ctx.wait.timeout
+        await self._update_config(after, live)
+
+    async def settled(self) -> Raw | None:
+        """The endpoint once no update is in progress (None when it is gone)."""
+        self.deadline = self.ctx.wait.clock() + self.ctx.wait.timeout
+        return await self._settled(Phase.IN_FLIGHT)
+
+    async def write(self, label: str, call: Callable[[], Awaitable[T]]) -> T:
+        """One idempotent write (see `_write`), recorded as landed."""
+        return await self._write(label, call)
 
     # -- steps ---------------------------------------------------------------------------------
 

@@ -135,6 +135,14 @@ class Ready:
     help="Give up waiting for one endpoint after this long (default 45m); nothing is deleted.",
 )
 @click.option("--no-wait", is_flag=True, help="Start the updates and do not wait for them.")
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Traffic rollouts: advance each at most N steps and never wait out a pause (for a "
+    "scheduled apply; a later run continues). Default: drive each rollout to its end.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_obj
 def apply_command(
@@ -150,6 +158,7 @@ def apply_command(
     parallelism: int,
     wait_timeout: float,
     no_wait: bool,
+    max_steps: int | None,
     fmt: str,
 ) -> int:
     """Change the workspace to match the files (or exactly a saved PLANFILE)."""
@@ -181,7 +190,7 @@ def apply_command(
         return EXIT_OK
     if ready.plan.actions and planfile is None and not auto_approve and not _confirmed(settings):
         return EXIT_ERROR
-    if ready.plan.waits and fmt == "text":
+    if text.waits_line(ready.plan) and fmt == "text":
         click.echo(text.waits_line(ready.plan))
     result, terminated = run_apply(
         ready,
@@ -190,6 +199,7 @@ def apply_command(
         parallelism=parallelism,
         timeout=wait_timeout,
         no_wait=no_wait,
+        max_steps=max_steps,
     )
     code = exit_code(result, terminated=terminated)
     echo_result(result, code, fmt)
@@ -336,6 +346,7 @@ def run_apply(
     parallelism: int,
     timeout: float,
     no_wait: bool,
+    max_steps: int | None = None,
 ) -> tuple[ApplyResult, bool]:
     """Run the applier; (its result, whether SIGTERM ended it). SIGTERM is handled like
     Ctrl-C: nothing new starts, what is in flight is reported, and a summary follows."""
@@ -362,6 +373,7 @@ def run_apply(
                 parallelism=parallelism,
                 timeout=timeout,
                 no_wait=no_wait,
+                max_steps=max_steps,
             )
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -379,6 +391,7 @@ async def _run(
     parallelism: int,
     timeout: float,
     no_wait: bool,
+    max_steps: int | None,
 ) -> ApplyResult:
     wait = WaitPolicy(
         timeout=timeout, sleep=runtime.sleep, clock=runtime.clock, wall_clock=runtime.wall_clock
@@ -401,6 +414,7 @@ async def _run(
             scheduler=scheduler,
             parallelism=parallelism,
             no_wait=no_wait,
+            max_steps=max_steps,
         )
 
 

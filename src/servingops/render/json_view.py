@@ -23,9 +23,9 @@ from ..model import (
     Plan,
     render_pointer,
 )
-from . import health, text
+from . import health, rollouts, text
 
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 SENSITIVE = text.SENSITIVE
 
 _ACTIONS = {
@@ -53,6 +53,7 @@ def plan_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str, 
         "foreign": _foreign(plan),
         "updating": list(plan.updating),
         "waits": [a.name for a in plan.waits],
+        "rollouts": [rollouts.to_dict(name, r) for name, r in plan.rollouts],
         "health": _health(plan),
         "problems": [_problem(p) for p in plan.problems],
         "summary": {
@@ -80,7 +81,7 @@ def drift_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str,
             "fields": [_drift_field(c) for c in a.changes],
         }
         for a in plan.actions
-        if a.kind in (ActionKind.UPDATE, ActionKind.REPLACE)
+        if a.kind in (ActionKind.UPDATE, ActionKind.REPLACE) and not text.rolling(a)
     ]
     return {
         "format_version": FORMAT_VERSION,
@@ -95,6 +96,8 @@ def drift_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str,
         "foreign": _foreign(plan),
         "unchanged": list(plan.unchanged),
         "update_failed": text.failed_drift(plan),
+        "rollouts_held": text.held_drift(plan),
+        "rollouts_in_progress": [a.name for a in plan.actions if text.rolling(a)],
         "health": _health(plan),
         "problems": [_problem(p) for p in plan.problems],
     }

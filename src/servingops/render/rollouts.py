@@ -1,0 +1,193 @@
+"""Traffic rollouts in words, shared by every renderer: the schedule (each step's split, the
+pause, the gates), the worst-case duration, and where a rollout in progress stands.
+
+Pure: reads RolloutPlan values (and the plan's observation time), so text, JSON and markdown
+say the same thing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..model import Gates, RolloutPlan, RolloutStatus
+from ..waiting import format_duration
+
+METRICS_ALIGNMENT_SECONDS = 120
+"""At most this long after a step goes live the first full metrics minute is complete."""
+
+_STATUS = {
+    RolloutStatus.PENDING: "starts",
+    RolloutStatus.IN_PROGRESS: "in progress",
+    RolloutStatus.RESTART: "restarts",
+    RolloutStatus.ROLLING_BACK: "rolling back",
+    RolloutStatus.HELD: "rolled back, held",
+    RolloutStatus.ABANDONED: "abandoned",
+}
+
+
+def split_text(split: Mapping[str, int]) -> str:
+    """`champion 75%, challenger 25%` (largest share first)."""
+    ordered = sorted(split.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{name} {share}%" for name, share in ordered)
+
+
+def clock(ms: int | None) -> str:
+    """Epoch milliseconds as `2025-12-17 19:33:20 UTC`."""
+    if ms is None:
+        return "?"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
+
+
+def gates_text(gates: Gates) -> str:
+    """`error rate <= 0.01, p99 latency <= 800ms, at least 200 requests` (or `no gates`)."""
+    parts = []
+    if gates.max_error_rate is not None:
+        parts.append(f"error rate <= {gates.max_error_rate:g}")
+    if gates.max_p99_ms is not None:
+        parts.append(f"p99 latency <= {gates.max_p99_ms:g}ms")
+    if gates.min_requests:
+        parts.append(f"at least {gates.min_requests} requests")
+    return ", ".join(parts) if parts else "no gates"
+
+
+def reads_metrics(gates: Gates) -> bool:
+    return gates.max_error_rate is not None or gates.max_p99_ms is not None or bool(
+        gates.min_requests
+    )
+
+
+def worst_case(plan: RolloutPlan) -> tuple[float, float, int]:
+    """(seconds at least, seconds at most, config updates) the rest of the rollout takes,
+    besides the updates' own rollout time. At most: each pause may start up to two minutes
+    late (its first full metrics minute) and grow by one more pause (at least a minute) when
+    traffic is too thin to judge."""
+    pauses = plan.pauses_left
+    pause = plan.pause_seconds
+    if reads_metrics(plan.gates):
+        longest = max(pause, METRICS_ALIGNMENT_SECONDS) + max(pause, 60.0)
+    else:
+        longest = pause
+    updates = len(plan.remaining) + (1 if plan.kept and plan.remaining else 0)
+    return pauses * pause, pauses * longest, updates
+
+
+def step_states(plan: RolloutPlan) -> list[str]:
+    """Per step: `done`, `live` (awaiting its gates), `next` or `later`."""
+    out = []
+    for i in range(1, len(plan.steps) + 1):
+        if i < plan.done or (i == plan.done and plan.judged):
+            out.append("done")
+        elif i == plan.done:
+            out.append("live")
+        elif i == plan.done + 1:
+            out.append("next")
+        else:
+            out.append("later")
+    return out
+
+
+def headline(plan: RolloutPlan) -> str:
+    """One sentence: what the rollout is and where it stands."""
+    target = plan.after.get(plan.entity, 0)
+    head = f"rollout of {plan.entity} to {target}% ({_STATUS[plan.status]})"
+    match plan.status:
+        case RolloutStatus.HELD:
+            when = f" on {clock(plan.live_since_ms)}" if plan.live_since_ms else ""
+            where = f" at {plan.failed_share}%" if plan.failed_share is not None else ""
+            why = f": {plan.failure}" if plan.failure else ""
+            return (
+                f"{head}: rolled back{where}{when}{why}; it stays at {split_text(plan.before)} "
+                "until the file changes (a new version, or the rollout block), and apply "
+                "reports it as failed until then"
+            )
+        case RolloutStatus.ROLLING_BACK:
+            why = f" ({plan.failure})" if plan.failure else ""
+            return (
+                f"{head}: a rollback{why} did not finish; apply finishes it (back to "
+                f"{split_text(plan.before)}) and reports the rollout as failed"
+            )
+        case RolloutStatus.ABANDONED:
+            return f"{head}: {plan.reason}; its state tag is removed"
+        case _:
+            steps = len(plan.steps)
+            shares = " -> ".join(f"{s.share}%" for s in plan.steps)
+            text = (
+                f"{head}: {steps} step{'s' if steps != 1 else ''} ({shares}), each live for "
+                f"{format_duration(plan.pause_seconds)} then judged on "
+                f"{gates_text(plan.gates)}; on failure back to {split_text(plan.before)}"
+            )
+            if plan.status is RolloutStatus.RESTART:
+                text += f"; {plan.reason}"
+            return text
+
+
+def lines(plan: RolloutPlan, *, observed_at_ms: int | None) -> list[str]:
+    """The headline, one line per step with its split and state, where it stands, and the
+    worst-case duration."""
+    out = [headline(plan)]
+    if plan.status in (RolloutStatus.HELD, RolloutStatus.ROLLING_BACK, RolloutStatus.ABANDONED):
+        return out
+    states = step_states(plan)
+    width = len(str(len(plan.steps)))
+    for i, (step, state) in enumerate(zip(plan.steps, states, strict=True), start=1):
+        line = f"  step {i:>{width}}/{len(plan.steps)}  {state:<5}  {split_text(step.split)}"
+        if i == 1 and plan.done == 0:
+            line += "  (carries the file's other config changes)"
+        if state == "live":
+            line += f"  ({_live_for(plan, observed_at_ms)})"
+        out.append(line)
+    if plan.kept:
+        out.append(
+            f"  then {', '.join(plan.kept)} (no longer in the file) "
+            f"{'is' if len(plan.kept) == 1 else 'are'} removed in one more config update"
+        )
+    low, high, updates = worst_case(plan)
+    if plan.pauses_left:
+        out.append(
+            f"  takes at least {format_duration(low)} of pauses, at most "
+            f"{format_duration(high)} if traffic is too thin to judge, plus "
+            f"{updates} config update{'s' if updates != 1 else ''}"
+        )
+    return out
+
+
+def _live_for(plan: RolloutPlan, observed_at_ms: int | None) -> str:
+    pause = format_duration(plan.pause_seconds)
+    if plan.live_since_ms is None or observed_at_ms is None:
+        return f"its {pause} pause starts when apply sees it"
+    since = format_duration(max(0, observed_at_ms - plan.live_since_ms) / 1000)
+    return f"live for {since} of its {pause} pause"
+
+
+def to_dict(name: str, plan: RolloutPlan) -> dict[str, Any]:
+    """The rollout as JSON-ready data (plan JSON `rollouts[]`)."""
+    low, high, updates = worst_case(plan)
+    gates = plan.gates
+    return {
+        "endpoint": name,
+        "entity": plan.entity,
+        "status": plan.status.value,
+        "before": dict(plan.before),
+        "after": dict(plan.after),
+        "steps": [
+            {"step": i, "share": s.share, "split": dict(s.split), "state": state}
+            for i, (s, state) in enumerate(zip(plan.steps, step_states(plan), strict=True), 1)
+        ],
+        "pause_seconds": plan.pause_seconds,
+        "gates": {
+            "max_error_rate": gates.max_error_rate,
+            "max_p99_ms": gates.max_p99_ms,
+            "min_requests": gates.min_requests,
+        },
+        "live_share": plan.live_share,
+        "live_since_ms": plan.live_since_ms,
+        "judged": plan.judged,
+        "kept": list(plan.kept),
+        "worst_case": {"min_seconds": low, "max_seconds": high, "config_updates": updates},
+        "failure": plan.failure or None,
+        "failed_share": plan.failed_share,
+        "reason": plan.reason or None,
+        "summary": headline(plan),
+    }
