@@ -263,7 +263,9 @@ def rollout_line(action: Action, event: RolloutEvent) -> str:
             share = event.split.get(event.entity, 0)
             return f"{name}: Rollout {at}: {event.entity} {share}% ({split})..."
         case RolloutEventKind.LIVE:
-            due = f"; its gates are due at {rollouts.clock(event.until_ms)}" if event.until_ms else ""
+            due = (
+                f"; its gates are due at {rollouts.clock(event.until_ms)}" if event.until_ms else ""
+            )
             return f"{name}: Rollout {at} is live{due}"
         case RolloutEventKind.GATE:
             return f"{name}: {_gate_text(action, event, at)}"

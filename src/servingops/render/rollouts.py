@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..model import Gates, RolloutPlan, RolloutStatus
+from ..model import Action, ActionKind, Gates, RolloutPlan, RolloutStatus
 from ..waiting import format_duration
 
 METRICS_ALIGNMENT_SECONDS = 120
@@ -53,8 +53,8 @@ def gates_text(gates: Gates) -> str:
 
 
 def reads_metrics(gates: Gates) -> bool:
-    return gates.max_error_rate is not None or gates.max_p99_ms is not None or bool(
-        gates.min_requests
+    return (
+        gates.max_error_rate is not None or gates.max_p99_ms is not None or bool(gates.min_requests)
     )
 
 
@@ -151,6 +151,28 @@ def lines(plan: RolloutPlan, *, observed_at_ms: int | None) -> list[str]:
             f"{updates} config update{'s' if updates != 1 else ''}"
         )
     return out
+
+
+def not_needed(action: Action) -> str:
+    """For an update whose file has a rollout block that is not needed (the entity's share is
+    reached) while the entity itself changes: a note saying the change reaches all of the
+    entity's traffic at once ("" otherwise)."""
+    spec = action.after.rollout if action.after is not None else None
+    if action.kind is not ActionKind.UPDATE or action.rollout is not None or spec is None:
+        return ""
+    if not any(c.path[:3] == ("config", "served_entities", spec.entity) for c in action.changes):
+        return ""
+    before = action.before.body if action.before is not None else {}
+    share = _mapping(_mapping(before.get("config")).get("traffic")).get(spec.entity, 0)
+    return (
+        f"no rollout: {spec.entity} already has {share}% of the traffic, so this change to it "
+        "reaches that traffic in one update; to canary a new version, serve it as a new "
+        "entity and roll traffic to that"
+    )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _live_for(plan: RolloutPlan, observed_at_ms: int | None) -> str:

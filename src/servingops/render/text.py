@@ -254,6 +254,8 @@ def _render_action(action: Action, plan: Plan, *, color: bool) -> str:
     notes = impact.impact_notes(action, plan) + impact.carrier_notes(action)
     if action.rollout is not None:
         notes.extend(rollouts.lines(action.rollout, observed_at_ms=plan.observed_at_ms))
+    elif rollouts.not_needed(action):
+        notes.append(rollouts.not_needed(action))
     lines.extend(f"    # {n}" for n in notes)
     return "\n".join(lines)
 
