@@ -53,7 +53,10 @@ def plan_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str, 
         "foreign": _foreign(plan),
         "updating": list(plan.updating),
         "waits": [a.name for a in plan.waits],
-        "rollouts": [rollouts.to_dict(name, r) for name, r in plan.rollouts],
+        "rollouts": [
+            rollouts.to_dict(name, r, observed_at_ms=plan.observed_at_ms)
+            for name, r in plan.rollouts
+        ],
         "health": _health(plan),
         "problems": [_problem(p) for p in plan.problems],
         "summary": {

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..model import Action, ActionKind, Gates, RolloutPlan, RolloutStatus
-from ..waiting import format_duration
+from ..rollout import format_pause
 
 METRICS_ALIGNMENT_SECONDS = 120
 """At most this long after a step goes live the first full metrics minute is complete."""
@@ -58,19 +58,22 @@ def reads_metrics(gates: Gates) -> bool:
     )
 
 
-def worst_case(plan: RolloutPlan) -> tuple[float, float, int]:
+def worst_case(plan: RolloutPlan, *, observed_at_ms: int | None = None) -> tuple[float, float, int]:
     """(seconds at least, seconds at most, config updates) the rest of the rollout takes,
     besides the updates' own rollout time. At most: each pause may start up to two minutes
     late (its first full metrics minute) and grow by one more pause (at least a minute) when
-    traffic is too thin to judge."""
+    traffic is too thin to judge. A live step's pause counts from when it went live."""
     pauses = plan.pauses_left
     pause = plan.pause_seconds
     if reads_metrics(plan.gates):
         longest = max(pause, METRICS_ALIGNMENT_SECONDS) + max(pause, 60.0)
     else:
         longest = pause
+    spent = 0.0
+    if not plan.judged and plan.live_since_ms is not None and observed_at_ms is not None:
+        spent = min(pause, max(0.0, (observed_at_ms - plan.live_since_ms) / 1000))
     updates = len(plan.remaining) + (1 if plan.kept and plan.remaining else 0)
-    return pauses * pause, pauses * longest, updates
+    return pauses * pause - spent, pauses * longest - spent, updates
 
 
 def step_states(plan: RolloutPlan) -> list[str]:
@@ -115,7 +118,7 @@ def headline(plan: RolloutPlan) -> str:
             shares = " -> ".join(f"{s.share}%" for s in plan.steps)
             text = (
                 f"{head}: {steps} step{'s' if steps != 1 else ''} ({shares}), each live for "
-                f"{format_duration(plan.pause_seconds)} then judged on "
+                f"{format_pause(plan.pause_seconds)} then judged on "
                 f"{gates_text(plan.gates)}; on failure back to {split_text(plan.before)}"
             )
             if plan.status is RolloutStatus.RESTART:
@@ -143,12 +146,12 @@ def lines(plan: RolloutPlan, *, observed_at_ms: int | None) -> list[str]:
             f"  then {', '.join(plan.kept)} (no longer in the file) "
             f"{'is' if len(plan.kept) == 1 else 'are'} removed in one more config update"
         )
-    low, high, updates = worst_case(plan)
+    low, high, updates = worst_case(plan, observed_at_ms=observed_at_ms)
     if plan.pauses_left:
         out.append(
-            f"  takes at least {format_duration(low)} of pauses, at most "
-            f"{format_duration(high)} if traffic is too thin to judge, plus "
-            f"{updates} config update{'s' if updates != 1 else ''}"
+            f"  takes at least {format_pause(low)} of pauses, at most {format_pause(high)} if "
+            f"traffic is too thin to judge, plus {updates} config "
+            f"update{'s' if updates != 1 else ''}"
         )
     return out
 
@@ -176,16 +179,16 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 
 def _live_for(plan: RolloutPlan, observed_at_ms: int | None) -> str:
-    pause = format_duration(plan.pause_seconds)
+    pause = format_pause(plan.pause_seconds)
     if plan.live_since_ms is None or observed_at_ms is None:
         return f"its {pause} pause starts when apply sees it"
-    since = format_duration(max(0, observed_at_ms - plan.live_since_ms) / 1000)
+    since = format_pause(max(0, observed_at_ms - plan.live_since_ms) / 1000)
     return f"live for {since} of its {pause} pause"
 
 
-def to_dict(name: str, plan: RolloutPlan) -> dict[str, Any]:
+def to_dict(name: str, plan: RolloutPlan, *, observed_at_ms: int | None) -> dict[str, Any]:
     """The rollout as JSON-ready data (plan JSON `rollouts[]`)."""
-    low, high, updates = worst_case(plan)
+    low, high, updates = worst_case(plan, observed_at_ms=observed_at_ms)
     gates = plan.gates
     return {
         "endpoint": name,
