@@ -226,11 +226,15 @@ class Judgment:
             return "; ".join(b.describe() for b in self.breaches)
         parts = [f"{self.requests} requests over {_minutes(self.minutes)}"]
         checks = []
+        # Below min_requests nothing is judged yet: figures with their limits, no verdict.
+        judged = self.requests >= gates.min_requests
         if gates.max_error_rate is not None and self.error_rate is not None:
-            checks.append(f"error rate {_rate(self.error_rate)} <= {_rate(gates.max_error_rate)}")
+            rate, limit = _rate(self.error_rate), _rate(gates.max_error_rate)
+            checks.append(f"error rate {rate} <= {limit}" if judged else f"error rate {rate}")
         if gates.max_p99_ms is not None and self.p99_ms is not None:
-            checks.append(f"p99 latency {self.p99_ms:.0f}ms <= {_ms(gates.max_p99_ms)}")
-        if self.requests < gates.min_requests:
+            p99, limit = f"{self.p99_ms:.0f}ms", _ms(gates.max_p99_ms)
+            checks.append(f"p99 latency {p99} <= {limit}" if judged else f"p99 latency {p99}")
+        if not judged:
             checks.append(f"waiting for min_requests {gates.min_requests}")
         elif not self.requests:
             checks.append("no traffic: nothing to judge (min_requests is 0)")

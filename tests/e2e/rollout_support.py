@@ -12,6 +12,7 @@ import httpx
 
 from serving_emulator import Emulator, ManualClock
 from servingops.cli.apply import ApplyRuntime
+from tests.e2e.conftest import ApplyCli
 
 ENDPOINT = "fraud"
 
@@ -139,3 +140,16 @@ def rollout_tag(raw: dict[str, Any] | None) -> str | None:
         if tag["key"] == "servingops-rollout":
             return str(tag["value"])
     return None
+
+
+class CanaryCli(ApplyCli):
+    """`servingops ...` in-process, with traffic sent while apply sleeps."""
+
+    def __init__(self, root: Path, emu: Emulator[ManualClock], capsys: Any) -> None:
+        super().__init__(root, emu, capsys)
+        self.traffic = Traffic(emu)
+        self.runtime = self.traffic.runtime()
+
+    def puts(self) -> int:
+        """How many PUT config calls were made so far."""
+        return sum(1 for m, p, _ in self.transport.seen if m == "PUT" and p.endswith("/config"))
