@@ -87,10 +87,13 @@ def test_json_events_per_step_and_per_gate_evaluation(canary: CanaryCli, project
         "pass",
     ]
     first = gates[0]
-    assert first["step"] == 1 and first["split"] == {"champion": 50, "challenger": 50}
-    assert first["gate"]["requests"] > 0 and first["gate"]["error_rate"] == 0
+    assert first["step"] == 1
+    assert first["split"] == {"champion": 50, "challenger": 50}
+    assert first["gate"]["requests"] > 0
+    assert first["gate"]["error_rate"] == 0
     summary = events[-1]
-    assert summary["type"] == "summary" and summary["exit_code"] == 0
+    assert summary["type"] == "summary"
+    assert summary["exit_code"] == 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,7 +114,8 @@ def test_a_failing_new_version_is_rolled_back_on_its_error_rate(canary: CanaryCl
         out,
     )
     assert found, out
-    assert 0.1 <= float(found[1]) <= 0.3 and int(found[2]) >= 10
+    assert 0.1 <= float(found[1]) <= 0.3
+    assert int(found[2]) >= 10
     assert "Rolled back: champion 100% serves again" in out
     assert (
         f'endpoint "fraud": rolled back at step 1/2 (challenger 20%): error rate {found[1]} > '
@@ -183,7 +187,8 @@ def test_thin_traffic_that_reaches_min_requests_in_the_longer_window_passes(
     assert code == 0, out
     found = re.search(r"Gates passed for step 1/2: (\d+) requests over (\d) minutes", out)
     assert found, out
-    assert int(found[1]) >= 30 and 3 < int(found[2]) <= 6  # past the pause, within one more
+    assert int(found[1]) >= 30
+    assert 3 < int(found[2]) <= 6
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,7 +270,7 @@ def test_removing_the_block_mid_rollout_moves_in_one_update_and_clears_the_state
     write_rollout(project, steps="[10, 50, 100]")
     assert canary("apply", "--auto-approve", "--max-steps", "1")[0] == 0
     write_rollout(project, rollout=False)
-    code, out, _ = canary("plan")
+    _code, out, _ = canary("plan")
     assert "(abandoned): the file has no rollout block any more" in out
     before = canary.puts()
     assert canary("apply", "--auto-approve")[0] == 0

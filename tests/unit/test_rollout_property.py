@@ -38,7 +38,9 @@ class MeteredWorkspace(FakeWorkspace):
     async def export_metrics(self, name: str) -> str:
         rec = self._settled(name)
         routes = (rec["config"] or {}).get("traffic_config", {}).get("routes", [])
-        share = next((r["traffic_percentage"] for r in routes if r["served_entity_name"] == ENTITY), 0)
+        share = next(
+            (r["traffic_percentage"] for r in routes if r["served_entity_name"] == ENTITY), 0
+        )
         outcome = self.outcomes.get(share, "pass")
         requests, errors, latency = {
             "pass": (40, 0, 5),
@@ -66,7 +68,12 @@ class MeteredWorkspace(FakeWorkspace):
 
 
 def entity(name: str, version: str) -> dict[str, Any]:
-    return {"name": name, "entity_name": "m.fraud", "entity_version": version, "workload_size": "Small"}
+    return {
+        "name": name,
+        "entity_name": "m.fraud",
+        "entity_version": version,
+        "workload_size": "Small",
+    }
 
 
 def config(split: dict[str, int]) -> dict[str, Any]:
@@ -114,9 +121,7 @@ async def converge(case: dict[str, Any]) -> tuple[MeteredWorkspace, list[Status]
     time = FakeTime()
     ws = MeteredWorkspace(time, case["outcomes"])
     ws.seed("fraud", config(case["before"]), tags={OWNER_TAG: OWNER})
-    spec = RolloutSpec(
-        entity=ENTITY, steps=case["steps"], pause_seconds=case["pause"], gates=GATES
-    )
+    spec = RolloutSpec(entity=ENTITY, steps=case["steps"], pause_seconds=case["pause"], gates=GATES)
     document = DesiredDocument(
         name="fraud",
         body={"name": "fraud", "config": config(case["after"])},
@@ -126,9 +131,7 @@ async def converge(case: dict[str, Any]) -> tuple[MeteredWorkspace, list[Status]
     wait = WaitPolicy(sleep=time.sleep, clock=time.clock, wall_clock=time.clock, jitter=0.0)
     statuses: list[Status] = []
     for _ in range(40):
-        plan, _live = await engine.compute_plan(
-            ws, [document], owner=OWNER, clock=time.clock
-        )
+        plan, _live = await engine.compute_plan(ws, [document], owner=OWNER, clock=time.clock)
         if not plan.actions and not plan.waits:
             break
         result = await applier.apply(
