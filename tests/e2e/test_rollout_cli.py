@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,7 @@ from tests.e2e.rollout_support import (
 )
 
 BEFORE = {"champion": 100}
+STEP_1 = {"champion": 50, "challenger": 50}
 FAST_GATES = "{max_error_rate: 0.05, max_p99_ms: 500, min_requests: 10}"
 AFTER = {"champion": 0, "challenger": 100}
 
@@ -288,3 +291,46 @@ def test_a_rollout_in_progress_cancels_prunes(canary: CanaryCli, project: Path):
     assert code == 0
     assert 'prune cancelled: the traffic rollout of endpoint "fraud" is still in progress' in out
     assert canary.get("old") is not None
+
+
+# --------------------------------------------------------------------------------------------
+# Interrupted and timed-out runs leave a step, never half of one
+
+
+def test_sigterm_during_a_pause_leaves_the_step_and_a_rerun_goes_on(
+    canary: CanaryCli, project: Path
+) -> None:
+    write_rollout(project, steps="[50, 100]")
+
+    def term_once_the_step_is_live() -> None:
+        tags = [s for s in canary.transport.seen if s[0] == "PATCH" and s[1].endswith("/tags")]
+        if len(tags) == 2:  # `next`, then `live`: the pause of step 1 runs
+            canary.traffic.on_sleep.clear()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    canary.traffic.on_sleep.append(term_once_the_step_is_live)
+    code, out, _ = canary("apply", "--auto-approve")
+
+    assert code == 143
+    assert "interrupted during the pause of step 1/2 (the split is consistent)" in out
+    assert split(canary.get(ENDPOINT)) == {"champion": 50, "challenger": 50}
+    assert "p=live" in (rollout_tag(canary.get(ENDPOINT)) or "")
+    code, out, _ = canary("apply", "--auto-approve")
+    assert code == 0, out
+    assert split(canary.get(ENDPOINT)) == AFTER
+
+
+def test_a_wait_timeout_during_a_step_leaves_it_for_the_next_run(
+    canary: CanaryCli, project: Path
+) -> None:
+    write_rollout(project, steps="[50, 100]")
+    code, out, _ = canary("apply", "--auto-approve", "--wait-timeout", "20s")  # updates take 30s
+    assert code == 4
+    assert "still updating; re-run apply to resume" in out
+    raw = canary.get(ENDPOINT)
+    assert raw is not None
+    assert raw["state"]["config_update"] == "IN_PROGRESS"
+    routes = raw["pending_config"]["traffic_config"]["routes"]
+    assert {r["served_entity_name"]: r["traffic_percentage"] for r in routes} == STEP_1
+    assert canary("apply", "--auto-approve")[0] == 0
+    assert split(canary.get(ENDPOINT)) == AFTER
