@@ -603,8 +603,8 @@ def traffic(body: Body) -> dict[str, int]:
 
 
 def describe_split(split: Mapping[str, int]) -> str:
-    """`champion 75%, challenger 25%` (largest first, then by name)."""
-    ordered = sorted(split.items(), key=lambda kv: (-kv[1], kv[0]))
+    """`champion 75%, challenger 25%` (largest first, then by name; no 0% shares)."""
+    ordered = sorted(((k, v) for k, v in split.items() if v), key=lambda kv: (-kv[1], kv[0]))
     return ", ".join(f"{name} {share}%" for name, share in ordered)
 
 

@@ -257,7 +257,7 @@ def rollout_line(action: Action, event: RolloutEvent) -> str:
     """One line about a traffic rollout event ("" when the next line says it)."""
     name = _label(action.name)
     at = f"step {event.step}/{event.steps}"
-    split = rollouts.split_text(event.split)
+    split = rollouts.split_text(event.split, zeros=event.kind is not RolloutEventKind.ROLLED_BACK)
     match event.kind:
         case RolloutEventKind.STEP:
             share = event.split.get(event.entity, 0)
@@ -268,11 +268,13 @@ def rollout_line(action: Action, event: RolloutEvent) -> str:
             )
             return f"{name}: Rollout {at} is live{due}"
         case RolloutEventKind.GATE:
-            return f"{name}: {_gate_text(action, event, at)}"
+            text = _gate_text(action, event, at)
+            return f"{name}: {text}" if text else ""
         case RolloutEventKind.PAUSED:
             return f"{name}: Rollout paused: {event.message}"
         case RolloutEventKind.ROLLBACK:
-            return f"{name}: Gate failed at {at}: {event.message}; rolling back to {split}..."
+            back = rollouts.split_text(event.split, zeros=False)
+            return f"{name}: Gate failed at {at}: {event.message}; rolling back to {back}..."
         case RolloutEventKind.ROLLED_BACK:
             return f"{name}: Rolled back: {split} serves again"
         case RolloutEventKind.COMPLETE:

@@ -27,9 +27,10 @@ _STATUS = {
 }
 
 
-def split_text(split: Mapping[str, int]) -> str:
-    """`champion 75%, challenger 25%` (largest share first)."""
-    ordered = sorted(split.items(), key=lambda kv: (-kv[1], kv[0]))
+def split_text(split: Mapping[str, int], *, zeros: bool = True) -> str:
+    """`champion 75%, challenger 25%` (largest share first; 0% shares only with `zeros`)."""
+    shown = {k: v for k, v in split.items() if v or zeros}
+    ordered = sorted(shown.items(), key=lambda kv: (-kv[1], kv[0]))
     return ", ".join(f"{name} {share}%" for name, share in ordered)
 
 
@@ -101,7 +102,8 @@ def headline(plan: RolloutPlan) -> str:
             where = f" at {plan.failed_share}%" if plan.failed_share is not None else ""
             why = f": {plan.failure}" if plan.failure else ""
             return (
-                f"{head}: rolled back{where}{when}{why}; it stays at {split_text(plan.before)} "
+                f"{head}: rolled back{where}{when}{why}; it stays at "
+                f"{split_text(plan.before, zeros=False)} "
                 "until the file changes (a new version, or the rollout block), and apply "
                 "reports it as failed until then"
             )
@@ -109,7 +111,7 @@ def headline(plan: RolloutPlan) -> str:
             why = f" ({plan.failure})" if plan.failure else ""
             return (
                 f"{head}: a rollback{why} did not finish; apply finishes it (back to "
-                f"{split_text(plan.before)}) and reports the rollout as failed"
+                f"{split_text(plan.before, zeros=False)}) and reports the rollout as failed"
             )
         case RolloutStatus.ABANDONED:
             return f"{head}: {plan.reason}; its state tag is removed"
@@ -119,7 +121,8 @@ def headline(plan: RolloutPlan) -> str:
             text = (
                 f"{head}: {steps} step{'s' if steps != 1 else ''} ({shares}), each live for "
                 f"{format_pause(plan.pause_seconds)} then judged on "
-                f"{gates_text(plan.gates)}; on failure back to {split_text(plan.before)}"
+                f"{gates_text(plan.gates)}; on failure back to "
+                f"{split_text(plan.before, zeros=False)}"
             )
             if plan.status is RolloutStatus.RESTART:
                 text += f"; {plan.reason}"
