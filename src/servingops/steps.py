@@ -373,7 +373,9 @@ class EndpointRun:
         return await self._settled(Phase.IN_FLIGHT)
 
     async def write(self, label: str, call: Callable[[], Awaitable[T]]) -> T:
-        """One idempotent write (see `_write`), recorded as landed."""
+        """One idempotent write (see `_write`), recorded as landed; a full timeout for its
+        retries (it may follow a pause longer than the timeout)."""
+        self.deadline = self.ctx.wait.clock() + self.ctx.wait.timeout
         return await self._write(label, call)
 
     # -- steps ---------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from serving_emulator import Emulator, ManualClock
+from serving_emulator import Emulator, EmulatorConfig, ManualClock
+from tests.e2e.conftest import T0
 from tests.e2e.rollout_support import (
     ENDPOINT,
     CanaryCli,
@@ -334,3 +335,24 @@ def test_a_wait_timeout_during_a_step_leaves_it_for_the_next_run(
     assert {r["served_entity_name"]: r["traffic_percentage"] for r in routes} == STEP_1
     assert canary("apply", "--auto-approve")[0] == 0
     assert split(canary.get(ENDPOINT)) == AFTER
+
+
+def test_a_step_that_fails_to_deploy_is_rolled_back(project: Path, capsys) -> None:
+    (project / "endpoints" / "scorer.yaml").unlink()
+    config = EmulatorConfig(
+        update_seconds=30.0, failing_versions=frozenset({("main.ml.fraud", "2")})
+    )
+    emu = Emulator(config, clock=ManualClock(T0))
+    with emu:
+        run = CanaryCli(project, emu, capsys)
+        write_champion_only(project)
+        assert run("apply", "--auto-approve")[0] == 0
+        write_rollout(project, steps="[50, 100]")
+        code, out, _ = run("apply", "--auto-approve")
+        assert code == 1
+        assert "Gate failed at step 1/2: the step's config update failed to deploy (" in out
+        assert 'endpoint "fraud": rolled back at step 1/2 (challenger 50%)' in out
+        live = run.get(ENDPOINT)
+        assert live is not None
+        assert positive(split(live)) == BEFORE
+        assert "f=deploy" in (rollout_tag(live) or "")
