@@ -9,11 +9,13 @@ minute's latency histogram (`request_latency_ms`), each sample stamped with the 
 holds no history, so a window is made of the minutes someone scraped while the step was live.
 
 Aggregation over a window of several minutes: requests and errors are summed; the error rate
-is the 5xx share of all requests (4xx are the caller's: bad input, rate limits; they are shown,
-not gated, as Flagger's and Argo Rollouts' success-rate analyses count only 5xx); the latency
-histograms are added bucket by bucket and the 99th percentile read from the sum the way
-Prometheus' histogram_quantile does (linear within the bucket that holds the rank; the upper
-bound of the highest finite bucket when the rank falls in +Inf).
+is the 5xx share of all requests. The serving UI's "request error rate" counts 4xx too, but a
+4xx is the caller's (bad input, a rate limit): it is shown, not gated, as Flagger's builtin
+request-success-rate counts "non 5xx responses" (https://fluxcd.io/flagger/usage/metrics). The
+latency histograms are added bucket by bucket and the 99th percentile read from the sum the way
+Prometheus' histogram_quantile does (https://prometheus.io/docs/prometheus/latest/querying/
+functions/#histogram_quantile: linear within the bucket that holds the rank; the upper bound of
+the highest finite bucket when the rank falls in +Inf).
 """
 
 from __future__ import annotations
