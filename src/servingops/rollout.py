@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -600,6 +601,13 @@ def missing_from(config: Mapping[str, Any], split: Mapping[str, int]) -> list[st
 def traffic(body: Body) -> dict[str, int]:
     """The split of a canonical body: entity -> share (empty without a config)."""
     return {str(k): int(v) for k, v in _mapping(_lookup(body, _TRAFFIC)).items()}
+
+
+def format_clock(ms: int | None) -> str:
+    """Epoch milliseconds as `2025-12-17 19:33:20 UTC` ("?" when unknown)."""
+    if ms is None:
+        return "?"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
 
 
 def describe_split(split: Mapping[str, int]) -> str:

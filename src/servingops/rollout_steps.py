@@ -21,7 +21,6 @@ breached gate (never passes on too little evidence).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -211,9 +210,8 @@ class _Driver:
         await self._write_state(Phase.ROLLED_BACK, share, at_ms=self._now_ms(), failure=breach)
         self._emit(RolloutEventKind.ROLLED_BACK, index, split=plan.before)
         self.run.note = ""
-        step = f"step {index}/{len(plan.steps)} ({plan.entity} {share}%)" if index else "a step"
         raise steps.Failed(
-            f"rolled back at {step}: {breach.describe()}; "
+            f"rolled back at {self._where(index, share)}: {breach.describe()}; "
             f"{rollout.describe_split(plan.before)} serves again"
         )
 
@@ -262,11 +260,15 @@ class _Driver:
         self._emit(RolloutEventKind.PAUSED, index, message=message)
 
     def _come_back(self, index: int, share: int, due_ms: int) -> str:
-        plan = self.plan
         return (
-            f"step {index}/{len(plan.steps)} ({plan.entity} {share}%) is live; its gates are "
-            f"due at {_clock(due_ms)}: run apply again then"
+            f"{self._where(index, share)} is live; its gates are due at "
+            f"{rollout.format_clock(due_ms)}: run apply again then"
         )
+
+    def _where(self, index: int, share: int) -> str:
+        """`step 2/4 (challenger 25%)`, or `the live split (...)` between steps."""
+        what = f"({self.plan.entity} {share}%)"
+        return f"step {index}/{len(self.plan.steps)} {what}" if index else f"the live split {what}"
 
     def _due_ms(self, since_ms: int) -> int:
         """When a step live since `since_ms` may be judged: after its pause, and (when gates
@@ -346,7 +348,3 @@ def _update_state(raw: Mapping[str, Any]) -> str:
 def _config(raw: Mapping[str, Any]) -> Mapping[str, Any]:
     config = normalize.normalize_live(raw).body.get("config")
     return config if isinstance(config, Mapping) else {}
-
-
-def _clock(ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))

@@ -7,12 +7,11 @@ say the same thing.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from ..model import Action, ActionKind, Gates, RolloutPlan, RolloutStatus
-from ..rollout import format_pause
+from ..rollout import format_clock, format_pause
 
 METRICS_ALIGNMENT_SECONDS = 120
 """At most this long after a step goes live the first full metrics minute is complete."""
@@ -34,11 +33,7 @@ def split_text(split: Mapping[str, int], *, zeros: bool = True) -> str:
     return ", ".join(f"{name} {share}%" for name, share in ordered)
 
 
-def clock(ms: int | None) -> str:
-    """Epoch milliseconds as `2025-12-17 19:33:20 UTC`."""
-    if ms is None:
-        return "?"
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
+clock = format_clock
 
 
 def gates_text(gates: Gates) -> str:
