@@ -356,3 +356,75 @@ def test_a_step_that_fails_to_deploy_is_rolled_back(project: Path, capsys) -> No
         assert live is not None
         assert positive(split(live)) == BEFORE
         assert "f=deploy" in (rollout_tag(live) or "")
+
+
+def test_max_steps_sets_at_most_that_many_steps_per_run(canary: CanaryCli, project: Path):
+    """Pause 0s and no gates: each step passes at once, so only --max-steps stops a run."""
+    write_rollout(project, steps="[10, 50, 100]", pause="0s", gates="{}")
+    shares, outs = [], []
+    for _ in range(3):
+        before = canary.puts()
+        code, out, _ = canary("apply", "--auto-approve", "--max-steps", "1")
+        assert code == 0, out
+        assert canary.puts() - before == 1
+        shares.append(split(canary.get(ENDPOINT))["challenger"])
+        outs.append(out)
+    assert shares == [10, 50, 100]
+    assert "step 2/3 (challenger 50%) is next; --max-steps reached: run apply again" in outs[0]
+    assert "step 3/3 (challenger 100%) is next; --max-steps reached" in outs[1]
+    assert "Rollout complete" in outs[2]  # its pause is 0s: judged in the run that set it
+    assert rollout_tag(canary.get(ENDPOINT)) is None
+
+
+def test_no_wait_sends_a_step_and_leaves_it_to_the_next_run(canary: CanaryCli, project: Path):
+    write_rollout(project, steps="[50, 100]")
+    code, out, _ = canary("apply", "--auto-approve", "--no-wait")
+    assert code == 0, out
+    assert "step 1/2 (challenger 50%) was sent and not waited for (--no-wait)" in out
+    raw = canary.get(ENDPOINT)
+    assert raw is not None
+    assert raw["state"]["config_update"] == "IN_PROGRESS"
+    code, out, _ = canary("apply", "--auto-approve")
+    assert code == 0, out
+    assert canary.puts() == 2  # one update per step: none sent twice
+    assert split(canary.get(ENDPOINT)) == AFTER
+
+
+def test_a_new_version_of_an_entity_that_has_its_share_is_not_a_rollout(
+    canary: CanaryCli, project: Path
+):
+    write_rollout(project, steps="[50, 100]", pause="0s", gates="{}")
+    assert canary("apply", "--auto-approve")[0] == 0
+    write_rollout(project, challenger="3", steps="[50, 100]", pause="0s", gates="{}")
+    assert canary("plan")[0] == 0
+    _, out, _ = canary("plan")
+    assert "rollout of" not in out
+    assert (
+        "# no rollout: challenger already has 100% of the traffic, so this change to it "
+        "reaches that traffic in one update; to canary a new version, serve it as a new entity "
+        "and roll traffic to that"
+    ) in out
+
+
+def test_validate_locates_rollout_problems(canary: CanaryCli, project: Path):
+    write_rollout(project, steps="[10, 50]")
+    code, out, err = canary("validate")
+    assert code == 1
+    assert (
+        "endpoints/fraud.yaml:18:15: error: rollout.steps[1]: the last rollout step is 50% but "
+        "the file gives 'challenger' 100% of the traffic; the steps must end at the file's own "
+        "split"
+    ) in out + err
+
+
+def test_a_held_rollout_cancels_prunes(canary: CanaryCli, project: Path):
+    write_champion_only(project, name="old")
+    assert canary("apply", "--auto-approve")[0] == 0
+    canary.emu.set_entity_fault("fraud@2", error_rate=0.5)
+    write_rollout(project, steps="[50, 100]", gates=FAST_GATES)
+    assert canary("apply", "--auto-approve")[0] == 1
+    (project / "endpoints" / "old.yaml").unlink()
+    code, out, _ = canary("apply", "--auto-approve", "--prune")
+    assert code == 1
+    assert "prune cancelled" in out
+    assert canary.get("old") is not None

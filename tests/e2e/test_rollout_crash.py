@@ -226,3 +226,31 @@ def test_kill_9_as_each_step_starts_then_a_rerun_finishes(tmp_path: Path, served
     assert split(live) == steps[-1]
     assert rollout_tag(live) is None
     assert live["config"]["config_version"] == 1 + len(steps)  # each step sent once
+
+
+# A rollout whose first step fails its gate writes: tag next(50), PUT, tag live(50),
+# tag rollback, PUT (the split from before), tag rolledback.
+@pytest.mark.parametrize("lost", [False, True], ids=["before-write", "answer-lost"])
+@pytest.mark.parametrize("at", [4, 5, 6])
+def test_a_crash_during_a_rollback_is_finished_by_the_next_run(
+    canary: CanaryCli, project: Path, at: int, lost: bool
+) -> None:
+    canary.emu.set_entity_fault("fraud@2", error_rate=0.5)
+    write_rollout(project, steps="[50, 100]", gates="{max_error_rate: 0.05, min_requests: 5}")
+    canary.transport = CrashingTransport(canary.emu, at=at, lost=lost)
+    with pytest.raises(Crash):
+        canary("apply", "--auto-approve")
+    canary.capsys.readouterr()
+    canary.transport = Recording(canary.emu)
+    live = settled(canary)
+    assert positive(split(live)) in [BEFORE, positive(STEPS[0])]
+
+    code, out, _ = canary("apply", "--auto-approve")
+
+    assert code == 1
+    assert "error rate" in out
+    final = settled(canary)
+    assert positive(split(final)) == BEFORE
+    assert "p=rolledback" in (rollout_tag(final) or "")
+    assert final["config"]["config_version"] == 3  # create, the step, the restore: once each
+    assert canary("apply", "--auto-approve")[0] == 1  # held
