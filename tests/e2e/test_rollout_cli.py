@@ -396,8 +396,8 @@ def test_a_new_version_of_an_entity_that_has_its_share_is_not_a_rollout(
     write_rollout(project, steps="[50, 100]", pause="0s", gates="{}")
     assert canary("apply", "--auto-approve")[0] == 0
     write_rollout(project, challenger="3", steps="[50, 100]", pause="0s", gates="{}")
-    assert canary("plan")[0] == 0
-    _, out, _ = canary("plan")
+    code, out, _ = canary("plan")
+    assert code == 0
     assert "rollout of" not in out
     assert (
         "# no rollout: challenger already has 100% of the traffic, so this change to it "
