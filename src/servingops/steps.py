@@ -201,12 +201,12 @@ class EndpointRun:
 
     def interrupted(self) -> ActionOutcome:
         doing = f" while {self.phase.value.replace('_', ' ')}" if self.phase else ""
-        if self.note:  # a rollout between its calls: the split is one of its steps
-            doing = f" {self.note} (the split is consistent)"
-        outcome = self._outcome(
-            Status.INTERRUPTED,
-            f"interrupted{doing}; the workspace may still be applying it; re-run apply to resume",
+        message = (
+            f"interrupted{doing}; the workspace may still be applying it; re-run apply to resume"
         )
+        if self.note:  # a traffic rollout between its calls: the live split is one of its steps
+            message = f"interrupted {self.note} (the split is consistent); re-run apply to resume"
+        outcome = self._outcome(Status.INTERRUPTED, message)
         self.ctx.observer.finished(self.action, outcome)
         return outcome
 
