@@ -105,7 +105,8 @@ def check_document(document: LoadedDocument) -> tuple[Diagnostic, ...]:
                 f"{share}% of the traffic; the steps must end at the file's own split",
             )
     pause = block.get("pause")
-    if pause is not None and not isinstance(pause, bool) and parse_pause(pause) is None:
+    typed = isinstance(pause, str | int | float) and not isinstance(pause, bool)
+    if typed and parse_pause(pause) is None:  # other types are the schema's to report
         error(
             ("rollout", "pause"),
             f"rollout.pause must be a duration like 10m, 90s or 1h30m (at most 24h), got {pause!r}",

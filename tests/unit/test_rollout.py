@@ -136,6 +136,12 @@ def test_each_problem_is_located(block: str, expected: str) -> None:
     assert problems(block) == [expected]
 
 
+def test_a_pause_of_the_wrong_type_is_reported_once() -> None:
+    assert problems("rollout: {entity: challenger, steps: [100], pause: [1]}") == [
+        "10:52: rollout.pause: expected a string, got a list"
+    ]
+
+
 def test_max_p99_must_be_positive() -> None:
     found = problems(
         "rollout: {entity: challenger, steps: [100], pause: 1m, gates: {max_p99_ms: 0}}"
