@@ -51,6 +51,7 @@ async def apply(
     no_wait: bool = False,
     queries: QueryAPI | None = None,
     skip_smoke: bool = False,
+    max_steps: int | None = None,
 ) -> ApplyResult:
     """Run every action of `plan`, at most `parallelism` endpoints at a time; prunes last.
 
@@ -67,6 +68,8 @@ async def apply(
     Smoke checks (smoke.planned) run through `queries` once an endpoint's rollout is READY; a
     failing one fails that endpoint's action, which cancels the prunes. `skip_smoke` skips them
     (reported on each outcome).
+    Traffic rollouts (rollout_steps.py) advance each endpoint at most `max_steps` steps when it
+    is given, and then never wait out a pause; one left between steps cancels the prunes too.
     """
     if not plan.applyable:
         raise ApplyError("the plan has problems that must be fixed first; nothing was changed")
@@ -86,6 +89,7 @@ async def apply(
         no_wait=no_wait,
         queries=queries,
         skip_smoke=skip_smoke,
+        max_steps=max_steps,
     )
     began = wait.clock()
     every = (*plan.actions, *plan.waits)
@@ -138,6 +142,8 @@ def _prune_blocker(done: Sequence[tuple[Action, ActionOutcome]], *, no_wait: boo
     for action, outcome in sorted(done, key=lambda pair: pair[0].name):
         if outcome.status is not Status.SUCCEEDED:
             return f'endpoint "{action.name}" {outcome.status.value.replace("_", " ")}'
+        if outcome.pending:
+            return f'the traffic rollout of endpoint "{action.name}" is still in progress'
         if no_wait and action.kind is not ActionKind.WAIT:
             return "--no-wait does not wait for the other changes to be READY; re-run apply"
         if outcome.ready and outcome.ready != "READY":

@@ -10,8 +10,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from .gates import Judgment
 from .model import Action, ActionKind
 
 
@@ -36,6 +37,7 @@ class EndpointAPI(Protocol):
     async def set_permissions(
         self, endpoint_id: str, acl: Sequence[Mapping[str, Any]]
     ) -> dict[str, Any]: ...
+    async def export_metrics(self, name: str) -> str: ...
 
 
 class QueryAnswer(Protocol):
@@ -121,6 +123,8 @@ class ActionOutcome:
     not_sent: tuple[str, ...] = ()
     smoke: str = ""
     """What the smoke checks said after a success: passed, skipped (--skip-smoke) or not run."""
+    pending: str = ""
+    """Work a later run must do: a traffic rollout left between steps (when to come back)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,6 +167,42 @@ class Observer(Protocol):
     def finished(self, action: Action, outcome: ActionOutcome) -> None: ...
 
 
+class RolloutEventKind(enum.StrEnum):
+    """What happened in a traffic rollout."""
+
+    STEP = "step"  # a step's config update starts
+    LIVE = "live"  # the step is live (NOT_UPDATING and READY); its pause runs
+    GATE = "gate"  # a gate evaluation over the minutes observed so far
+    PAUSED = "paused"  # this run leaves the rollout for a later one
+    ROLLBACK = "rollback"  # a gate failed: the split from before is being restored
+    ROLLED_BACK = "rolled_back"
+    COMPLETE = "complete"  # the file's split is live and passed its gates
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RolloutEvent:
+    """One rollout event. `step` is 1-based in a schedule of `steps` (0: the split before);
+    `split` is the split the event is about; `until_ms` (epoch ms) is when a pause ends or a
+    later run should come back; `judgment` carries a gate evaluation's figures."""
+
+    kind: RolloutEventKind
+    entity: str
+    step: int
+    steps: int
+    split: Mapping[str, int]
+    elapsed: float
+    until_ms: int | None = None
+    judgment: Judgment | None = None
+    message: str = ""
+
+
+@runtime_checkable
+class RolloutObserver(Protocol):
+    """An Observer that also shows rollout events (the built-in renderers are)."""
+
+    def rollout(self, action: Action, event: RolloutEvent) -> None: ...
+
+
 class NullObserver:
     """An Observer that ignores everything."""
 
@@ -173,4 +213,7 @@ class NullObserver:
         pass
 
     def finished(self, action: Action, outcome: ActionOutcome) -> None:
+        pass
+
+    def rollout(self, action: Action, event: RolloutEvent) -> None:
         pass

@@ -343,6 +343,13 @@ class Client:
     async def start_endpoint(self, name: str) -> dict[str, Any]:
         return await self._call("POST", f"/api/2.0/serving-endpoints/{_seg(name)}/config:start")
 
+    async def export_metrics(self, name: str) -> str:
+        """The endpoint's metrics export: Prometheus text for the last complete minute."""
+        # The SDK's export_metrics asks for text (reference: databricks-sdk-py serving API).
+        path = f"/api/2.0/serving-endpoints/{_seg(name)}/metrics"
+        response = await self._exchange("GET", path, accept="text/plain")
+        return response.text
+
     async def build_logs(self, name: str, served_entity: str) -> str:
         path = f"/api/2.0/serving-endpoints/{_seg(name)}/served-models/{_seg(served_entity)}"
         payload = await self._call("GET", f"{path}/build-logs")

@@ -13,7 +13,7 @@ from pathlib import Path as FsPath
 from types import MappingProxyType
 from typing import Any
 
-from . import fields, loader, rules, schema, smoke
+from . import fields, loader, rollout, rules, schema, smoke
 from .model import DesiredDocument, Diagnostic, Path, Severity, SourceRef, render_pointer
 from .project import Project, Target
 
@@ -24,8 +24,9 @@ _INTERPOLATION = re.compile(r"\$\$\{|\$\{([^}]*)(\})?")
 _VAR_NAME = re.compile(r"var\.([A-Za-z_][A-Za-z0-9_]*)")
 
 # Every top-level field the registry knows (legacy top-level `rate_limits` is moved into
-# ai_gateway by to_desired, which is why it is not among them).
-_TOP_LEVEL = tuple(dict.fromkeys(f.path[0] for f in fields.FIELDS))
+# ai_gateway by to_desired, which is why it is not among them), but `rollout`, which the
+# document carries beside its body (DesiredDocument.rollout).
+_TOP_LEVEL = tuple(dict.fromkeys(f.path[0] for f in fields.FIELDS if f.path != ("rollout",)))
 
 _LEGACY_ENTITY_KEYS = {"model_name": "entity_name", "model_version": "entity_version"}
 
@@ -87,6 +88,7 @@ def loading(
                     document, folder=path.parent, root=project.root
                 )
                 diagnostics += unread
+            diagnostics += rollout.check_document(document)
             documents.append(document)
         yield
     diagnostics += rules.check_unique_names(documents)
@@ -385,6 +387,7 @@ def to_desired(document: loader.LoadedDocument) -> DesiredDocument:
         body=body,
         source=document.source,
         positions=positions,
+        rollout=rollout.spec_from_block(data.get("rollout")),  # never part of the API body
     )
 
 

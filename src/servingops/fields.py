@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .model import OWNER_TAG, Carrier, Path
+from .model import OWNER_TAG, ROLLOUT_TAG, Carrier, Path
 
 ANY = "*"
 """In a path pattern: any one key (an entity name, a tag key, a principal, a limit id)."""
@@ -489,6 +489,24 @@ FIELDS: tuple[Field, ...] = (
         ),
     ),  # queries apply sends once the endpoint is READY (smoke.py)
     Field(
+        path=("rollout",),
+        type="object",
+        source=Source.SERVINGOPS,
+        compare=Compare.NONE,
+        documents=tuple(
+            f"rollout.{leaf}"
+            for leaf in (
+                "entity",
+                "steps[]",
+                "pause",
+                "on_failure",
+                "gates.max_error_rate",
+                "gates.max_p99_ms",
+                "gates.min_requests",
+            )
+        ),
+    ),  # how apply moves traffic to the file's split in gated steps (rollout.py)
+    Field(
         path=("ignore_changes",),
         type="string",
         source=Source.SERVINGOPS,
@@ -497,9 +515,11 @@ FIELDS: tuple[Field, ...] = (
     ),  # paths whose live values are kept (normalize.resolve_server_chosen)
 )
 
-RESERVED_TAGS = (OWNER_TAG, "servingops-applied")
-"""Tags servingops keeps for itself beside the user's: hidden from diffs, never removed."""
-APPLIED_TAG = RESERVED_TAGS[1]
+APPLIED_TAG = "servingops-applied"
+RESERVED_TAGS = (OWNER_TAG, APPLIED_TAG, ROLLOUT_TAG)
+"""Tags servingops keeps for itself beside the user's: the ownership tag, the digest of the
+write-only values it last sent, and a traffic rollout's state. Hidden from diffs, never
+removed by a tag patch (the rollout driver clears its own when a rollout ends)."""
 """Reserved tag: a digest of the write-only values servingops last sent (Compare.DIGEST)."""
 
 SECRET_REFERENCE = re.compile(r"\{\{secrets/[^/{}\s]+/[^/{}\s]+\}\}")

@@ -19,6 +19,10 @@ Path = tuple[PathPart, ...]
 OWNER_TAG = "servingops-owner"
 """Tag that marks an endpoint as managed by one servingops project (its value is the owner)."""
 
+ROLLOUT_TAG = "servingops-rollout"
+"""Tag holding the state of a traffic rollout (rollout.py encodes it). Like the ownership tag it
+is bookkeeping: hidden from diffs, never written in files, never removed by a tag patch."""
+
 
 # --------------------------------------------------------------------------------------------
 # Diagnostics
@@ -86,6 +90,8 @@ class DesiredDocument:
     body: Body
     source: SourceRef
     positions: Mapping[Path, SourceRef] = field(default_factory=dict)
+    rollout: RolloutSpec | None = None
+    """The document's `rollout` block: how to move traffic (never sent to the API)."""
 
 
 class ConfigUpdate(enum.StrEnum):
@@ -140,6 +146,8 @@ class LiveStatus:
     serving: str = ""
     """What the active config serves, e.g. `config_version 3 (champion 90%, challenger 10%)`;
     empty when no config is active."""
+    rollout_tag: str | None = None
+    """The raw value of the ROLLOUT_TAG, when a traffic rollout left its state on the endpoint."""
 
     @property
     def updating(self) -> bool:
@@ -205,6 +213,8 @@ class Endpoint:
     """Desired only: the file's `ignore_changes`, as canonical path patterns ("*": any key)."""
     ignored: tuple[Ignored, ...] = ()
     """Desired, once resolved against live: the differences `ignore` kept out of the plan."""
+    rollout: RolloutSpec | None = None
+    """Desired only: how traffic moves to the file's split (the document's rollout block)."""
 
     def locate(self, path: Path) -> SourceRef | None:
         """Where the field at `path` (or its top-level block) was written; else the document."""
@@ -291,6 +301,10 @@ class Action:
     changes: tuple[FieldChange, ...] = ()
     reasons: tuple[str, ...] = ()
     adopt: bool = False
+    rollout: RolloutPlan | None = None
+    """How the config change moves traffic, when the file asks for a gradual rollout (UPDATE;
+    an UPDATE may then have no field changes: a rollout in progress still has work). A WAIT
+    carries one when a rollout was rolled back earlier and stays held."""
 
     @property
     def carriers(self) -> tuple[Carrier, ...]:
@@ -389,6 +403,12 @@ class Plan:
         return sum(1 for a in self.actions if a.kind is kind)
 
     @property
+    def rollouts(self) -> tuple[tuple[str, RolloutPlan], ...]:
+        """(endpoint, rollout) for every action and wait that carries one, by endpoint name."""
+        found = [(a.name, a.rollout) for a in (*self.actions, *self.waits) if a.rollout]
+        return tuple(sorted(found, key=lambda pair: pair[0]))
+
+    @property
     def summary(self) -> tuple[int, int, int]:
         """(to add, to change, to destroy); a replace counts once in add and once in destroy."""
         replace = self.count(ActionKind.REPLACE)
@@ -397,6 +417,106 @@ class Plan:
             self.count(ActionKind.UPDATE),
             self.count(ActionKind.DELETE) + replace,
         )
+
+
+# --------------------------------------------------------------------------------------------
+# Progressive delivery (rollout.py computes these; design.md section 8)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gates:
+    """Thresholds a rollout step must meet over its observation window to go on.
+
+    `max_error_rate` is the share of 5xx answers; `max_p99_ms` the 99th percentile of latency;
+    `min_requests` the traffic needed before either can be judged. None: not checked.
+    """
+
+    max_error_rate: float | None = None
+    max_p99_ms: float | None = None
+    min_requests: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RolloutSpec:
+    """A file's validated `rollout` block: the entity that takes traffic, its share after each
+    step (strictly increasing, ending at the file's own share), the pause after each step, the
+    gates and what to do when one fails (`rollback`: restore the split from before)."""
+
+    entity: str
+    steps: tuple[int, ...]
+    pause_seconds: float
+    gates: Gates = field(default_factory=Gates)
+    on_failure: str = "rollback"
+
+
+class RolloutStatus(enum.StrEnum):
+    """Where a rollout stands when the plan is made."""
+
+    PENDING = "pending"  # not started: apply sets the first step
+    IN_PROGRESS = "in_progress"  # a step is live (or being set); apply continues from there
+    RESTART = "restart"  # in progress toward another version: starts again at the first step
+    ROLLING_BACK = "rolling_back"  # a rollback was started and not finished: apply finishes it
+    HELD = "held"  # rolled back earlier for this same target: nothing moves until the file does
+    ABANDONED = "abandoned"  # the file no longer asks for steps: one update, the state is cleared
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RolloutStep:
+    """One step: the entity's share after it, and the whole split it sets."""
+
+    share: int
+    split: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RolloutPlan:
+    """What apply may do to move one endpoint's traffic, decided at plan time.
+
+    `steps` is the schedule from `before` (the split restored on failure) to `after` (the
+    file's split); `done` counts the steps whose share is live already; `judged` says whether
+    the live position has passed its gates (a step that is live but not judged yet waits out
+    the rest of its pause, from `live_since_ms`). `kept` names entities the file removes: they
+    keep serving their share until the last step and stay deployed at 0% until its gates pass,
+    so a rollback can always restore `before`. `target` and `attempt` are digests of the
+    entity's desired definition and of the whole rollout; `failure` says why a rollback
+    happened (HELD, ROLLING_BACK), `reason` why a rollout is ABANDONED or restarts.
+    """
+
+    entity: str
+    status: RolloutStatus
+    before: Mapping[str, int]
+    after: Mapping[str, int]
+    steps: tuple[RolloutStep, ...]
+    pause_seconds: float
+    gates: Gates
+    target: str
+    attempt: str
+    done: int = 0
+    judged: bool = True
+    live_share: int = 0
+    live_since_ms: int | None = None
+    kept: tuple[str, ...] = ()
+    failure: str = ""
+    failed_share: int | None = None
+    reason: str = ""
+
+    @property
+    def remaining(self) -> tuple[RolloutStep, ...]:
+        """The steps apply still has to set (none when held, rolling back or abandoned)."""
+        if self.status in (RolloutStatus.HELD, RolloutStatus.ROLLING_BACK):
+            return ()
+        if self.status is RolloutStatus.ABANDONED:
+            return ()
+        return self.steps[self.done :]
+
+    @property
+    def pauses_left(self) -> int:
+        """Pauses still to wait out: one per remaining step, plus the live one if unjudged."""
+        if self.status in (RolloutStatus.HELD, RolloutStatus.ROLLING_BACK):
+            return 0
+        if self.status is RolloutStatus.ABANDONED:
+            return 0
+        return len(self.remaining) + (0 if self.judged else 1)
 
 
 def render_pointer(path: Path) -> str:

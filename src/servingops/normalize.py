@@ -33,6 +33,7 @@ from .fields import ANY, Compare, Kind, Source
 from .model import (
     ABSENT,
     OWNER_TAG,
+    ROLLOUT_TAG,
     Body,
     Carrier,
     ConfigUpdate,
@@ -71,6 +72,7 @@ def normalize_desired(doc: DesiredDocument, *, caller: str | None = None) -> End
         write_only=_write_only(doc.body),
         positions={p: ref for p, ref in doc.positions.items() if len(p) == 1},
         ignore=tuple(ignore_pattern(p) for p in doc.body.get("ignore_changes") or ()),
+        rollout=doc.rollout,
     )
 
 
@@ -600,6 +602,7 @@ def _status(raw: Mapping[str, Any]) -> LiveStatus:
     config = mapping(raw.get("config"))
     pending = mapping(raw.get("pending_config"))
     owner = _tag(raw, OWNER_TAG)
+    rollout_tag = _tag(raw, ROLLOUT_TAG)
     entities = config.get("served_entities") or []
     failed = update in (ConfigUpdate.UPDATE_FAILED, ConfigUpdate.UPDATE_CANCELED)
     return LiveStatus(
@@ -618,6 +621,7 @@ def _status(raw: Mapping[str, Any]) -> LiveStatus:
         pending_since_ms=_opt_int(pending.get("start_time")) if pending else None,
         failure=_failure(raw) if failed else "",
         serving=serving_summary(config),
+        rollout_tag=rollout_tag,
     )
 
 

@@ -1,8 +1,9 @@
 """Saved plans: what `plan --out FILE` writes and `apply FILE` checks before changing anything.
 
 A saved plan records the tool version, the execution policy (prune, allow_replace), the desired
-documents, the planned actions, the reviewed plan itself (plan_record: what `show` renders), and
-the live fingerprint of the endpoints the plan looked at:
+documents (with their rollout blocks), the planned actions (with each traffic rollout's schedule
+and where it stood), the reviewed plan itself (plan_record: what `show` renders), and the live
+fingerprint of the endpoints the plan looked at:
 id, config_version, last_updated_timestamp and a hash of the normalized state (tags and ACL
 included). A value any renderer masks (fields.is_masked) is never written: the plan holds a
 salted digest in its place, and apply re-resolves the value from the files and variables and
@@ -22,9 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import __version__, fields, plan_record
+from . import __version__, fields, plan_record, rollout
 from .errors import ReconcilerError, StalePlan
 from .model import (
+    Action,
     ActionKind,
     AliasPin,
     DesiredDocument,
@@ -32,12 +34,13 @@ from .model import (
     Fingerprint,
     Path,
     Plan,
+    RolloutPlan,
     SourceRef,
     render_pointer,
 )
 
 FORMAT = "servingops-plan"
-FORMAT_VERSION = 4  # 3: alias pins; 4: the reviewed plan itself, for `servingops show`
+FORMAT_VERSION = 5  # 3: alias pins; 4: the reviewed plan itself, for `servingops show`; 5: rollouts
 _DIGEST = "$digest"
 
 
@@ -64,6 +67,8 @@ class SavedPlan:
     plan: Plan | None = None
     """The reviewed plan as `plan` rendered it (masked values are digests), for `show`."""
     tool_version: str = ""
+    rollouts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per endpoint whose action moves traffic in steps: the schedule and where it stood."""
 
 
 def dump(
@@ -99,11 +104,12 @@ def dump(
                 "name": d.name,
                 "body": _digested(d.body, (), salt),
                 "source": {"path": d.source.path, "line": d.source.line, "column": d.source.column},
+                **({"rollout": rollout.spec_to_block(d.rollout)} if d.rollout else {}),
             }
             for d in documents
         ],
         "fingerprints": fingerprints,
-        "actions": [{"kind": a.kind.value, "name": a.name} for a in plan.actions],
+        "actions": [_action(a) for a in plan.actions],
         "pins": [
             {
                 "endpoint": p.endpoint,
@@ -216,6 +222,7 @@ def reviewed(
         )
     live_by_name = {e.name: e for e in live}
     planned = {name: kind for kind, name in saved.actions}
+    fresh = {a.name: a.rollout for a in plan.actions}
     moved: list[str] = []
     for kind, name in saved.actions:
         endpoint = live_by_name.get(name)
@@ -227,6 +234,10 @@ def reviewed(
             reason = f"changed since the plan ({fields})"
         if not reason and kind not in {a.kind.value for a in plan.actions if a.name == name}:
             reason = "would now be planned differently"
+        now_rollout = fresh.get(name)
+        now_schedule = schedule_record(now_rollout) if now_rollout is not None else None
+        if not reason and now_schedule != saved.rollouts.get(name):
+            reason = "would now move its traffic differently (its rollout moved since the plan)"
         if reason:
             moved.append(f'"{name}" {reason}')
     if moved:
@@ -243,6 +254,27 @@ def reviewed(
         if a.name not in planned
     )
     return replace(plan, actions=kept), notes
+
+
+def schedule_record(moving: RolloutPlan) -> dict[str, Any]:
+    """What a saved plan records of a rollout: the schedule and where it stood."""
+    return {
+        "entity": moving.entity,
+        "status": moving.status.value,
+        "before": dict(moving.before),
+        "after": dict(moving.after),
+        "steps": [dict(s.split) for s in moving.steps],
+        "done": moving.done,
+        "judged": moving.judged,
+        "attempt": moving.attempt,
+    }
+
+
+def _action(action: Action) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": action.kind.value, "name": action.name}
+    if action.rollout is not None:
+        out["rollout"] = schedule_record(action.rollout)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,6 +297,7 @@ def _saved_plan(payload: Mapping[str, Any]) -> SavedPlan:
                     line=int(source["line"]),
                     column=int(source["column"]),
                 ),
+                rollout=rollout.spec_from_block(d.get("rollout")),
             )
         )
     fingerprints_raw = payload["fingerprints"]
@@ -275,6 +308,11 @@ def _saved_plan(payload: Mapping[str, Any]) -> SavedPlan:
     }
     kinds = {k.value for k in ActionKind}
     actions = tuple((_str(a["kind"]), _str(a["name"])) for a in _list(payload["actions"]))
+    rollouts = {
+        _str(a["name"]): dict(a["rollout"])
+        for a in _list(payload["actions"])
+        if isinstance(a.get("rollout"), dict)
+    }
     if any(kind not in kinds for kind, _ in actions):
         raise ValueError("action kind")
     sections = {
@@ -311,6 +349,7 @@ def _saved_plan(payload: Mapping[str, Any]) -> SavedPlan:
         pins=pins,
         plan=plan_record.decode(payload["plan"]),
         tool_version=_str(payload["tool_version"]),
+        rollouts=rollouts,
     )
 
 

@@ -8,9 +8,10 @@ normalize.py's table; the planner never special-cases a field.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from . import fields, normalize
+from . import fields, normalize, rollout
 from .model import (
     ABSENT,
     OWNER_TAG,
@@ -24,6 +25,8 @@ from .model import (
     Ignored,
     Path,
     Plan,
+    RolloutPlan,
+    RolloutStatus,
     Severity,
     render_pointer,
 )
@@ -80,15 +83,43 @@ def plan(
                 )
             )
             continue
+        # The rollout is judged on the file's own definition, before the server's fills.
+        moving = _rollout(want, have, problems)
         want = normalize.resolve_server_chosen(want, have)
         if want.ignored:
             ignored[want.name] = want.ignored
-        action = _compare(want, have, owner=owner, problems=problems)
+        held = moving is not None and moving.status is RolloutStatus.HELD
+        # A held rollout keeps the live split: only the file's other changes are planned.
+        found: list[Diagnostic] = []
+        action = _compare(
+            rollout.held_desired(want, have) if held else want, have, owner=owner, problems=found
+        )
+        if action is not None and action.kind is ActionKind.REPLACE and moving is not None:
+            # A replace creates the endpoint anew at the file's split: nothing to move gradually.
+            moving = None
+            if held:
+                found = []
+                action = _compare(want, have, owner=owner, problems=found)
+        problems.extend(found)
+        if action is None and moving is not None and moving.status is not RolloutStatus.HELD:
+            # A rollout in progress may have work left when the config already matches (the
+            # last step is live and awaits its gates) or only its state is left to clear.
+            action = Action(kind=ActionKind.UPDATE, name=want.name, before=have, after=want)
         if action is None:
             unchanged.append(want.name)
-            if status is not None and status.updating:
-                waits.append(Action(kind=ActionKind.WAIT, name=want.name, before=have, after=None))
+            if moving is not None or (status is not None and status.updating):
+                waits.append(
+                    Action(
+                        kind=ActionKind.WAIT,
+                        name=want.name,
+                        before=have,
+                        after=None,
+                        rollout=moving,
+                    )
+                )
             continue
+        if moving is not None:
+            action = replace(action, rollout=moving)
         if action.kind is ActionKind.REPLACE and not allow_replace:
             problems.append(_blocked_replace(want, action))
         actions.append(action)
@@ -134,6 +165,29 @@ def plan(
         ignored=dict(sorted(ignored.items())),
         observed_at_ms=observed_at_ms,
     )
+
+
+def _rollout(want: Endpoint, have: Endpoint, problems: list[Diagnostic]) -> RolloutPlan | None:
+    """Where the rollout the file asks for (or the one the endpoint carries) stands; problems
+    when it cannot run: a stopped endpoint serves no traffic to judge, and the state must fit
+    in a tag."""
+    moving = rollout.plan_rollout(want, have)
+    if moving is None or moving.status in (RolloutStatus.HELD, RolloutStatus.ABANDONED):
+        return moving
+    status = have.status
+    if status is not None and status.stopped and want.body.get("state") != "running":
+        problems.append(
+            _problem(
+                want,
+                f'endpoint "{want.name}" is stopped, so a traffic rollout has nothing to '
+                "observe; start it (state: running) or remove the rollout block",
+                path=("rollout",),
+            )
+        )
+    fits = rollout.check_fits(moving)
+    if fits:
+        problems.append(_problem(want, f'endpoint "{want.name}": {fits}', path=("rollout",)))
+    return moving
 
 
 def _blocked_replace(want: Endpoint, action: Action) -> Diagnostic:

@@ -155,6 +155,8 @@ def _explain(error: ValidationError) -> Iterator[tuple[Path, bool, str]]:
         yield path, False, f"expected {words}, got {shown!r}"
     elif kind == "minimum":
         yield path, False, f"must be at least {error.validator_value}, got {error.instance!r}"
+    elif kind == "exclusiveMinimum":
+        yield path, False, f"must be more than {error.validator_value}, got {error.instance!r}"
     elif kind == "maximum":
         yield path, False, f"must be at most {error.validator_value}, got {error.instance!r}"
     else:

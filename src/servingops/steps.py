@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, assert_never
 
-from . import bodies, fields, normalize, smoke
+from . import bodies, fields, normalize, rollout_steps, smoke
 from .apply_model import (
     ActionOutcome,
     EndpointAPI,
@@ -53,6 +53,8 @@ class Context:
     queries: QueryAPI | None = None
     """Sends the smoke checks' queries; None runs none (they are reported as not run)."""
     skip_smoke: bool = False
+    max_steps: int | None = None
+    """Traffic rollouts: advance each at most this many steps and never wait out a pause."""
 
 
 # The calls of an update, in the order `_update` makes them.
@@ -117,6 +119,9 @@ class _Failed(Exception):
     """An action cannot go on; the message is the outcome's."""
 
 
+Failed = _Failed  # rollout_steps raises and catches it too
+
+
 class _AlreadyApplied(Exception):
     """A retried write turned out to be live already (its first attempt was accepted)."""
 
@@ -143,6 +148,8 @@ class EndpointRun:
         self.landed: list[str] = []
         self.calling = ""
         self.smoke = ""
+        self.pending = ""  # a rollout left for a later run: when to come back
+        self.note = ""  # what a traffic rollout was doing, for an interruption
 
     async def run(self) -> ActionOutcome:
         self.ctx.observer.started(self.action)
@@ -156,16 +163,19 @@ class EndpointRun:
         except ReconcilerError as e:  # API errors name the call that failed
             outcome = self._outcome(Status.FAILED, str(e))
         else:
-            outcome = self._outcome(Status.SUCCEEDED, "" if self.waited else "not waited for")
+            message = self.pending or ("" if self.waited else "not waited for")
+            outcome = self._outcome(Status.SUCCEEDED, message)
         self.ctx.observer.finished(self.action, outcome)
         return outcome
 
     def interrupted(self) -> ActionOutcome:
         doing = f" while {self.phase.value.replace('_', ' ')}" if self.phase else ""
-        outcome = self._outcome(
-            Status.INTERRUPTED,
-            f"interrupted{doing}; the workspace may still be applying it; re-run apply to resume",
+        message = (
+            f"interrupted{doing}; the workspace may still be applying it; re-run apply to resume"
         )
+        if self.note:  # a traffic rollout between its calls: the live split is one of its steps
+            message = f"interrupted {self.note} (the split is consistent); re-run apply to resume"
+        outcome = self._outcome(Status.INTERRUPTED, message)
         self.ctx.observer.finished(self.action, outcome)
         return outcome
 
@@ -188,6 +198,7 @@ class EndpointRun:
             if status is not Status.SUCCEEDED
             else (),
             smoke=self.smoke if status is Status.SUCCEEDED else "",
+            pending=self.pending if status is Status.SUCCEEDED else "",
         )
 
     async def _dispatch(self) -> None:
@@ -272,7 +283,9 @@ class EndpointRun:
         run_state = after.body.get("state")
         if Carrier.RUN_STATE in carriers and run_state == "running":
             await self._start()
-        if Carrier.CONFIG in carriers:
+        if self.action.rollout is not None:
+            await rollout_steps.drive(self, live)  # the config change, step by step
+        elif Carrier.CONFIG in carriers:
             await self._update_config(after, live)
         # A rollout may start a stopped endpoint: one that is to stay stopped (written so, or
         # left unmanaged while stopped) is stopped again, never left running as a side effect.
@@ -317,6 +330,27 @@ class EndpointRun:
                 f"the rollout finished but the endpoint is not ready (ready={ready or '?'}); "
                 f"see servingops status {self.name}"
             )
+        if self.action.rollout is not None:
+            await rollout_steps.drive(self, raw)  # a held traffic rollout: reported, not moved
+
+    # -- for rollout_steps, which sends a config change step by step through this run --------
+
+    async def send_config(self, after: Endpoint, live: Raw) -> None:
+        """PUT `after`'s config unless it is live already, and wait until it settles (Failed
+        with the deployment details when it ends UPDATE_FAILED). Each gets a full timeout."""
+        self.deadline = self.ctx.wait.clock() + self.ctx.wait.timeout
+        await self._update_config(after, live)
+
+    async def settled(self) -> Raw | None:
+        """The endpoint once no update is in progress (None when it is gone)."""
+        self.deadline = self.ctx.wait.clock() + self.ctx.wait.timeout
+        return await self._settled(Phase.IN_FLIGHT)
+
+    async def write(self, label: str, call: Callable[[], Awaitable[T]]) -> T:
+        """One idempotent write (see `_write`), recorded as landed; a full timeout for its
+        retries (it may follow a pause longer than the timeout)."""
+        self.deadline = self.ctx.wait.clock() + self.ctx.wait.timeout
+        return await self._write(label, call)
 
     # -- smoke checks --------------------------------------------------------------------------
 

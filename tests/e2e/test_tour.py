@@ -31,6 +31,13 @@ def test_tour_runs_every_step_on_a_copy_of_the_examples(tmp_path: Path, capsys) 
     assert "; smoke passed: scores-one-row (HTTP 200" in out
     assert '$ servingops query fraud-scorer --data \'{"dataframe_split"' in out
     assert '"predictions": [' in out
+    # progressive delivery: a canary that passes, one rolled back by its error-rate gate
+    assert "rollout of challenger to 100% (starts): 3 steps (25% -> 50% -> 100%)" in out
+    assert "Gates passed for step 3/3:" in out
+    assert "Rollout complete: challenger 100%, champion 0% (the file's split)" in out
+    assert "Gate failed at step 1/2: error rate 0." in out
+    assert "Rolled back: challenger 100% serves again" in out
+    assert "rollout of candidate to 100% (rolled back, held)" in out
     assert out.rstrip().splitlines()[-2] == "Tour complete."
     # the user's own files are untouched; the tour edits its copy
     assert sorted(p.read_text() for p in (tmp_path / "endpoints").iterdir()) == before

@@ -215,6 +215,10 @@ class FakeWorkspace:
         }
         return {}
 
+    async def export_metrics(self, name: str) -> str:
+        self.calls.append(("metrics", name))
+        return ""  # no traffic: tests of traffic rollouts serve their own minutes
+
     # -- internals ------------------------------------------------------------------------
 
     def _budgeted(self) -> None:

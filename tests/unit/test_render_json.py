@@ -45,9 +45,9 @@ def test_top_level_shape():
     assert list(doc) == [
         "format_version", "tool_version", "workspace", "target", "owner", "policy",
         "resource_changes", "aliases", "unchanged", "orphaned", "unmanaged", "foreign",
-        "updating", "waits", "health", "ignored", "problems", "summary",
+        "updating", "waits", "rollouts", "health", "ignored", "problems", "summary",
     ]  # fmt: skip
-    assert doc["format_version"] == "1.4"
+    assert doc["format_version"] == "1.5"
     assert doc["summary"] == {"add": 0, "change": 1, "destroy": 0, "unchanged": 1}
     change = doc["resource_changes"][0]
     assert change["address"] == "endpoint.fraud-scorer"

@@ -16,8 +16,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from servingops import normalize, planner, preflight
-from servingops.model import OWNER_TAG, DesiredDocument, Endpoint, Plan, SourceRef
+from servingops import normalize, planner, preflight, rollout
+from servingops.gates import Breach, Check
+from servingops.model import (
+    OWNER_TAG,
+    ROLLOUT_TAG,
+    DesiredDocument,
+    Endpoint,
+    Gates,
+    Plan,
+    RolloutSpec,
+    SourceRef,
+)
 from servingops.preflight import Fact, Kind, Lookup, Outcome
 from servingops.render import json_view, markdown, text
 
@@ -108,10 +118,10 @@ def embed_body(**changes: Any) -> dict[str, Any]:
     return body
 
 
-def desired(body: dict[str, Any], line: int = 1) -> Endpoint:
+def desired(body: dict[str, Any], line: int = 1, *, spec: RolloutSpec | None = None) -> Endpoint:
     name = body["name"]
     source = SourceRef(path=f"endpoints/{name}.yaml", line=line, column=1)
-    doc = DesiredDocument(name=name, body=copy.deepcopy(body), source=source)
+    doc = DesiredDocument(name=name, body=copy.deepcopy(body), source=source, rollout=spec)
     return normalize.normalize_desired(doc, caller=CALLER)
 
 
@@ -121,6 +131,7 @@ def live(
     owner: str | None = OWNER,
     pending: dict[str, Any] | None = None,
     version: int = 4,
+    rollout_state: str | None = None,
 ) -> Endpoint:
     """The GET response (and permissions GET) a workspace returns for `body` once created."""
     raw = copy.deepcopy(body)
@@ -132,6 +143,8 @@ def live(
     tags = list(raw.get("tags") or [])
     if owner is not None:
         tags.append({"key": OWNER_TAG, "value": owner})
+    if rollout_state is not None:
+        tags.append({"key": ROLLOUT_TAG, "value": rollout_state})
     raw.update(
         {
             "id": f"id-{name}",
@@ -189,10 +202,21 @@ def _live_config(config: dict[str, Any], version: int) -> dict[str, Any]:
 
 
 def _plan(
-    want: list[Endpoint], have: list[Endpoint], *, prune: bool = False, allow_replace: bool = False
+    want: list[Endpoint],
+    have: list[Endpoint],
+    *,
+    prune: bool = False,
+    allow_replace: bool = False,
+    observed_at_ms: int | None = None,
 ) -> Plan:
     return planner.plan(
-        want, have, owner=OWNER, prune=prune, allow_replace=allow_replace, target="prod"
+        want,
+        have,
+        owner=OWNER,
+        prune=prune,
+        allow_replace=allow_replace,
+        target="prod",
+        observed_at_ms=observed_at_ms,
     )
 
 
@@ -297,6 +321,62 @@ def case_updating() -> Plan:
     )
 
 
+CANARY = RolloutSpec(
+    entity="challenger",
+    steps=(10, 25, 50, 100),
+    pause_seconds=600,
+    gates=Gates(max_error_rate=0.01, max_p99_ms=800, min_requests=200),
+)
+
+
+def canary_body(champion: int, challenger: int) -> dict[str, Any]:
+    """fraud-scorer with challenger on version 8 and the given split."""
+    body = copy.deepcopy(fraud_body())
+    body["config"]["served_entities"][1]["entity_version"] = "8"
+    body["config"]["traffic_config"] = routes(champion=champion, challenger=challenger)
+    return body
+
+
+def canary_state(phase: str, share: int, **kw: Any) -> str:
+    target, attempt = rollout.digests(CANARY, desired(canary_body(0, 100), spec=CANARY))
+    state = rollout.State(
+        entity="challenger",
+        phase=phase,
+        share=share,
+        before={"champion": 100, "challenger": 0},
+        target=target,
+        attempt=attempt,
+        **kw,
+    )
+    return rollout.encode(state)
+
+
+def case_rollout_pending() -> Plan:
+    """A new version rolled out to 100% in four gated steps, from champion 100%."""
+    return _plan([desired(canary_body(0, 100), spec=CANARY)], [live(fraud_body())])
+
+
+def case_rollout_in_progress() -> Plan:
+    """Step 2 (25%) went live four minutes before the plan; two steps left."""
+    state = canary_state("live", 25, at_s=1766000000)
+    return _plan(
+        [desired(canary_body(0, 100), spec=CANARY)],
+        [live(canary_body(75, 25), version=6, rollout_state=state)],
+        observed_at_ms=1766000240000,
+    )
+
+
+def case_rollout_held() -> Plan:
+    """Rolled back at 10% by its error-rate gate: held at champion 100% until the file moves."""
+    failure = Breach(check=Check.ERROR_RATE, value=0.034, limit=0.01, minutes=3, requests=512)
+    state = canary_state("rolledback", 10, at_s=1766000180, failure=failure)
+    return _plan(
+        [desired(canary_body(0, 100), spec=CANARY)],
+        [live(canary_body(100, 0), version=7, rollout_state=state)],
+        observed_at_ms=1766000400000,
+    )
+
+
 def case_problems() -> Plan:
     return _plan(
         [desired(embed_body(budget_policy_id="bp-new"), 2)],
@@ -352,6 +432,9 @@ CASES: dict[str, Callable[[], Plan]] = {
     "orphaned_unmanaged": case_orphaned_unmanaged,
     "updating": case_updating,
     "problems": case_problems,
+    "rollout_pending": case_rollout_pending,
+    "rollout_in_progress": case_rollout_in_progress,
+    "rollout_held": case_rollout_held,
 }
 
 

@@ -140,6 +140,14 @@ class Ready:
     is_flag=True,
     help="Emergencies only: do not run the endpoint files' smoke checks (printed loudly).",
 )
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Traffic rollouts: advance each at most N steps and never wait out a pause (for a "
+    "scheduled apply; a later run continues). Default: drive each rollout to its end.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.pass_obj
 def apply_command(
@@ -156,6 +164,7 @@ def apply_command(
     wait_timeout: float,
     no_wait: bool,
     skip_smoke: bool,
+    max_steps: int | None,
     fmt: str,
 ) -> int:
     """Change the workspace to match the files (or exactly a saved PLANFILE)."""
@@ -187,7 +196,7 @@ def apply_command(
         return EXIT_OK
     if ready.plan.actions and planfile is None and not auto_approve and not _confirmed(settings):
         return EXIT_ERROR
-    if ready.plan.waits and fmt == "text":
+    if text.waits_line(ready.plan) and fmt == "text":
         click.echo(text.waits_line(ready.plan))
     skipped = _smoke_skipped(ready.plan) if skip_smoke else ""
     if skipped:
@@ -200,6 +209,7 @@ def apply_command(
         timeout=wait_timeout,
         no_wait=no_wait,
         skip_smoke=skip_smoke,
+        max_steps=max_steps,
     )
     code = exit_code(result, terminated=terminated)
     echo_result(result, code, fmt)
@@ -365,6 +375,7 @@ def run_apply(
     timeout: float,
     no_wait: bool,
     skip_smoke: bool = False,
+    max_steps: int | None = None,
 ) -> tuple[ApplyResult, bool]:
     """Run the applier; (its result, whether SIGTERM ended it). SIGTERM is handled like
     Ctrl-C: nothing new starts, what is in flight is reported, and a summary follows."""
@@ -392,6 +403,7 @@ def run_apply(
                 timeout=timeout,
                 no_wait=no_wait,
                 skip_smoke=skip_smoke,
+                max_steps=max_steps,
             )
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -410,6 +422,7 @@ async def _run(
     timeout: float,
     no_wait: bool,
     skip_smoke: bool,
+    max_steps: int | None,
 ) -> ApplyResult:
     wait = WaitPolicy(
         timeout=timeout, sleep=runtime.sleep, clock=runtime.clock, wall_clock=runtime.wall_clock
@@ -434,6 +447,7 @@ async def _run(
             no_wait=no_wait,
             queries=client,
             skip_smoke=skip_smoke,
+            max_steps=max_steps,
         )
 
 

@@ -195,7 +195,10 @@ def carrier_notes(action: Action) -> list[str]:
     notes = []
     for carrier in action.carriers:
         groups = _groups(c.path for c in action.changes if c.carrier is carrier)
-        if carrier is Carrier.CONFIG:
+        if carrier is Carrier.CONFIG and action.rollout is not None and action.rollout.remaining:
+            steps = len(action.rollout.remaining)
+            notes.append(f"via PUT config, once per step of the rollout below ({steps}): {groups}")
+        elif carrier is Carrier.CONFIG:
             notes.append(f"{_VIA[carrier]} ({rollout_note(action)}): {groups}")
         elif carrier is Carrier.RUN_STATE:
             notes.append(_run_state_note(action))

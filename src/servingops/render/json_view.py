@@ -28,10 +28,10 @@ from ..model import (
     SmokeCheck,
     render_pointer,
 )
-from . import health, impact, text
+from . import health, impact, rollouts, text
 
-FORMAT_VERSION = "1.4"  # 1.2: aliases, problem columns; 1.3: resource_changes[].smoke;
-# 1.4: ignored
+FORMAT_VERSION = "1.5"  # 1.2: aliases, problem columns; 1.3: resource_changes[].smoke;
+# 1.4: ignored; 1.5: rollouts
 SENSITIVE = text.SENSITIVE
 
 _ACTIONS = {
@@ -60,6 +60,10 @@ def plan_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str, 
         "foreign": _foreign(plan),
         "updating": list(plan.updating),
         "waits": [a.name for a in plan.waits],
+        "rollouts": [
+            rollouts.to_dict(name, r, observed_at_ms=plan.observed_at_ms)
+            for name, r in plan.rollouts
+        ],
         "health": _health(plan),
         "ignored": _ignored(plan),
         "problems": [_problem(p) for p in plan.problems],
@@ -88,7 +92,7 @@ def drift_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str,
             "fields": [_drift_field(c, impact.pins_of(plan, a.name)) for c in a.changes],
         }
         for a in plan.actions
-        if a.kind in (ActionKind.UPDATE, ActionKind.REPLACE)
+        if a.kind in (ActionKind.UPDATE, ActionKind.REPLACE) and not text.rolling(a)
     ]
     return {
         "format_version": FORMAT_VERSION,
@@ -103,6 +107,8 @@ def drift_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str,
         "foreign": _foreign(plan),
         "unchanged": list(plan.unchanged),
         "update_failed": text.failed_drift(plan),
+        "rollouts_held": text.held_drift(plan),
+        "rollouts_in_progress": [a.name for a in plan.actions if text.rolling(a)],
         "health": _health(plan),
         "ignored": _ignored(plan),
         "problems": [_problem(p) for p in plan.problems],

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .. import smoke
-from ..model import ABSENT, OWNER_TAG, Action, ActionKind, Plan, render_pointer
-from . import health, impact, plural, text
+from ..model import ABSENT, OWNER_TAG, Action, ActionKind, Plan, RolloutStatus, render_pointer
+from . import health, impact, plural, rollouts, text
 
 LIMIT = 60_000
 MAX_CHARTS = 5
@@ -53,6 +53,7 @@ def render_plan(plan: Plan, *, target: str, limit: int = LIMIT) -> str:
             f"<!-- servingops:plan target={target} -->",
             f"## servingops plan: {target} — {counts}",
             *_warnings(plan),
+            *_rollouts(plan),
         ],
         table=_table(plan.actions, plan) if plan.actions else [],
         bottom=[_info(plan)],
@@ -75,10 +76,11 @@ def render_drift(plan: Plan, *, target: str, limit: int = LIMIT) -> str:
     ]
     if plan.problems:
         top.append(_warning(["Problems found while comparing:", *_problems(plan)]))
-    rows = [a for a in plan.actions if a.kind is not ActionKind.DELETE]
+    rows = [a for a in plan.actions if a.kind is not ActionKind.DELETE and not text.rolling(a)]
     failed = [n for n in text.failed_drift(plan) if n not in {a.name for a in rows}]
+    held = [n for n in text.held_drift(plan) if n not in {a.name for a in rows}]
     table = []
-    if rows or plan.orphaned or failed:
+    if rows or plan.orphaned or failed or held:
         table = ["| endpoint | drift | fields |", "|---|---|---|"]
         for action in rows:
             table.append(f"| `{action.name}` | {_drift_kind(action)} | {_drift_fields(action)} |")
@@ -86,6 +88,10 @@ def render_drift(plan: Plan, *, target: str, limit: int = LIMIT) -> str:
         for name in failed:
             why = plan.live[name].failure or "see servingops status"
             table.append(f"| `{name}` | last update failed | {_cell(why)} |")
+        moving = dict(plan.rollouts)
+        for name in held:
+            why = moving[name].failure or "see servingops plan"
+            table.append(f"| `{name}` | traffic rollout rolled back, held | {_cell(why)} |")
     page = _Page(
         top=top,
         table=table,
@@ -146,6 +152,19 @@ def _warnings(plan: Plan) -> list[str]:
         lines.extend(f"- `{name}`: {_cell(described)}" for name, described in sick[:_MAX_NAMES])
         lines.extend(_more(len(sick)))
         out.append(_warning(lines))
+    return out
+
+
+def _rollouts(plan: Plan) -> list[str]:
+    """Each traffic rollout: its schedule and where it stands (held ones as a warning)."""
+    out = []
+    for name, moving in plan.rollouts:
+        described = rollouts.lines(moving, observed_at_ms=plan.observed_at_ms)
+        if moving.status is RolloutStatus.HELD:
+            out.append(_warning([f"`{name}`: {_cell(described[0])}"]))
+            continue
+        steps = [f"  - {_cell(line.strip())}" for line in described[1:]]
+        out.append("\n".join([f"**Traffic rollout** `{name}`: {_cell(described[0])}", *steps]))
     return out
 
 

@@ -12,9 +12,19 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO, assert_never
 
-from ..apply_model import ActionOutcome, ApplyResult, Phase, Progress, Status
-from ..model import Action, ActionKind
+from ..apply_model import (
+    ActionOutcome,
+    ApplyResult,
+    Phase,
+    Progress,
+    RolloutEvent,
+    RolloutEventKind,
+    Status,
+)
+from ..gates import Verdict
+from ..model import Action, ActionKind, Gates
 from ..waiting import format_duration
+from . import rollouts
 
 _STARTED = {
     ActionKind.CREATE: "Creating...",
@@ -123,6 +133,9 @@ class _LineProgress:
         self._last_line_at: dict[str, float] = {}
 
     def started(self, action: Action) -> None:
+        if action.kind is ActionKind.WAIT and action.rollout is not None:
+            self._write(f"{_label(action.name)}: Checking its traffic rollout...")
+            return
         self._write(f"{_label(action.name)}: {_STARTED[action.kind]}")
 
     def progress(self, action: Action, progress: Progress) -> None:
@@ -147,6 +160,11 @@ class _LineProgress:
 
     def finished(self, action: Action, outcome: ActionOutcome) -> None:
         self._write(finished_line(action, outcome))
+
+    def rollout(self, action: Action, event: RolloutEvent) -> None:
+        line = rollout_line(action, event)
+        if line:
+            self._write(line)
 
     def _write(self, line: str) -> None:
         self._stream.write(line + "\n")
@@ -204,6 +222,9 @@ class JsonProgress:
     def finished(self, action: Action, outcome: ActionOutcome) -> None:
         self._emit(outcome_event(outcome))
 
+    def rollout(self, action: Action, event: RolloutEvent) -> None:
+        self._emit(rollout_event(action, event))
+
     def _emit(self, event: dict[str, Any]) -> None:
         self._stream.write(json.dumps(event, sort_keys=True) + "\n")
         self._stream.flush()
@@ -230,7 +251,85 @@ def outcome_event(outcome: ActionOutcome) -> dict[str, Any]:
     if outcome.landed or outcome.not_sent:
         event["landed"] = list(outcome.landed)
         event["not_sent"] = list(outcome.not_sent)
+    if outcome.pending:
+        event["pending"] = outcome.pending
     return event
+
+
+def rollout_line(action: Action, event: RolloutEvent) -> str:
+    """One line about a traffic rollout event ("" when the next line says it)."""
+    name = _label(action.name)
+    at = f"step {event.step}/{event.steps}"
+    split = rollouts.split_text(event.split, zeros=event.kind is not RolloutEventKind.ROLLED_BACK)
+    match event.kind:
+        case RolloutEventKind.STEP:
+            share = event.split.get(event.entity, 0)
+            return f"{name}: Rollout {at}: {event.entity} {share}% ({split})..."
+        case RolloutEventKind.LIVE:
+            due = (
+                f"; its gates are due at {rollouts.clock(event.until_ms)}" if event.until_ms else ""
+            )
+            return f"{name}: Rollout {at} is live{due}"
+        case RolloutEventKind.GATE:
+            text = _gate_text(action, event, at)
+            return f"{name}: {text}" if text else ""
+        case RolloutEventKind.PAUSED:
+            return f"{name}: Rollout paused: {event.message}"
+        case RolloutEventKind.ROLLBACK:
+            back = rollouts.split_text(event.split, zeros=False)
+            return f"{name}: Gate failed at {at}: {event.message}; rolling back to {back}..."
+        case RolloutEventKind.ROLLED_BACK:
+            return f"{name}: Rolled back: {split} serves again"
+        case RolloutEventKind.COMPLETE:
+            return f"{name}: Rollout complete: {split} (the file's split)"
+        case _:
+            assert_never(event.kind)
+
+
+def _gate_text(action: Action, event: RolloutEvent, at: str) -> str:
+    judgment = event.judgment
+    if judgment is None:
+        return f"Rollout {at}: {event.message}"
+    gates = action.rollout.gates if action.rollout is not None else Gates()
+    figures = judgment.describe(gates)
+    match judgment.verdict:
+        case Verdict.PASS:
+            return f"Gates passed for {at}: {figures}"
+        case Verdict.OBSERVING:
+            return f"Observing {at}: {figures}"
+        case Verdict.FAIL | Verdict.TOO_LITTLE:
+            return ""  # the rollback line that follows says it
+        case _:
+            assert_never(judgment.verdict)
+
+
+def rollout_event(action: Action, event: RolloutEvent) -> dict[str, Any]:
+    """`rollout_step`, `rollout_live`, `rollout_gate`, ... as one JSON object."""
+    payload: dict[str, Any] = {
+        "type": f"rollout_{event.kind.value}",
+        "endpoint": action.name,
+        "entity": event.entity,
+        "step": event.step,
+        "steps": event.steps,
+        "split": dict(event.split),
+        "elapsed_seconds": round(event.elapsed, 3),
+        "until_ms": event.until_ms,
+    }
+    if event.message:
+        payload["message"] = event.message
+    judgment = event.judgment
+    if judgment is not None:
+        payload["gate"] = {
+            "verdict": judgment.verdict.value,
+            "minutes": judgment.minutes,
+            "requests": judgment.requests,
+            "errors_5xx": judgment.errors_5xx,
+            "errors_4xx": judgment.errors_4xx,
+            "error_rate": judgment.error_rate,
+            "p99_ms": None if judgment.p99_ms is None else round(judgment.p99_ms, 3),
+            "failed": [b.describe() for b in judgment.breaches],
+        }
+    return payload
 
 
 def json_summary(result: ApplyResult, *, exit_code: int) -> str:
@@ -246,6 +345,7 @@ def json_summary(result: ApplyResult, *, exit_code: int) -> str:
         "interrupted": result.interrupted,
         "elapsed_seconds": round(result.elapsed, 3),
         "max_overshoot_seconds": round(max(overshoots), 3) if overshoots else None,
+        "rollouts_pending": {o.name: o.pending for o in result.outcomes if o.pending},
         "exit_code": exit_code,
         **{status.value: [o.name for o in result.having(status)] for status in Status},
     }
@@ -260,9 +360,13 @@ def render_apply_result(result: ApplyResult) -> str:
     partial = len(result.partial)
     part = f" ({partial} partially changed)" if partial else ""
     counts = f"Endpoints: {added} added, {changed} changed{part}, {destroyed} destroyed."
-    if result.ok:
-        return f"Apply complete! {counts}"
     lines = []
+    pending = [o for o in result.outcomes if o.pending]
+    if pending:
+        lines.append("Rollouts in progress (a later apply continues them):")
+        lines.extend(f'  - endpoint "{o.name}": {o.pending}' for o in pending)
+    if result.ok:
+        return "\n".join([*lines, f"Apply complete! {counts}"])
     succeeded = result.having(Status.SUCCEEDED)
     if succeeded:
         lines.append("Succeeded: " + ", ".join(o.name for o in succeeded))

@@ -25,9 +25,10 @@ from ..model import (
     Health,
     Path,
     Plan,
+    RolloutStatus,
 )
 from ..model import render_pointer as _pointer
-from . import color, health, impact, plural
+from . import color, health, impact, plural, rollouts
 
 SENSITIVE = "(sensitive)"
 LEGEND = (
@@ -119,6 +120,10 @@ def render_drift(plan: Plan, *, color: bool = False) -> str:
             sym = color_symbol("!", color)
             described = health.describe(plan.live[name], observed_at_ms=plan.observed_at_ms)
             lines.append(f'{sym} endpoint "{name}" {described}')
+    for name, moving in plan.rollouts:
+        if moving.status is RolloutStatus.HELD and name not in acted:
+            sym = color_symbol("!", color)
+            lines.append(f'{sym} endpoint "{name}": {rollouts.headline(moving)}')
     live_health = _health_lines(plan, mentioned=acted | set(failed_drift(plan)))
     if live_health:
         lines.extend(["", live_health] if lines else [live_health])
@@ -145,6 +150,12 @@ def render_drift(plan: Plan, *, color: bool = False) -> str:
 def summary_line(plan: Plan) -> str:
     """`Plan: X to add, Y to change, Z to destroy. N unchanged.` or the no-changes line."""
     if plan.is_empty and not plan.problems:
+        held = len(held_drift(plan))
+        if held:
+            return (
+                f"No changes planned; {plural(held, 'traffic rollout')} held after a rollback "
+                "(see above)."
+            )
         return NO_CHANGES
     add, change, destroy = plan.summary
     return (
@@ -154,12 +165,32 @@ def summary_line(plan: Plan) -> str:
 
 
 def drift_count(plan: Plan) -> int:
-    """Endpoints that drifted: changed or missing live, owned ones no longer in git, and
-    configured ones whose last update failed."""
+    """Endpoints that drifted: changed or missing live, owned ones no longer in git,
+    configured ones whose last update failed, and rollouts held after a rollback. A traffic
+    rollout in progress toward the file is not drift (like an update still rolling out)."""
     kinds = (ActionKind.CREATE, ActionKind.UPDATE, ActionKind.REPLACE)
-    acted = {a.name for a in plan.actions if a.kind in kinds}
+    acted = {a.name for a in plan.actions if a.kind in kinds and not rolling(a)}
     failed = [n for n in failed_drift(plan) if n not in acted]
-    return len(acted) + len(plan.orphaned) + len(failed)
+    held = [n for n in held_drift(plan) if n not in acted]
+    return len(acted) + len(plan.orphaned) + len(failed) + len(held)
+
+
+def rolling(action: Action) -> bool:
+    """A traffic rollout in progress whose remaining differences are its own: the split, and
+    the entities it keeps serving until it ends."""
+    moving = action.rollout
+    if moving is None or moving.status is not RolloutStatus.IN_PROGRESS:
+        return False
+    return all(
+        c.path[:2] == ("config", "traffic")
+        or (c.path[:2] == _ENTITIES and len(c.path) > 2 and c.path[2] in moving.kept)
+        for c in action.changes
+    )
+
+
+def held_drift(plan: Plan) -> list[str]:
+    """Endpoints whose traffic rollout was rolled back and is held at the split before it."""
+    return [name for name, moving in plan.rollouts if moving.status is RolloutStatus.HELD]
 
 
 def failed_drift(plan: Plan) -> list[str]:
@@ -260,6 +291,10 @@ def _render_action(action: Action, plan: Plan, *, color: bool) -> str:
         lines.extend(_block_body(root, 1, ctx))
     lines.append("    }")
     notes = impact.impact_notes(action, plan) + impact.carrier_notes(action)
+    if action.rollout is not None:
+        notes.extend(rollouts.lines(action.rollout, observed_at_ms=plan.observed_at_ms))
+    elif rollouts.not_needed(action):
+        notes.append(rollouts.not_needed(action))
     lines.extend(f"    # {n}" for n in notes)
     lines.extend(f"    # {n}" for n in smoke_notes(action))
     lines.extend(f"    # {n}" for n in ignored_notes(plan, action.name))
@@ -465,6 +500,15 @@ def _delete_body(before: Any, ctx: _Ctx) -> list[str]:
 
 def _sections(plan: Plan) -> list[str]:
     out: list[str] = []
+    held = [w for w in plan.waits if w.rollout is not None]
+    if held:
+        out.append(
+            "\n".join(
+                f'# endpoint "{w.name}": {rollouts.headline(w.rollout)}'
+                for w in held
+                if w.rollout is not None
+            )
+        )
     live_health = _health_lines(plan)
     if live_health:
         out.append(live_health)
@@ -542,8 +586,11 @@ def ignored_notes(plan: Plan, name: str) -> list[str]:
 
 def waits_line(plan: Plan) -> str:
     """What apply waits for besides its own changes: rollouts already in progress."""
-    names = ", ".join(a.name for a in plan.waits)
-    n = plural(len(plan.waits), "rollout")
+    waits = [a for a in plan.waits if a.rollout is None]  # held rollouts are said elsewhere
+    if not waits:
+        return ""
+    names = ", ".join(a.name for a in waits)
+    n = plural(len(waits), "rollout")
     if plan.actions:
         return f"Apply also waits for {n} already in progress: {names}."
     return f"Waiting for {n} already in progress: {names}."
@@ -576,6 +623,11 @@ def problem_line(problem: Diagnostic) -> str:
 def _drift_action(action: Action, plan: Plan, *, color: bool) -> list[str]:
     if action.kind is ActionKind.DELETE:
         return []  # listed with plan.orphaned
+    if rolling(action) and action.rollout is not None:
+        return [
+            f'# endpoint "{action.name}": {rollouts.headline(action.rollout)}; what it has left '
+            "to move is not drift"
+        ]
     if action.kind is ActionKind.CREATE:
         sym = color_symbol("+", color)
         return [f'{sym} endpoint "{action.name}" is in the configuration but missing live']
