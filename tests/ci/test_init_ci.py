@@ -118,3 +118,25 @@ def test_without_a_workspace_target_the_pipeline_uses_the_local_one(
     text = (tmp_path / ".gitlab-ci.yml").read_text()
     assert text.startswith("# NOTE: servingops.yaml has no workspace target yet")
     assert 'TARGET: "local"' in text
+
+
+@pytest.mark.parametrize("provider", ["github", "gitlab", "azure"])
+def test_setup_pointers_work_from_the_users_repository(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], provider: str
+) -> None:
+    """The files land in the user's repository, which has no docs/ci.md of its own: every
+    pointer to the setup guide names servingops' guide for this version, not a relative path."""
+    (tmp_path / ".git").mkdir()
+    code, out, _ = run(tmp_path, capsys, "init", "--ci", provider)
+    assert code == 0
+    guide = f"https://github.com/servingops/servingops/blob/v{__version__}/docs/ci.md"
+    texts = {
+        name: (tmp_path / name).read_text()
+        for name in (line.removeprefix("wrote ") for line in out.splitlines())
+        if not name.endswith(".json") and (tmp_path / name).is_file()
+    }
+    texts["next steps"] = out
+    for name, text in texts.items():
+        bare = [ln for ln in text.splitlines() if "docs/ci.md" in ln and guide not in ln]
+        assert not bare, f"{name}: {bare}"
+    assert guide in out

@@ -32,6 +32,11 @@ class Layout:
     branch: str = "main"
 
 
+def guide() -> str:
+    """The CI setup guide of this servingops version, as a user's repository can reach it."""
+    return f"https://github.com/{ACTION_REPOSITORY}/blob/v{__version__}/docs/ci.md"
+
+
 def default_action() -> str:
     """The action pinned to this servingops version: plan and apply must use the same one."""
     return f"{ACTION_REPOSITORY}@v{__version__}"
@@ -121,6 +126,7 @@ def _template(provider: str, name: str) -> str:
 
 def _fill(text: str, **values: str) -> str:
     values.setdefault("VERSION", __version__)
+    values.setdefault("GUIDE", guide())
     for key, value in values.items():
         text = text.replace(f"@@{key}@@", value)
     return text

@@ -179,7 +179,7 @@ def _ci_files(
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text, encoding="utf-8")
         click.echo(f"wrote {_shown(root / path, settings.cwd)}")
-    click.echo(_CI_NEXT[provider])
+    click.echo(_CI_NEXT[provider].format(guide=scaffold.guide()))
     return EXIT_OK
 
 
@@ -187,15 +187,15 @@ _CI_NEXT = {
     "github": (
         "Next: for each workspace target (servingops targets), create a GitHub environment "
         "with the target's name and the credentials described in the workflows' headers "
-        "(OIDC by default; docs/ci.md), commit, and open a pull request."
+        "(OIDC by default; {guide}), commit, and open a pull request."
     ),
     "gitlab": (
         "Next: add the CI/CD variables described at the top of .gitlab-ci.yml (OIDC by "
-        "default; docs/ci.md), protect the environments named after your targets, and push."
+        "default; {guide}), protect the environments named after your targets, and push."
     ),
     "azure": (
         "Next: create the service connections and environments named in azure-pipelines.yml "
-        "(docs/ci.md), then create the pipeline from that file."
+        "({guide}), then create the pipeline from that file."
     ),
 }
 
