@@ -86,7 +86,8 @@ class StartedReads:
         listing = await self.bounded(self._reader.list_endpoints)
         for entry in listing:
             name = str(entry.get("name"))
-            if (self._all or _owner(entry) == self._owner) and name not in self._gets:
+            owned = normalize.tag(entry, OWNER_TAG) == self._owner
+            if (self._all or owned) and name not in self._gets:
                 self._gets[name] = asyncio.ensure_future(
                     self.bounded(self._reader.get_endpoint, name)
                 )
@@ -349,7 +350,9 @@ async def rollouts_to_wait_for(
         chosen = list(dict.fromkeys(names))
     else:
         chosen = sorted(
-            str(e.get("name")) for e in await reader.list_endpoints() if _owner(e) == owner
+            str(e.get("name"))
+            for e in await reader.list_endpoints()
+            if normalize.tag(e, OWNER_TAG) == owner
         )
     found = await asyncio.gather(*(get(n) for n in chosen))
     missing = [n for n, raw in zip(chosen, found, strict=True) if raw is None]
@@ -403,10 +406,3 @@ async def _probe_unlisted(reader: LiveReader, name: str) -> dict[str, Any] | Non
             "the files; ask its owner or a workspace admin for CAN_MANAGE on it, or rename "
             "the endpoint"
         ) from None
-
-
-def _owner(entry: Mapping[str, Any]) -> str | None:
-    for tag in entry.get("tags") or []:
-        if isinstance(tag, Mapping) and tag.get("key") == OWNER_TAG:
-            return str(tag.get("value") or "")
-    return None

@@ -124,6 +124,17 @@ class Health(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Deployment:
+    """One served entity's deployment as a GET reports it, in the pending or the active config
+    (`state`: the API's `deployment`, e.g. DEPLOYMENT_FAILED; `message`: its state message)."""
+
+    entity: str
+    pending: bool
+    state: str
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LiveStatus:
     """Server-owned facts about a live endpoint that are not part of its canonical body."""
 
@@ -148,16 +159,24 @@ class LiveStatus:
     empty when no config is active."""
     rollout_tag: str | None = None
     """The raw value of the ROLLOUT_TAG, when a traffic rollout left its state on the endpoint."""
+    deployments: tuple[Deployment, ...] = ()
+    """Each served entity's deployment, the pending config's first (from a fresh GET; a saved
+    plan keeps only `failure`)."""
 
     @property
     def updating(self) -> bool:
         return self.config_update is ConfigUpdate.IN_PROGRESS
 
     @property
+    def failed(self) -> bool:
+        """The last update failed or was canceled."""
+        return self.config_update in (ConfigUpdate.UPDATE_FAILED, ConfigUpdate.UPDATE_CANCELED)
+
+    @property
     def health(self) -> Health:
         if self.updating:
             return Health.UPDATING
-        if self.config_update in (ConfigUpdate.UPDATE_FAILED, ConfigUpdate.UPDATE_CANCELED):
+        if self.failed:
             return Health.UPDATE_FAILED
         if self.stopped:
             return Health.STOPPED
@@ -215,6 +234,12 @@ class Endpoint:
     """Desired, once resolved against live: the differences `ignore` kept out of the plan."""
     rollout: RolloutSpec | None = None
     """Desired only: how traffic moves to the file's split (the document's rollout block)."""
+
+    @property
+    def live_status(self) -> LiveStatus:
+        """A live endpoint's status (normalize.normalize_live sets one on every live endpoint)."""
+        assert self.status is not None, f"endpoint {self.name!r} is not a live endpoint"
+        return self.status
 
     def locate(self, path: Path) -> SourceRef | None:
         """Where the field at `path` (or its top-level block) was written; else the document."""

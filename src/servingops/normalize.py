@@ -37,6 +37,7 @@ from .model import (
     Body,
     Carrier,
     ConfigUpdate,
+    Deployment,
     DesiredDocument,
     Endpoint,
     Fingerprint,
@@ -117,7 +118,7 @@ def normalize_live(
         last_updated_timestamp=status.last_updated_timestamp,
         sha256=body_hash(body, owner=status.owner),
     )
-    applied = _tag(raw, fields.APPLIED_TAG)
+    applied = tag(raw, fields.APPLIED_TAG)
     write_only = {"applied": applied} if applied is not None else {}
     return Endpoint(
         name=name, body=body, status=status, fingerprint=fingerprint, write_only=write_only
@@ -543,9 +544,6 @@ def _write_only(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {"served_entities": out} if out else {}
 
 
-RUN_STATES = ("running", "stopped")
-
-
 def is_stopped(raw: Mapping[str, Any]) -> bool:
     """Whether a GET response shows an endpoint stopped with config:stop.
 
@@ -582,14 +580,29 @@ def serving_summary(config: Mapping[str, Any]) -> str:
     return f"config_version {config.get('config_version', '?')} ({shown})"
 
 
-def _failure(raw: Mapping[str, Any]) -> str:
-    details = []
+def _deployments(raw: Mapping[str, Any]) -> tuple[Deployment, ...]:
+    """Each served entity's deployment, the pending config's first."""
+    out = []
     for block in ("pending_config", "config"):
-        for entity in mapping(raw.get(block)).get("served_entities") or []:
-            state = mapping(mapping(entity).get("state"))
-            if state.get("deployment") == "DEPLOYMENT_FAILED":
-                message = state.get("deployment_state_message") or "deployment failed"
-                details.append(f"{entity.get('name', '?')}: {message}")
+        for entity in map(mapping, mapping(raw.get(block)).get("served_entities") or []):
+            state = mapping(entity.get("state"))
+            out.append(
+                Deployment(
+                    entity=str(entity.get("name") or ""),
+                    pending=block == "pending_config",
+                    state=str(state.get("deployment") or ""),
+                    message=str(state.get("deployment_state_message") or ""),
+                )
+            )
+    return tuple(out)
+
+
+def _failure(deployments: Iterable[Deployment]) -> str:
+    details = [
+        f"{d.entity or '?'}: {d.message or 'deployment failed'}"
+        for d in deployments
+        if d.state == "DEPLOYMENT_FAILED"
+    ]
     return "; ".join(dict.fromkeys(details))
 
 
@@ -601,13 +614,12 @@ def _status(raw: Mapping[str, Any]) -> LiveStatus:
         update = ConfigUpdate.UNKNOWN
     config = mapping(raw.get("config"))
     pending = mapping(raw.get("pending_config"))
-    owner = _tag(raw, OWNER_TAG)
-    rollout_tag = _tag(raw, ROLLOUT_TAG)
     entities = config.get("served_entities") or []
     failed = update in (ConfigUpdate.UPDATE_FAILED, ConfigUpdate.UPDATE_CANCELED)
+    deployments = _deployments(raw)
     return LiveStatus(
         endpoint_id=str(raw.get("id") or ""),
-        owner=owner,
+        owner=tag(raw, OWNER_TAG),
         config_update=update,
         ready=str(state.get("ready") or ""),
         config_version=_opt_int(config.get("config_version")),
@@ -619,9 +631,10 @@ def _status(raw: Mapping[str, Any]) -> LiveStatus:
         ),
         stopped=is_stopped(raw),
         pending_since_ms=_opt_int(pending.get("start_time")) if pending else None,
-        failure=_failure(raw) if failed else "",
+        failure=_failure(deployments) if failed else "",
         serving=serving_summary(config),
-        rollout_tag=rollout_tag,
+        rollout_tag=tag(raw, ROLLOUT_TAG),
+        deployments=deployments,
     )
 
 
@@ -666,10 +679,12 @@ def _value(value: Any, path: Path) -> Any:
     return value
 
 
-def _tag(raw: Mapping[str, Any], key: str) -> str | None:
-    for tag in raw.get("tags") or []:
-        if isinstance(tag, Mapping) and tag.get("key") == key:
-            return str(tag.get("value") or "")
+def tag(raw: Mapping[str, Any], key: str) -> str | None:
+    """The value of tag `key` in a GET or list answer; None when the endpoint carries none. The
+    one reading of tags from raw answers: everything after normalize_live reads LiveStatus."""
+    for entry in raw.get("tags") or []:
+        if isinstance(entry, Mapping) and entry.get("key") == key:
+            return str(entry.get("value") or "")
     return None
 
 

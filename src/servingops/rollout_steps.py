@@ -31,12 +31,11 @@ from .gates import Breach, Check, Judgment, Verdict, Window, judge, needs_metric
 from .model import ROLLOUT_TAG, Carrier, Endpoint, RolloutPlan, RolloutStatus
 from .rollout import Phase
 
-Raw = dict[str, Any]
 SCRAPE_OFFSET = 1.0
 """Seconds after a minute boundary to read the export, so the minute just ended is complete."""
 
 
-async def drive(run: steps.EndpointRun, live: Raw) -> None:
+async def drive(run: steps.EndpointRun, live: Endpoint) -> None:
     """Carry `run`'s config change as the plan's rollout says (`live`: a settled GET)."""
     plan = run.action.rollout
     after = run.action.after
@@ -51,7 +50,7 @@ async def drive(run: steps.EndpointRun, live: Raw) -> None:
         return
     driver = _Driver(run, plan, after)
     if plan.status is RolloutStatus.ROLLING_BACK:
-        state = rollout.decode(_tag(live))
+        state = rollout.decode(live.live_status.rollout_tag)
         breach = state.failure if state and state.failure else Breach(check=Check.DEPLOY)
         await driver.roll_back(breach, share=plan.failed_share or plan.live_share)
     await driver.advance(live)
@@ -89,12 +88,13 @@ class _Driver:
 
     # -- the rollout ----------------------------------------------------------------------------
 
-    async def advance(self, live: Raw) -> None:
+    async def advance(self, live: Endpoint) -> None:
         plan = self.plan
-        where = rollout.position(plan, rollout.decode(_tag(live)), _split(live))
+        split = rollout.traffic(live.body)
+        where = rollout.position(plan, rollout.decode(live.live_status.rollout_tag), split)
         index = where.next_index
         if not where.judged:
-            share = _share(live, plan.entity)
+            share = split.get(plan.entity, 0)
             since = where.live_since_ms
             if since is None:  # it went live while nobody watched: its pause starts now
                 since = self._now_ms()
@@ -135,7 +135,7 @@ class _Driver:
             await self.run.send_config(self._with_config(config), live)
         except steps.Failed as failed:
             fresh = await self.run.settled()
-            if fresh is None or _update_state(fresh) not in steps.FAILED_STATES:
+            if fresh is None or not fresh.live_status.failed:
                 raise
             lines = str(failed).splitlines()
             breach = Breach(check=Check.DEPLOY, detail=lines[1] if len(lines) > 1 else lines[0])
@@ -205,7 +205,7 @@ class _Driver:
                 f"{', '.join(missing)} is no longer served (changed outside servingops?)"
             )
         restored = rollout.rollback_config(config, plan.before)
-        if _split(live) != rollout.traffic({"config": restored}):
+        if rollout.traffic(live.body) != rollout.traffic({"config": restored}):
             await self.run.send_config(self._with_config(restored), live)
         await self._write_state(Phase.ROLLED_BACK, share, at_ms=self._now_ms(), failure=breach)
         self._emit(RolloutEventKind.ROLLED_BACK, index, split=plan.before)
@@ -240,16 +240,16 @@ class _Driver:
             "PATCH tags", lambda: self.ctx.api.patch_tags(self.name, add=tag, delete=[])
         )
 
-    async def _settled(self) -> Raw:
+    async def _settled(self) -> Endpoint:
         live = await self.run.settled()
         if live is None:
             raise steps.Failed("the endpoint disappeared during its rollout")
         return live
 
-    def _resolved(self, live: Raw) -> Endpoint:
+    def _resolved(self, live: Endpoint) -> Endpoint:
         """The desired endpoint with what the server chose for fields the file leaves out
         (entities that were not live at plan time have such fields by now)."""
-        return normalize.resolve_server_chosen(self.after, normalize.normalize_live(live))
+        return normalize.resolve_server_chosen(self.after, live)
 
     def _with_config(self, config: Mapping[str, Any]) -> Endpoint:
         return replace(self.after, body={**self.after.body, "config": config})
@@ -325,26 +325,6 @@ class _Driver:
         )
 
 
-def _tag(raw: Mapping[str, Any] | None) -> str | None:
-    for tag in (raw or {}).get("tags") or []:
-        if isinstance(tag, Mapping) and tag.get("key") == ROLLOUT_TAG:
-            return str(tag.get("value") or "")
-    return None
-
-
-def _split(raw: Mapping[str, Any] | None) -> dict[str, int]:
-    return rollout.traffic(normalize.normalize_live(raw).body) if raw else {}
-
-
-def _share(raw: Mapping[str, Any] | None, entity: str) -> int:
-    return _split(raw).get(entity, 0)
-
-
-def _update_state(raw: Mapping[str, Any]) -> str:
-    state = raw.get("state")
-    return str(state.get("config_update", "")) if isinstance(state, Mapping) else ""
-
-
-def _config(raw: Mapping[str, Any]) -> Mapping[str, Any]:
-    config = normalize.normalize_live(raw).body.get("config")
+def _config(live: Endpoint) -> Mapping[str, Any]:
+    config = live.body.get("config")
     return config if isinstance(config, Mapping) else {}

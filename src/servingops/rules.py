@@ -28,7 +28,6 @@ MAX_ENVIRONMENT_VARS = 30
 KNOWN_WORKLOAD_SIZES = ("Small", "Medium", "Large")
 BEDROCK_PROVIDERS = ("ai21labs", "amazon", "anthropic", "cohere", "grok")
 PRINCIPAL_KEYS = ("user_name", "group_name", "service_principal_name")
-RESERVED_TAGS = fields.RESERVED_TAGS
 
 PROVIDER_CONFIGS: Mapping[str, str] = {
     "ai21labs": "ai21labs_config",
@@ -689,7 +688,7 @@ def _check_routes(
 
 def _check_tags(ctx: _Context, tags: Any) -> None:
     if isinstance(tags, Mapping):
-        for reserved in RESERVED_TAGS:
+        for reserved in fields.RESERVED_TAGS:
             if reserved in tags:
                 ctx.error(("tags", reserved), _reserved_tag_message(reserved), key=True)
         return
@@ -698,7 +697,7 @@ def _check_tags(ctx: _Context, tags: Any) -> None:
         key = tag.get("key")
         if not isinstance(key, str):
             continue
-        if key in RESERVED_TAGS:
+        if key in fields.RESERVED_TAGS:
             ctx.error(("tags", i, "key"), _reserved_tag_message(key))
         if key in seen:
             ctx.error(

@@ -7,6 +7,8 @@ until gone, create. Delete: only when the live endpoint carries this project's o
 Wait: only wait until an update already in progress settles, and check it ended READY.
 409 RESOURCE_CONFLICT is waited out and retried; 429 holds writes back; the deadline turns
 waiting into TIMED_OUT. Each run records which calls landed, so a failure can say so.
+Every answer that describes the endpoint is parsed once, where its call returns
+(normalize.normalize_live): the steps read the typed live Endpoint, never a raw body.
 """
 
 from __future__ import annotations
@@ -27,16 +29,12 @@ from .apply_model import (
     Status,
 )
 from .errors import Conflict, RateLimited, ReconcilerError, WaitTimeout
-from .model import OWNER_TAG, Action, ActionKind, Carrier, Endpoint
+from .model import OWNER_TAG, Action, ActionKind, Carrier, ConfigUpdate, Endpoint, LiveStatus
 from .render import health
 from .waiting import WaitPolicy, WriteScheduler, format_duration
 
 T = TypeVar("T")
-Raw = dict[str, Any]
 _DEADLINE_TOLERANCE = 1e-6  # seconds
-
-UPDATING = "IN_PROGRESS"
-FAILED_STATES = frozenset({"UPDATE_FAILED", "UPDATE_CANCELED"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,62 +70,48 @@ START, STOP = "POST config:start", "POST config:stop"
 
 
 # --------------------------------------------------------------------------------------------
-# Request bodies (pure)
+# Messages (pure)
 
 
-def failure_message(name: str, raw: Mapping[str, Any]) -> str:
+def failure_message(name: str, status: LiveStatus) -> str:
     """Why a rollout failed, as a block: a first line, each failed served entity's deployment
-    message, what is still serving, and where the build logs are."""
-    update = _state(raw).get("config_update", "")
+    message (and any pending one's), what is still serving, and where the build logs are."""
     details: list[str] = []
     entities: list[str] = []
-    for block in ("pending_config", "config"):
-        for entity in _mapping(raw.get(block)).get("served_entities") or []:
-            entity_name = str(entity.get("name", ""))
-            state = _mapping(entity.get("state"))
-            message = str(state.get("deployment_state_message") or "")
-            failed = state.get("deployment") == "DEPLOYMENT_FAILED"
-            if entity_name in entities or not (failed or (message and block == "pending_config")):
-                continue
-            entities.append(entity_name)
-            details.append(f"{entity_name}: {message or state.get('deployment', 'failed')}")
+    for deployment in status.deployments:
+        entity, message = deployment.entity, deployment.message
+        failed = deployment.state == "DEPLOYMENT_FAILED"
+        if entity in entities or not (failed or (message and deployment.pending)):
+            continue
+        entities.append(entity)
+        details.append(f"{entity}: {message or deployment.state}")
     logs = entities[0] if entities else "<served-entity>"
+    serving = status.serving or "nothing (no config version has ever become ready)"
     return "\n".join(
         [
-            f"update failed (config_update={update})",
+            f"update failed (config_update={status.config_update.value})",
             *details,
-            serving_line(raw),
+            f"Still serving: {serving}",
             f"Build logs: databricks serving-endpoints build-logs {name} {logs} "
             f"(GET /api/2.0/serving-endpoints/{name}/served-models/{logs}/build-logs)",
         ]
     )
 
 
-def serving_line(raw: Mapping[str, Any]) -> str:
-    """What the endpoint serves now: its active config's version, entities and traffic."""
-    serving = normalize.serving_summary(_mapping(raw.get("config")))
-    if not serving:
-        return "Still serving: nothing (no config version has ever become ready)"
-    return f"Still serving: {serving}"
-
-
 # --------------------------------------------------------------------------------------------
 # One action
 
 
-class _Failed(Exception):
-    """An action cannot go on; the message is the outcome's."""
-
-
-Failed = _Failed  # rollout_steps raises and catches it too
+class Failed(Exception):
+    """An action cannot go on; the message is the outcome's (rollout_steps raises it too)."""
 
 
 class _AlreadyApplied(Exception):
     """A retried write turned out to be live already (its first attempt was accepted)."""
 
-    def __init__(self, raw: Raw) -> None:
+    def __init__(self, live: Endpoint) -> None:
         super().__init__("already applied")
-        self.raw = raw
+        self.live = live
 
 
 class EndpointRun:
@@ -141,7 +125,7 @@ class EndpointRun:
         self.deadline = self.began + ctx.wait.timeout
         self.polls = 0
         self.phase: Phase | None = None
-        self.last: Raw | None = None
+        self.last: Endpoint | None = None
         self.overshoot: float | None = None
         self.waited = not ctx.no_wait
         self.planned = _planned_calls(action)
@@ -156,7 +140,7 @@ class EndpointRun:
         try:
             await self._dispatch()
             await self._smoke()
-        except _Failed as e:
+        except Failed as e:
             outcome = self._outcome(Status.FAILED, str(e))
         except WaitTimeout as e:
             outcome = self._outcome(Status.TIMED_OUT, str(e))
@@ -180,8 +164,7 @@ class EndpointRun:
         return outcome
 
     def _outcome(self, status: Status, message: str) -> ActionOutcome:
-        config = _mapping(self.last.get("config")) if self.last else {}
-        version = config.get("config_version")
+        last = self.last.live_status if self.last else None
         return ActionOutcome(
             name=self.name,
             kind=self.action.kind,
@@ -189,8 +172,8 @@ class EndpointRun:
             message=message,
             elapsed=self.ctx.wait.clock() - self.began,
             polls=self.polls,
-            config_version=int(version) if version is not None else None,
-            ready=str(_state(self.last).get("ready", "")) if self.last else "",
+            config_version=last.config_version if last else None,
+            ready=last.ready if last else "",
             overshoot=self.overshoot,
             waited=self.waited,
             landed=tuple(self.landed) if status is not Status.SUCCEEDED else (),
@@ -223,20 +206,20 @@ class EndpointRun:
         after = self._after()
         body = bodies.create_body(after, owner=self.ctx.owner)
         try:
-            raw = await self._write(
-                "POST create", lambda: self.ctx.api.create_endpoint(body), budgeted=True
+            live = await self._write(
+                "POST create", lambda: _parsed(self.ctx.api.create_endpoint(body)), budgeted=True
             )
         except Conflict as e:
             if e.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
             # An earlier attempt may have been accepted before its answer was lost.
-            raw = await self._adopt_existing()
-        self.last = raw
+            live = await self._adopt_existing()
+        self.last = live
         if "permissions" in after.body:
-            await self._set_permissions(str(raw.get("id") or ""), after)
+            await self._set_permissions(live.live_status.endpoint_id, after)
         if self.ctx.no_wait:
             return
-        await self._await_rollout(Phase.CREATING, known=raw)
+        await self._await_rollout(Phase.CREATING, known=live)
         if after.body.get("state") == "stopped":
             await self._stop()
 
@@ -245,7 +228,7 @@ class EndpointRun:
         carriers = self.action.carriers
         live = await self._settled(Phase.IN_FLIGHT)
         if live is None:
-            raise _Failed("the endpoint no longer exists; run plan again")
+            raise Failed("the endpoint no longer exists; run plan again")
         if Carrier.TAGS in carriers:
             add, delete = bodies.tag_patch(self.action.before, after, owner=self.ctx.owner)
             await self._write(
@@ -255,7 +238,7 @@ class EndpointRun:
         if Carrier.AI_GATEWAY in carriers:
             # Read from the fresh GET: an inference table is disabled first only while the
             # live one is enabled.
-            before = normalize.normalize_live(live).body.get("ai_gateway", {})
+            before = live.body.get("ai_gateway", {})
             for gateway in bodies.ai_gateway_requests(before, after.body.get("ai_gateway", {})):
                 await self._write(
                     CALLS[Carrier.AI_GATEWAY],
@@ -268,7 +251,7 @@ class EndpointRun:
                 lambda: self.ctx.api.patch_notifications(self.name, emails),
             )
         if Carrier.PERMISSIONS in carriers:
-            await self._set_permissions(str(live.get("id") or ""), after)
+            await self._set_permissions(live.live_status.endpoint_id, after)
         if Carrier.TELEMETRY in carriers:
             telemetry = bodies.telemetry_request(after.body.get("telemetry_config", {}))
             await self._write(
@@ -293,55 +276,56 @@ class EndpointRun:
             await self._stop()
 
     async def _replace(self) -> None:
-        live = await self.ctx.api.get_endpoint(self.name)
+        live = await self._read()
         if live is not None:
-            owner = _owner(live)
+            owner = live.live_status.owner
             if owner is not None and owner != self.ctx.owner:
-                raise _Failed(f'refusing to replace: it is owned by "{owner}"; nothing was changed')
+                raise Failed(f'refusing to replace: it is owned by "{owner}"; nothing was changed')
             await self._write("DELETE", lambda: self.ctx.api.delete_endpoint(self.name))
-            await self._poll(Phase.DELETING, lambda raw: raw is None)
+            await self._poll(Phase.DELETING, lambda live: live is None)
         await self._create()
 
     async def _delete(self) -> None:
-        live = await self.ctx.api.get_endpoint(self.name)
+        live = await self._read()
         if live is None:
             return  # already gone: the goal of a delete
-        owner = _owner(live)
+        owner = live.live_status.owner
         if owner != self.ctx.owner:
             found = f'"{owner}"' if owner is not None else "no ownership tag"
-            raise _Failed(
+            raise Failed(
                 f"refusing to delete: it carries {found}, not {OWNER_TAG}={self.ctx.owner}; "
                 "nothing was changed"
             )
         self.last = live
         await self._write("DELETE", lambda: self.ctx.api.delete_endpoint(self.name))
         if not self.ctx.no_wait:
-            await self._poll(Phase.DELETING, lambda raw: raw is None)
+            await self._poll(Phase.DELETING, lambda live: live is None)
 
     async def _wait(self) -> None:
-        raw = await self._settled(Phase.IN_FLIGHT)
-        if raw is None:
-            raise _Failed("the endpoint was deleted while apply waited for its rollout")
-        if _state(raw).get("config_update") in FAILED_STATES:
-            raise _Failed(failure_message(self.name, raw))
-        ready = str(_state(raw).get("ready", ""))
+        live = await self._settled(Phase.IN_FLIGHT)
+        if live is None:
+            raise Failed("the endpoint was deleted while apply waited for its rollout")
+        status = live.live_status
+        if status.failed:
+            raise Failed(failure_message(self.name, status))
+        ready = status.ready
         if ready != "READY":
-            raise _Failed(
+            raise Failed(
                 f"the rollout finished but the endpoint is not ready (ready={ready or '?'}); "
                 f"see servingops status {self.name}"
             )
         if self.action.rollout is not None:
-            await rollout_steps.drive(self, raw)  # a held traffic rollout: reported, not moved
+            await rollout_steps.drive(self, live)  # a held traffic rollout: reported, not moved
 
     # -- for rollout_steps, which sends a config change step by step through this run --------
 
-    async def send_config(self, after: Endpoint, live: Raw) -> None:
+    async def send_config(self, after: Endpoint, live: Endpoint) -> None:
         """PUT `after`'s config unless it is live already, and wait until it settles (Failed
         with the deployment details when it ends UPDATE_FAILED). Each gets a full timeout."""
         self.deadline = self.ctx.wait.clock() + self.ctx.wait.timeout
         await self._update_config(after, live)
 
-    async def settled(self) -> Raw | None:
+    async def settled(self) -> Endpoint | None:
         """The endpoint once no update is in progress (None when it is gone)."""
         self.deadline = self.ctx.wait.clock() + self.ctx.wait.timeout
         return await self._settled(Phase.IN_FLIGHT)
@@ -367,9 +351,9 @@ class EndpointRun:
         if self.ctx.no_wait or self.ctx.queries is None:
             self.smoke = f"{count} not run (--no-wait: the rollout was not waited for)"
             return
-        ready = str(_state(self.last).get("ready", "")) if self.last else ""
+        ready = self.last.live_status.ready if self.last else ""
         if ready != "READY":
-            raise _Failed(
+            raise Failed(
                 f"the rollout finished but the endpoint is not READY (ready={ready or '?'}), so "
                 f"its {count} could not run; see servingops status {self.name}"
             )
@@ -391,14 +375,14 @@ class EndpointRun:
             else:
                 passed.append(f"{check.name} (HTTP {answer.status}, {round(answer.latency_ms)} ms)")
         if failures:
-            raw = await self.ctx.api.get_endpoint(self.name)
-            status = normalize.normalize_live(raw).status if raw is not None else None
+            live = await self._read()
+            status = live.live_status if live is not None else None
             serving = (
                 health.describe(status, observed_at_ms=int(self.ctx.wait.wall_clock() * 1000))
                 if status is not None
                 else "the endpoint no longer exists"
             )
-            raise _Failed(
+            raise Failed(
                 "\n".join(
                     [
                         *failures,
@@ -415,21 +399,21 @@ class EndpointRun:
 
     def _after(self) -> Endpoint:
         if self.action.after is None:
-            raise _Failed("the plan has no desired state for this endpoint")
+            raise Failed("the plan has no desired state for this endpoint")
         return self.action.after
 
-    async def _adopt_existing(self) -> Raw:
-        raw = await self.ctx.api.get_endpoint(self.name)
-        if raw is None or _owner(raw) != self.ctx.owner:
-            raise _Failed(
+    async def _adopt_existing(self) -> Endpoint:
+        live = await self._read()
+        if live is None or live.live_status.owner != self.ctx.owner:
+            raise Failed(
                 "it already exists and is not managed by this project (no "
                 f"{OWNER_TAG}={self.ctx.owner} tag); nothing was changed; run plan again"
             )
-        return raw
+        return live
 
     async def _set_permissions(self, endpoint_id: str, after: Endpoint) -> None:
         if not endpoint_id:
-            raise _Failed("the workspace returned no endpoint id, so permissions cannot be set")
+            raise Failed("the workspace returned no endpoint id, so permissions cannot be set")
         acl = bodies.acl_request(after.body.get("permissions", {}), caller=self.ctx.caller)
         await self._write(
             CALLS[Carrier.PERMISSIONS], lambda: self.ctx.api.set_permissions(endpoint_id, acl)
@@ -437,47 +421,47 @@ class EndpointRun:
 
     async def _start(self) -> None:
         """config:start rolls the active config out again as a new version; wait for it."""
-        raw = await self._write(
-            START, lambda: self.ctx.api.start_endpoint(self.name), budgeted=True
+        live = await self._write(
+            START, lambda: _parsed(self.ctx.api.start_endpoint(self.name)), budgeted=True
         )
-        self.last = raw
+        self.last = live
         if not self.ctx.no_wait:
-            await self._await_rollout(Phase.UPDATING, known=raw)
+            await self._await_rollout(Phase.UPDATING, known=live)
 
     async def _stop(self) -> None:
         live = await self._settled(Phase.IN_FLIGHT)  # a rollout before it must have finished
-        if live is None or normalize.is_stopped(live):
+        if live is None or live.live_status.stopped:
             return
-        self.last = await self._write(STOP, lambda: self.ctx.api.stop_endpoint(self.name))
+        self.last = await self._write(STOP, lambda: _parsed(self.ctx.api.stop_endpoint(self.name)))
 
-    async def _update_config(self, after: Endpoint, live: Raw) -> None:
+    async def _update_config(self, after: Endpoint, live: Endpoint) -> None:
         config = after.body.get("config")
         if not isinstance(config, Mapping):
-            raise _Failed("the desired state has no config to send")
+            raise Failed("the desired state has no config to send")
         if _config_applied(live, after):
             # An earlier run's update already went through (crash or lost answer).
             await self._record_write_only(live, after)
             return
         request = bodies.config_request(config, write_only=after.write_only)
         try:
-            raw = await self._write(
+            answer = await self._write(
                 CALLS[Carrier.CONFIG],
-                lambda: self.ctx.api.update_config(self.name, request),
+                lambda: _parsed(self.ctx.api.update_config(self.name, request)),
                 budgeted=True,
                 applied=lambda fresh: _config_applied(fresh, after),
             )
         except _AlreadyApplied as e:
-            raw = e.raw  # our own earlier attempt was accepted; its rollout is over
-        self.last = raw
+            answer = e.live  # our own earlier attempt was accepted; its rollout is over
+        self.last = answer
         if not self.ctx.no_wait:
-            await self._await_rollout(Phase.UPDATING, known=raw)
+            await self._await_rollout(Phase.UPDATING, known=answer)
         await self._record_write_only(live, after)
 
-    async def _record_write_only(self, live: Raw, after: Endpoint) -> None:
+    async def _record_write_only(self, live: Endpoint, after: Endpoint) -> None:
         """Tag the endpoint with the write-only values the config update sent (GET never
         returns them), once the rollout has landed (with --no-wait: once it was accepted)."""
         value = normalize.applied_tag_value(after.write_only)
-        before = _tag(live, fields.APPLIED_TAG)
+        before = live.write_only.get("applied")  # the APPLIED_TAG (normalize_live)
         if value == before or (before is None and not value):
             return
         tag = [{"key": fields.APPLIED_TAG, "value": value}]
@@ -486,18 +470,23 @@ class EndpointRun:
             lambda: self.ctx.api.patch_tags(self.name, add=tag, delete=[]),
         )
 
-    async def _await_rollout(self, phase: Phase, *, known: Raw) -> None:
+    async def _await_rollout(self, phase: Phase, *, known: Endpoint) -> None:
         rolling_out = not _not_updating(known)
-        raw = await self._poll(phase, _not_updating, known=known)
-        if raw is None:
-            raise _Failed("the endpoint disappeared while apply waited for it")
-        if _state(raw).get("config_update") in FAILED_STATES:
-            raise _Failed(failure_message(self.name, raw))
+        live = await self._poll(phase, _not_updating, known=known)
+        if live is None:
+            raise Failed("the endpoint disappeared while apply waited for it")
+        if live.live_status.failed:
+            raise Failed(failure_message(self.name, live.live_status))
         if rolling_out:
-            self._measure_overshoot(raw)
+            self._measure_overshoot(live.live_status)
 
-    async def _settled(self, phase: Phase) -> Raw | None:
+    async def _settled(self, phase: Phase) -> Endpoint | None:
         return await self._poll(phase, _not_updating)
+
+    async def _read(self) -> Endpoint | None:
+        """GET the endpoint, parsed once here (None when it does not exist)."""
+        raw = await self.ctx.api.get_endpoint(self.name)
+        return normalize.normalize_live(raw) if raw is not None else None
 
     async def _write(
         self,
@@ -505,7 +494,7 @@ class EndpointRun:
         call: Callable[[], Awaitable[T]],
         *,
         budgeted: bool = False,
-        applied: Callable[[Raw], bool] | None = None,
+        applied: Callable[[Endpoint], bool] | None = None,
     ) -> T:
         """One write (`label`, e.g. "PATCH tags"), retried until it is accepted: 409
         RESOURCE_CONFLICT is waited out (and _AlreadyApplied raised when `applied` says the
@@ -524,7 +513,7 @@ class EndpointRun:
                     raise
                 fresh = await self._settled(Phase.IN_FLIGHT)
                 if fresh is None:
-                    raise _Failed("the endpoint disappeared while apply waited for it") from None
+                    raise Failed("the endpoint disappeared while apply waited for it") from None
                 if applied is not None and applied(fresh):
                     self._landed(label)
                     raise _AlreadyApplied(fresh) from None
@@ -544,27 +533,31 @@ class EndpointRun:
         self.calling = ""
 
     async def _poll(
-        self, phase: Phase, done: Callable[[Raw | None], bool], *, known: Raw | None = None
-    ) -> Raw | None:
+        self,
+        phase: Phase,
+        done: Callable[[Endpoint | None], bool],
+        *,
+        known: Endpoint | None = None,
+    ) -> Endpoint | None:
         """GET the endpoint until `done`; `known` is a fresh answer that stands in for the first
         GET. Progress is reported for every observation made while actually waiting."""
         self.phase = phase
         started = self.ctx.wait.clock()
-        raw = known
+        live = known
         fetch = known is None
         waiting = False
         while True:
             if fetch:
-                raw = await self.ctx.api.get_endpoint(self.name)
+                live = await self._read()
                 self.polls += 1
-                if raw is not None:
-                    self.last = raw
+                if live is not None:
+                    self.last = live
             fetch = True
-            finished = done(raw)
+            finished = done(live)
             if waiting or not finished:
-                self._report(phase, raw)
+                self._report(phase, live)
             if finished:
-                return raw
+                return live
             self._check_deadline()
             waiting = True
             await self._sleep(self.ctx.wait.delay(self.ctx.wait.clock() - started))
@@ -581,20 +574,20 @@ class EndpointRun:
         if now < self.deadline - _DEADLINE_TOLERANCE:
             return
         elapsed = now - self.began
-        state = _state(self.last) if self.last else {}
+        update = _api_value(self.last.live_status.config_update) if self.last else ""
         raise WaitTimeout(
             "still updating; re-run apply to resume (waited "
-            f"{format_duration(elapsed)}, config_update={state.get('config_update', '?')}; "
+            f"{format_duration(elapsed)}, config_update={update or '?'}; "
             "nothing was deleted)"
         )
 
-    def _report(self, phase: Phase, raw: Raw | None) -> None:
+    def _report(self, phase: Phase, live: Endpoint | None) -> None:
         elapsed = self.ctx.wait.clock() - self.began
-        self.ctx.observer.progress(self.action, _progress(phase, raw, elapsed))
+        self.ctx.observer.progress(self.action, _progress(phase, live, elapsed))
 
-    def _measure_overshoot(self, raw: Raw) -> None:
-        finished_ms = raw.get("last_updated_timestamp")
-        if isinstance(finished_ms, int | float):
+    def _measure_overshoot(self, status: LiveStatus) -> None:
+        finished_ms = status.last_updated_timestamp
+        if finished_ms is not None:
             self.overshoot = max(0.0, self.ctx.wait.wall_clock() - finished_ms / 1000.0)
 
 
@@ -628,49 +621,34 @@ def _planned_calls(action: Action) -> tuple[str, ...]:
             assert_never(action.kind)
 
 
-def _progress(phase: Phase, raw: Raw | None, elapsed: float) -> Progress:
-    if raw is None:
+def _progress(phase: Phase, live: Endpoint | None, elapsed: float) -> Progress:
+    if live is None:
         return Progress(phase=phase, elapsed=elapsed)
-    state = _state(raw)
+    status = live.live_status
     return Progress(
         phase=phase,
         elapsed=elapsed,
-        config_update=str(state.get("config_update", "")),
-        ready=str(state.get("ready", "")),
-        config_version=_version(raw.get("config")),
-        pending_config_version=_version(raw.get("pending_config")),
+        config_update=_api_value(status.config_update),
+        ready=status.ready,
+        config_version=status.config_version,
+        pending_config_version=status.pending_config_version,
     )
 
 
-def _not_updating(raw: Raw | None) -> bool:
-    return raw is None or _state(raw).get("config_update") != UPDATING
+def _api_value(update: ConfigUpdate) -> str:
+    """The API's config_update as it was read ("" when the answer had none that is known)."""
+    return "" if update is ConfigUpdate.UNKNOWN else update.value
 
 
-def _config_applied(raw: Mapping[str, Any], after: Endpoint) -> bool:
+def _not_updating(live: Endpoint | None) -> bool:
+    return live is None or not live.live_status.updating
+
+
+def _config_applied(live: Endpoint, after: Endpoint) -> bool:
     """Whether the live (or rolling-out) config already is the desired one."""
-    live = normalize.normalize_live(raw)
     return live.body.get("config") == after.body.get("config")
 
 
-def _owner(raw: Mapping[str, Any]) -> str | None:
-    return _tag(raw, OWNER_TAG)
-
-
-def _tag(raw: Mapping[str, Any], key: str) -> str | None:
-    for tag in raw.get("tags") or []:
-        if isinstance(tag, Mapping) and tag.get("key") == key:
-            return str(tag.get("value") or "")
-    return None
-
-
-def _state(raw: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return _mapping(raw.get("state")) if raw else {}
-
-
-def _version(block: Any) -> int | None:
-    version = _mapping(block).get("config_version")
-    return int(version) if version is not None else None
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+async def _parsed(answer: Awaitable[Mapping[str, Any]]) -> Endpoint:
+    """A write's answer that describes the endpoint, parsed once where the call returns."""
+    return normalize.normalize_live(await answer)

@@ -3,7 +3,8 @@
 Nothing here sleeps or reads the time directly: `WaitPolicy` carries an injected async `sleep`
 and `clock`, so tests drive waits with a fake clock (or advance the emulator's clock) instead of
 sleeping. `WriteScheduler` keeps create and PUT-config calls within the workspace budget across
-every endpoint of one apply, and holds all writes back after a 429's Retry-After.
+every endpoint of one apply, and holds all writes back after a 429's Retry-After. `ApplyRuntime`
+bundles a command's time and pacing (the CLI's `Settings.runtime` test seam).
 """
 
 from __future__ import annotations
@@ -53,6 +54,21 @@ class WaitPolicy:
 
 
 DEFAULT_WAIT = WaitPolicy()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApplyRuntime:
+    """Time and pacing for one apply or wait command: the sleep and clocks of its waits, write
+    scheduler and client retries, the write budget, and how often progress is shown. The CLI
+    uses the real clock unless `Settings.runtime` holds one (end-to-end tests pass one whose
+    `sleep` advances the emulator's ManualClock, so 10-minute rollouts take no time)."""
+
+    sleep: Sleep = asyncio.sleep
+    clock: Clock = time.monotonic
+    wall_clock: Clock = time.time
+    budget_calls: int = DEFAULT_BUDGET_CALLS
+    budget_seconds: float = DEFAULT_BUDGET_SECONDS
+    progress_every: float = 30.0
 
 
 class WriteScheduler:

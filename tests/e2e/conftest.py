@@ -14,8 +14,8 @@ import pytest
 from serving_emulator import Emulator, EmulatorConfig, ManualClock
 from servingops.auth import Credentials
 from servingops.cli import Settings, main
-from servingops.cli.apply import RUNTIME_OPTION, ApplyRuntime
 from servingops.client import Client
+from servingops.waiting import ApplyRuntime
 
 T0 = 1_766_000_000.0
 OWNER = "ml-platform/serving"
@@ -160,7 +160,7 @@ class ApplyCli:
             transport=self.transport,
             color=False,
             interactive=self.interactive,
-            options={RUNTIME_OPTION: self.runtime},
+            runtime=self.runtime,
             wall_clock=self.emu.clock.now,
         )
         code = main(list(argv), settings=settings)

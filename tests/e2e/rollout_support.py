@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from serving_emulator import Emulator, ManualClock
-from servingops.cli.apply import ApplyRuntime
+from servingops.waiting import ApplyRuntime
 from tests.e2e.conftest import ApplyCli
 
 ENDPOINT = "fraud"

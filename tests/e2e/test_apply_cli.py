@@ -1,6 +1,6 @@
 """`servingops apply` through the real CLI against the in-process emulator on a ManualClock.
 
-The apply runtime seam (Settings.options[RUNTIME_OPTION]) makes every wait, budget pause and
+The apply runtime seam (Settings.runtime) makes every wait, budget pause and
 client retry advance the emulator's clock instead of sleeping, so 30-second rollouts are instant.
 """
 

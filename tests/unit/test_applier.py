@@ -661,7 +661,8 @@ def test_scheduler_holds_after_429(time: FakeTime) -> None:
 
 
 def test_failure_message_without_entity_details() -> None:
-    text = failure_message("x", {"state": {"config_update": "UPDATE_CANCELED"}})
+    live = normalize.normalize_live({"state": {"config_update": "UPDATE_CANCELED"}})
+    text = failure_message("x", live.live_status)
     assert text.startswith("update failed (config_update=UPDATE_CANCELED)")
     assert "build-logs x <served-entity>" in text
 

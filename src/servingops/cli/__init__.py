@@ -21,6 +21,7 @@ import httpx
 
 from .. import __version__
 from ..errors import ConfigError, ReconcilerError
+from ..waiting import ApplyRuntime
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -39,7 +40,8 @@ class Settings:
 
     `transport` replaces the network for every workspace the command talks to (tests pass the
     in-process emulator); `env` defaults to os.environ; `home` is where ~/.databrickscfg lives;
-    `wall_clock` (epoch seconds) stamps when live state was read (tests pass the emulator's).
+    `wall_clock` (epoch seconds) stamps when live state was read (tests pass the emulator's);
+    `runtime` supplies apply's and wait's sleep, clocks and write budget (None: the real clock).
     """
 
     cwd: Path = field(default_factory=Path.cwd)
@@ -48,7 +50,7 @@ class Settings:
     transport: httpx.AsyncBaseTransport | None = None
     color: bool | None = None
     interactive: bool | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    runtime: ApplyRuntime | None = None
     wall_clock: Callable[[], float] = time.time
 
     def use_color(self, stream: Any = None) -> bool:

@@ -7,10 +7,8 @@ changes nothing and exits 3 when an endpoint it acts on moved since it was saved
 value no longer resolves to what was reviewed). Either way it also waits for the project's
 rollouts still in progress, so a re-run after a timeout succeeds only once they are READY.
 
-Test seam: `Settings.options[RUNTIME_OPTION]` may hold an `ApplyRuntime`, which supplies the
-sleep and clocks of the applier's waits, write scheduler and client retries, and the write
-budget. End-to-end tests pass one whose `sleep` advances the emulator's ManualClock, so apply
-waits out 10-minute rollouts instantly; everything else uses the real clock.
+Time and pacing come from `Settings.runtime` (an `ApplyRuntime`, waiting.py), the real clock
+unless a test passes its own.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ import contextlib
 import re
 import signal
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,15 +31,7 @@ from ..errors import ReconcilerError, UsageError
 from ..model import Plan
 from ..project import load_project, select_target
 from ..render import progress, text
-from ..waiting import (
-    DEFAULT_BUDGET_CALLS,
-    DEFAULT_BUDGET_SECONDS,
-    DEFAULT_TIMEOUT,
-    Clock,
-    Sleep,
-    WaitPolicy,
-    WriteScheduler,
-)
+from ..waiting import DEFAULT_TIMEOUT, ApplyRuntime, WaitPolicy, WriteScheduler
 from ..workspace import Workspace, resolve_workspace
 from . import (
     EXIT_ERROR,
@@ -55,21 +44,6 @@ from . import (
 )
 from .common import input_options, load_inputs, parallelism_option
 from .planning import run_plan
-
-RUNTIME_OPTION = "apply.runtime"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ApplyRuntime:
-    """Time and pacing for one apply (see the module docstring for the test seam)."""
-
-    sleep: Sleep = asyncio.sleep
-    clock: Clock = time.monotonic
-    wall_clock: Clock = time.time
-    budget_calls: int = DEFAULT_BUDGET_CALLS
-    budget_seconds: float = DEFAULT_BUDGET_SECONDS
-    progress_every: float = 30.0
-
 
 MAX_TIMEOUT_HOURS = 72
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?")
@@ -189,7 +163,7 @@ def apply_command(
             parallelism=parallelism,
             show=fmt == "text",
         )
-    runtime: ApplyRuntime = settings.options.get(RUNTIME_OPTION) or ApplyRuntime()
+    runtime = settings.runtime or ApplyRuntime()
     if ready.plan.is_empty and not ready.plan.waits:
         if fmt == "json":
             click.echo(progress.json_summary(ApplyResult(outcomes=()), exit_code=EXIT_OK))

@@ -28,9 +28,9 @@ import click
 import httpx
 
 from ..errors import ReconcilerError
+from ..waiting import ApplyRuntime
 from ..workspace import open_local
 from . import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Settings, cli, main
-from .apply import RUNTIME_OPTION, ApplyRuntime
 
 if TYPE_CHECKING:
     from serving_emulator import Emulator, ManualClock
@@ -173,7 +173,7 @@ def _canaries(root: Path, settings: Settings) -> None:
         settings,
         cwd=project,
         transport=httpx.ASGITransport(app=emulator.app),
-        options={**settings.options, RUNTIME_OPTION: traffic.runtime()},
+        runtime=traffic.runtime(),
         wall_clock=emulator.clock.now,
     )
 

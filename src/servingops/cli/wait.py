@@ -16,12 +16,10 @@ from .. import engine
 from ..apply_model import ApplyResult
 from ..model import Action, Plan
 from ..project import load_project, select_target
-from ..waiting import DEFAULT_TIMEOUT
+from ..waiting import DEFAULT_TIMEOUT, ApplyRuntime
 from ..workspace import resolve_workspace
 from . import EXIT_OK, Settings, cli
 from .apply import (
-    RUNTIME_OPTION,
-    ApplyRuntime,
     Ready,
     echo_result,
     exit_code,
@@ -79,7 +77,7 @@ def wait_command(
             whose = "the named endpoints" if names else f"this project ({owner})"
             click.echo(f"Nothing to wait for: no endpoint of {whose} has an update in progress.")
         return EXIT_OK
-    runtime: ApplyRuntime = settings.options.get(RUNTIME_OPTION) or ApplyRuntime()
+    runtime = settings.runtime or ApplyRuntime()
     ready = Ready(plan=Plan(actions=(), waits=waits), caller=None, workspace=workspace, owner=owner)
     result, terminated = run_apply(
         ready,

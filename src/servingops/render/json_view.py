@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .. import smoke
+from .. import fields, smoke
 from ..model import (
     ABSENT,
     Action,
@@ -273,7 +273,7 @@ def _mask_tree(value: Any, path: Path) -> Any:
     if isinstance(value, list):
         items = [_mask_tree(v, (*path, i)) for i, v in enumerate(value)]
         return items if any(i is True or i for i in items) else {}
-    return True if text.is_secret(path, value) else {}
+    return True if fields.is_masked(path, value) else {}
 
 
 def _fingerprint(live: Endpoint | None) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ from ..apply_model import (
 )
 from ..gates import Verdict
 from ..model import Action, ActionKind, Gates
+from ..rollout import format_clock
 from ..waiting import format_duration
 from . import rollouts
 
@@ -266,9 +267,7 @@ def rollout_line(action: Action, event: RolloutEvent) -> str:
             share = event.split.get(event.entity, 0)
             return f"{name}: Rollout {at}: {event.entity} {share}% ({split})..."
         case RolloutEventKind.LIVE:
-            due = (
-                f"; its gates are due at {rollouts.clock(event.until_ms)}" if event.until_ms else ""
-            )
+            due = f"; its gates are due at {format_clock(event.until_ms)}" if event.until_ms else ""
             return f"{name}: Rollout {at} is live{due}"
         case RolloutEventKind.GATE:
             text = _gate_text(action, event, at)

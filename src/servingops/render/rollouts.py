@@ -33,9 +33,6 @@ def split_text(split: Mapping[str, int], *, zeros: bool = True) -> str:
     return ", ".join(f"{name} {share}%" for name, share in ordered)
 
 
-clock = format_clock
-
-
 def gates_text(gates: Gates) -> str:
     """`error rate <= 0.01, p99 latency <= 800ms, at least 200 requests` (or `no gates`)."""
     parts = []
@@ -93,7 +90,7 @@ def headline(plan: RolloutPlan) -> str:
     head = f"rollout of {plan.entity} to {target}% ({_STATUS[plan.status]})"
     match plan.status:
         case RolloutStatus.HELD:
-            when = f" on {clock(plan.live_since_ms)}" if plan.live_since_ms else ""
+            when = f" on {format_clock(plan.live_since_ms)}" if plan.live_since_ms else ""
             where = f" at {plan.failed_share}%" if plan.failed_share is not None else ""
             why = f": {plan.failure}" if plan.failure else ""
             return (

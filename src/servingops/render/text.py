@@ -37,8 +37,7 @@ LEGEND = (
 )
 NO_CHANGES = "No changes. Live endpoints match the configuration."
 
-_ENTITIES = impact.ENTITIES
-_FLAT = frozenset({("config",), _ENTITIES})  # shown flattened into the endpoint block
+_FLAT = frozenset({("config",), impact.ENTITIES})  # shown flattened into the endpoint block
 _HIDDEN = frozenset({("config", "entity_kind")})  # derived by normalize, never written by users
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _HEADERS = {
@@ -183,7 +182,7 @@ def rolling(action: Action) -> bool:
         return False
     return all(
         c.path[:2] == ("config", "traffic")
-        or (c.path[:2] == _ENTITIES and len(c.path) > 2 and c.path[2] in moving.kept)
+        or (c.path[:2] == impact.ENTITIES and len(c.path) > 2 and c.path[2] in moving.kept)
         for c in action.changes
     )
 
@@ -199,12 +198,6 @@ def failed_drift(plan: Plan) -> list[str]:
     return health.failed(plan, configured)
 
 
-def is_secret(path: Path, value: Any) -> bool:
-    """True for a sensitive field (normalize's table) unless its value is a bare secret
-    reference, which is shown (fields.is_masked)."""
-    return fields.is_masked(path, value)
-
-
 def redact(path: Path, value: Any, *, mask: Any = MASKED) -> Any:
     """A copy of `value` (found at `path`) with every secret leaf replaced by `mask`."""
     if value is ABSENT:
@@ -215,7 +208,7 @@ def redact(path: Path, value: Any, *, mask: Any = MASKED) -> Any:
         return {k: redact((*path, k), v, mask=mask) for k, v in value.items()}
     if isinstance(value, list):
         return [redact((*path, i), v, mask=mask) for i, v in enumerate(value)]
-    return mask if is_secret(path, value) else value
+    return mask if fields.is_masked(path, value) else value
 
 
 def literal(value: Any) -> str:
@@ -361,7 +354,7 @@ def _explode(leaf: _Leaf) -> list[_Leaf]:
 
 
 def _tree(leaves: list[_Leaf]) -> _Block:
-    root = _Block(path=(), containers=((), ("config",), _ENTITIES))
+    root = _Block(path=(), containers=((), ("config",), impact.ENTITIES))
     for leaf in leaves:
         parts = list(_display_parts(leaf.path)) or [(_pointer(leaf.path) or "endpoint", leaf.path)]
         node = root
@@ -380,7 +373,7 @@ def _display_parts(path: Path) -> Iterator[tuple[str, Path]]:
         prefix = path[: i + 1]
         if prefix in _FLAT:
             continue
-        if path[:i] == _ENTITIES:
+        if path[:i] == impact.ENTITIES:
             yield f'served_entity "{part}"', prefix
         else:
             yield _key(part), prefix
@@ -449,7 +442,7 @@ def _subtree(label: str, leaf: _Leaf, depth: int, ctx: _Ctx) -> list[str]:
     for key, path, v in items:
         if _is_map(v) and not fields.is_sensitive(path):
             child = _Leaf(path=path, before=ABSENT if adding else v, after=v if adding else ABSENT)
-            sub_label = f'served_entity "{key}"' if leaf.path == _ENTITIES else _key(key)
+            sub_label = f'served_entity "{key}"' if leaf.path == impact.ENTITIES else _key(key)
             lines.extend(_subtree(sub_label, child, depth + 1, ctx))
         else:
             shown = literal(redact(path, with_aliases(path, v, ctx.pins) if adding else v))
