@@ -143,6 +143,9 @@ class LiveStatus:
     """Value of the ownership tag, or None when the endpoint carries none (unmanaged)."""
     config_update: ConfigUpdate
     ready: str
+    reported_update: str = ""
+    """config_update as the server wrote it ("" when absent): a value newer than ConfigUpdate
+    (read as UNKNOWN) is still shown in the server's words."""
     config_version: int | None = None
     pending_config_version: int | None = None
     last_updated_timestamp: int | None = None

@@ -621,6 +621,7 @@ def _status(raw: Mapping[str, Any]) -> LiveStatus:
         endpoint_id=str(raw.get("id") or ""),
         owner=tag(raw, OWNER_TAG),
         config_update=update,
+        reported_update=str(state.get("config_update") or ""),
         ready=str(state.get("ready") or ""),
         config_version=_opt_int(config.get("config_version")),
         pending_config_version=_opt_int(pending.get("config_version")),

@@ -29,7 +29,7 @@ from .apply_model import (
     Status,
 )
 from .errors import Conflict, RateLimited, ReconcilerError, WaitTimeout
-from .model import OWNER_TAG, Action, ActionKind, Carrier, ConfigUpdate, Endpoint, LiveStatus
+from .model import OWNER_TAG, Action, ActionKind, Carrier, Endpoint, LiveStatus
 from .render import health
 from .waiting import WaitPolicy, WriteScheduler, format_duration
 
@@ -574,7 +574,7 @@ class EndpointRun:
         if now < self.deadline - _DEADLINE_TOLERANCE:
             return
         elapsed = now - self.began
-        update = _api_value(self.last.live_status.config_update) if self.last else ""
+        update = self.last.live_status.reported_update if self.last else ""
         raise WaitTimeout(
             "still updating; re-run apply to resume (waited "
             f"{format_duration(elapsed)}, config_update={update or '?'}; "
@@ -628,16 +628,11 @@ def _progress(phase: Phase, live: Endpoint | None, elapsed: float) -> Progress:
     return Progress(
         phase=phase,
         elapsed=elapsed,
-        config_update=_api_value(status.config_update),
+        config_update=status.reported_update,
         ready=status.ready,
         config_version=status.config_version,
         pending_config_version=status.pending_config_version,
     )
-
-
-def _api_value(update: ConfigUpdate) -> str:
-    """The API's config_update as it was read ("" when the answer had none that is known)."""
-    return "" if update is ConfigUpdate.UNKNOWN else update.value
 
 
 def _not_updating(live: Endpoint | None) -> bool:

@@ -601,6 +601,30 @@ def test_timeout_deletes_nothing_and_says_how_to_resume(time: FakeTime) -> None:
     assert ws.creates == 1
 
 
+class NewStateWorkspace(FakeWorkspace):
+    """A server that, 30 s into an update, reports a config_update value this version of
+    servingops does not know."""
+
+    def _raw(self, rec: dict[str, Any]) -> dict[str, Any]:
+        raw = super()._raw(rec)
+        late = self.time.now - self.records[rec["name"]]["updated"] >= 30
+        if raw["state"]["config_update"] == "IN_PROGRESS" and late:
+            raw["state"]["config_update"] = "UPDATE_QUEUED"
+        return raw
+
+
+def test_an_unknown_config_update_is_reported_in_the_servers_words(time: FakeTime) -> None:
+    # The API documents config_update as an enum (NOT_UPDATING, IN_PROGRESS, UPDATE_FAILED,
+    # UPDATE_CANCELED: docs.databricks.com/api/workspace/servingendpoints/get); a value added
+    # later must reach progress lines and messages as the server wrote it, not as blank or "?".
+    ws = NewStateWorkspace(time, update_seconds=3600)
+    ws.seed("fraud", config("1"), tags={OWNER_TAG: OWNER})
+    rec = Recorder()
+    run(ws, plan_for(ws, [doc("fraud", "2")]), observer=rec, wait=policy(time, timeout=60))
+    shown = {p.config_update for kind, _, p in rec.events if kind == "progress"}
+    assert "UPDATE_QUEUED" in shown
+
+
 def test_no_wait_returns_after_the_calls(ws: FakeWorkspace) -> None:
     ws.seed("fraud", config("1"), tags={OWNER_TAG: OWNER})
     [outcome] = run(ws, plan_for(ws, [doc("fraud", "2")]), no_wait=True).outcomes
