@@ -251,39 +251,21 @@ def judge(window: Window, gates: Gates, *, due: bool, deadline: bool) -> Judgmen
     rate = window.error_rate
     p99 = window.quantile_ms(0.99)
     breaches: list[Breach] = []
+
+    def breach(check: Check, value: float, limit: float) -> None:
+        breaches.append(
+            Breach(check=check, value=value, limit=limit, minutes=minutes, requests=requests)
+        )
+
     if requests < gates.min_requests:
         if deadline:
-            breaches.append(
-                Breach(
-                    check=Check.TOO_LITTLE,
-                    value=requests,
-                    limit=gates.min_requests,
-                    minutes=minutes,
-                    requests=requests,
-                )
-            )
+            breach(Check.TOO_LITTLE, requests, gates.min_requests)
         verdict = Verdict.TOO_LITTLE if deadline else Verdict.OBSERVING
     else:
         if gates.max_error_rate is not None and rate is not None and rate > gates.max_error_rate:
-            breaches.append(
-                Breach(
-                    check=Check.ERROR_RATE,
-                    value=rate,
-                    limit=gates.max_error_rate,
-                    minutes=minutes,
-                    requests=requests,
-                )
-            )
+            breach(Check.ERROR_RATE, rate, gates.max_error_rate)
         if gates.max_p99_ms is not None and p99 is not None and p99 > gates.max_p99_ms:
-            breaches.append(
-                Breach(
-                    check=Check.P99,
-                    value=p99,
-                    limit=gates.max_p99_ms,
-                    minutes=minutes,
-                    requests=requests,
-                )
-            )
+            breach(Check.P99, p99, gates.max_p99_ms)
         verdict = Verdict.FAIL if breaches else Verdict.PASS if due else Verdict.OBSERVING
     return Judgment(
         verdict=verdict,
