@@ -170,8 +170,9 @@ def apply_command(
         return EXIT_OK
     if ready.plan.actions and planfile is None and not auto_approve and not _confirmed(settings):
         return EXIT_ERROR
-    if text.waits_line(ready.plan) and fmt == "text":
-        click.echo(text.waits_line(ready.plan))
+    waits = text.waits_line(ready.plan)
+    if waits and fmt == "text":
+        click.echo(waits)
     skipped = _smoke_skipped(ready.plan) if skip_smoke else ""
     if skipped:
         click.echo(f"WARNING: --skip-smoke: {skipped} will NOT run.", err=True)
@@ -264,12 +265,7 @@ def _from_saved_plan(
     target: str | None,
     variables: dict[str, str],
 ) -> Ready:
-    full = path if path.is_absolute() else settings.cwd / path
-    try:
-        content = full.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UsageError(f"cannot read the saved plan {path}: {e.strerror}") from None
-    saved = planfile.parse(content, path=str(path))
+    saved = read_saved_plan(settings, path)
     if target is not None and target != saved.target:
         raise UsageError(f"{path} was planned for target {saved.target!r}, not {target!r}")
     loaded = load_project(settings.cwd, project)
@@ -316,6 +312,18 @@ def _from_saved_plan(
     return Ready(plan=plan, caller=live.caller, workspace=workspace, owner=saved.owner)
 
 
+def read_saved_plan(
+    settings: Settings, path: Path, *, any_tool_version: bool = False
+) -> planfile.SavedPlan:
+    """The saved plan at `path` (relative to the working folder), or a one-line error."""
+    full = path if path.is_absolute() else settings.cwd / path
+    try:
+        content = full.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot read the saved plan {path}: {e.strerror}") from None
+    return planfile.parse(content, path=str(path), any_tool_version=any_tool_version)
+
+
 def _confirmed(settings: Settings) -> bool:
     if not settings.is_interactive():
         click.echo(
@@ -356,7 +364,6 @@ def run_apply(
     terminated = False
 
     async def go() -> ApplyResult:
-        nonlocal terminated
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
 
@@ -366,63 +373,41 @@ def run_apply(
             if task is not None:
                 task.cancel()
 
+        wait = WaitPolicy(
+            timeout=timeout, sleep=runtime.sleep, clock=runtime.clock, wall_clock=runtime.wall_clock
+        )
+        scheduler = WriteScheduler(
+            calls=runtime.budget_calls,
+            window=runtime.budget_seconds,
+            clock=runtime.clock,
+            sleep=runtime.sleep,
+        )
+        retry = RetryPolicy(sleep=runtime.sleep, clock=runtime.clock)
+        connections = max(16, parallelism)
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
             loop.add_signal_handler(signal.SIGTERM, on_term)
         try:
-            return await _run(
-                ready,
-                runtime,
-                observer=observer,
-                parallelism=parallelism,
-                timeout=timeout,
-                no_wait=no_wait,
-                skip_smoke=skip_smoke,
-                max_steps=max_steps,
-            )
+            async with ready.workspace.client(retry=retry, max_connections=connections) as client:
+                return await applier.apply(
+                    ready.plan,
+                    client,
+                    owner=ready.owner,
+                    caller=ready.caller,
+                    observer=observer,
+                    wait=wait,
+                    scheduler=scheduler,
+                    parallelism=parallelism,
+                    no_wait=no_wait,
+                    queries=client,
+                    skip_smoke=skip_smoke,
+                    max_steps=max_steps,
+                )
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGTERM)
 
     result = asyncio.run(go())
     return result, terminated
-
-
-async def _run(
-    ready: Ready,
-    runtime: ApplyRuntime,
-    *,
-    observer: Observer,
-    parallelism: int,
-    timeout: float,
-    no_wait: bool,
-    skip_smoke: bool,
-    max_steps: int | None,
-) -> ApplyResult:
-    wait = WaitPolicy(
-        timeout=timeout, sleep=runtime.sleep, clock=runtime.clock, wall_clock=runtime.wall_clock
-    )
-    scheduler = WriteScheduler(
-        calls=runtime.budget_calls,
-        window=runtime.budget_seconds,
-        clock=runtime.clock,
-        sleep=runtime.sleep,
-    )
-    retry = RetryPolicy(sleep=runtime.sleep, clock=runtime.clock)
-    async with ready.workspace.client(retry=retry, max_connections=max(16, parallelism)) as client:
-        return await applier.apply(
-            ready.plan,
-            client,
-            owner=ready.owner,
-            caller=ready.caller,
-            observer=observer,
-            wait=wait,
-            scheduler=scheduler,
-            parallelism=parallelism,
-            no_wait=no_wait,
-            queries=client,
-            skip_smoke=skip_smoke,
-            max_steps=max_steps,
-        )
 
 
 def _echo_stats(result: ApplyResult) -> None:

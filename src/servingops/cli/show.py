@@ -11,10 +11,11 @@ from pathlib import Path
 
 import click
 
-from .. import __version__, planfile
-from ..errors import ReconcilerError, UsageError
+from .. import __version__
+from ..errors import ReconcilerError
 from ..render import json_view, markdown, text
 from . import EXIT_OK, Settings, cli
+from .apply import read_saved_plan
 from .planning import FORMATS
 
 
@@ -24,12 +25,7 @@ from .planning import FORMATS
 @click.pass_obj
 def show_command(settings: Settings, planfile_path: Path, fmt: str) -> int:
     """Render a saved plan (from plan --out) without contacting anything."""
-    full = planfile_path if planfile_path.is_absolute() else settings.cwd / planfile_path
-    try:
-        content = full.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UsageError(f"cannot read the saved plan {planfile_path}: {e.strerror}") from None
-    saved = planfile.parse(content, path=str(planfile_path), any_tool_version=True)
+    saved = read_saved_plan(settings, planfile_path, any_tool_version=True)
     plan = saved.plan
     if plan is None:
         raise ReconcilerError(f"{planfile_path} holds no plan to show; run plan --out again")

@@ -16,6 +16,7 @@ someone sends), so minutes of pauses and metrics take a moment.
 from __future__ import annotations
 
 import asyncio
+import functools
 import shlex
 import shutil
 import time
@@ -71,14 +72,7 @@ def tour_command(settings: Settings, folder: Path) -> int:
     root.mkdir(parents=True)
     shutil.copy(source / "servingops.yaml", root / "servingops.yaml")
     shutil.copytree(source / "endpoints", root / "endpoints")
-    local = replace(settings, cwd=root)
-
-    def step(title: str, argv: Sequence[str], expect: Sequence[int]) -> None:
-        click.secho(f"\n== {title}", bold=True)
-        click.secho(f"$ servingops {shlex.join(argv)}", fg="cyan")
-        code = main(list(argv), settings=local)
-        if code not in expect:
-            raise ReconcilerError(f"tour step `servingops {' '.join(argv)}` exited {code}")
+    step = functools.partial(_step, replace(settings, cwd=root))
 
     click.echo(f"Tour of servingops on the embedded local workspace, in {root}")
     step("Validate the example endpoint files", ["validate"], [EXIT_OK])
@@ -129,6 +123,15 @@ def tour_command(settings: Settings, folder: Path) -> int:
     return EXIT_OK
 
 
+def _step(settings: Settings, title: str, argv: Sequence[str], expect: Sequence[int]) -> None:
+    """Print the step's title and command line, run it, and stop the tour on a surprise."""
+    click.secho(f"\n== {title}", bold=True)
+    click.secho(f"$ servingops {shlex.join(argv)}", fg="cyan")
+    code = main(list(argv), settings=settings)
+    if code not in expect:
+        raise ReconcilerError(f"tour step `servingops {' '.join(argv)}` exited {code}")
+
+
 CANARY = "fraud-canary"
 QUERIES_PER_MINUTE = 40
 _CANARY_FILE = """\
@@ -176,13 +179,7 @@ def _canaries(root: Path, settings: Settings) -> None:
         runtime=traffic.runtime(),
         wall_clock=emulator.clock.now,
     )
-
-    def step(title: str, argv: Sequence[str], expect: Sequence[int]) -> None:
-        click.secho(f"\n== {title}", bold=True)
-        click.secho(f"$ servingops {' '.join(argv)}", fg="cyan")
-        code = main(list(argv), settings=local)
-        if code not in expect:
-            raise ReconcilerError(f"tour step `servingops {' '.join(argv)}` exited {code}")
+    step = functools.partial(_step, local)
 
     def write(entities: dict[str, str], split: dict[str, int], rollout: str = "") -> None:
         text = _CANARY_FILE.format(

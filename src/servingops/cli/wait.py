@@ -15,9 +15,7 @@ import click
 from .. import engine
 from ..apply_model import ApplyResult
 from ..model import Action, Plan
-from ..project import load_project, select_target
 from ..waiting import DEFAULT_TIMEOUT, ApplyRuntime
-from ..workspace import resolve_workspace
 from . import EXIT_OK, Settings, cli
 from .apply import (
     Ready,
@@ -28,6 +26,7 @@ from .apply import (
     run_apply,
 )
 from .common import project_option, target_option
+from .live import open_target
 
 
 def _timeout(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
@@ -56,14 +55,9 @@ def wait_command(
     fmt: str,
 ) -> int:
     """Wait for the project's rollouts in progress (or those of NAMES) to finish."""
-    loaded = load_project(settings.cwd, project)
-    chosen = select_target(loaded, target)
-    workspace = resolve_workspace(
-        loaded, chosen, env=settings.env, home=settings.home, transport=settings.transport
-    )
-    if workspace.notice:
-        click.echo(workspace.notice, err=True)
-    owner = loaded.owner_for(chosen)
+    opened = open_target(settings, project=project, target=target)
+    workspace = opened.workspace
+    owner = opened.project.owner_for(opened.target)
 
     async def find() -> tuple[Action, ...]:
         async with workspace.client() as client:
