@@ -95,7 +95,7 @@ def _endpoint(e: Endpoint | None, digest: Digest) -> dict[str, Any] | None:
         "body": masked_copy(e.body, (), digest),
         "source": _source(e.source),
         "status": _status(e.status) if e.status else None,
-        "fingerprint": _fingerprint(e.fingerprint),
+        "fingerprint": fingerprint_record(e.fingerprint),
         "write_only": masked_copy(e.write_only, ("write_only",), digest),
         "smoke": [_smoke(c) for c in e.smoke],
     }
@@ -133,7 +133,8 @@ def _status(s: LiveStatus) -> dict[str, Any]:
     }
 
 
-def _fingerprint(fp: Fingerprint | None) -> dict[str, Any] | None:
+def fingerprint_record(fp: Fingerprint | None) -> dict[str, Any] | None:
+    """A live fingerprint as JSON-ready data (saved plans record them this way too)."""
     if fp is None:
         return None
     return {
@@ -226,7 +227,7 @@ def _read_endpoint(e: Any) -> Endpoint | None:
         body=_mapping(e["body"]),
         source=_read_source(e["source"]),
         status=_read_status(e["status"]) if e["status"] is not None else None,
-        fingerprint=_read_fingerprint(e["fingerprint"]),
+        fingerprint=read_fingerprint(e["fingerprint"]),
         write_only=_mapping(e["write_only"]),
         smoke=tuple(_read_smoke(c) for c in _items(e["smoke"])),
     )
@@ -262,7 +263,8 @@ def _read_status(s: Any) -> LiveStatus:
     )
 
 
-def _read_fingerprint(fp: Any) -> Fingerprint | None:
+def read_fingerprint(fp: Any) -> Fingerprint | None:
+    """The Fingerprint `fingerprint_record` wrote (TypeError or KeyError when malformed)."""
     if fp is None:
         return None
     fp = _mapping(fp)

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import __version__, fields, plan_record, rollout
+from . import __version__, fields, normalize, plan_record, rollout
 from .errors import ReconcilerError, StalePlan
 from .model import (
     Action,
@@ -85,10 +85,10 @@ def dump(
     fingerprints: dict[str, Any] = {}
     for name in sorted(names):
         endpoint = live_by_name.get(name)
-        fp = endpoint.fingerprint if endpoint else None
-        fingerprints[name] = _fingerprint_dict(fp) if fp else None
-        if fp and endpoint is not None:
-            fingerprints[name]["sections"] = _sections(endpoint)
+        record = plan_record.fingerprint_record(endpoint.fingerprint if endpoint else None)
+        if record is not None and endpoint is not None:
+            record["sections"] = _sections(endpoint)
+        fingerprints[name] = record
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -168,7 +168,7 @@ def resolve_masked(saved: SavedPlan, current: Sequence[DesiredDocument]) -> Save
         return saved
     salt = bytes.fromhex(saved.salt)
     by_name = {d.name: d for d in current}
-    bodies = {d.name: _copy(d.body) for d in saved.documents}
+    bodies = {d.name: normalize.copy(d.body) for d in saved.documents}
     differs: list[str] = []
     for name, path, digest in saved.masked:
         doc = by_name.get(name)
@@ -304,7 +304,8 @@ def _saved_plan(payload: Mapping[str, Any]) -> SavedPlan:
     if not isinstance(fingerprints_raw, dict):
         raise TypeError("fingerprints")
     fingerprints = {
-        str(name): (_fingerprint(fp) if fp else None) for name, fp in fingerprints_raw.items()
+        str(name): plan_record.read_fingerprint(fp) if fp else None
+        for name, fp in fingerprints_raw.items()
     }
     kinds = {k.value for k in ActionKind}
     actions = tuple((_str(a["kind"]), _str(a["name"])) for a in _list(payload["actions"]))
@@ -430,14 +431,6 @@ def _store(body: Any, path: Path, value: Any) -> None:
     body[path[-1]] = value
 
 
-def _copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
-
-
 # --------------------------------------------------------------------------------------------
 # Fingerprints
 
@@ -478,27 +471,3 @@ def _sections(endpoint: Endpoint) -> dict[str, str]:
 def _changed_sections(then: Mapping[str, str], now: Mapping[str, str]) -> str:
     changed = sorted(k for k in then.keys() | now.keys() if then.get(k) != now.get(k))
     return ", ".join(changed) if changed else "state or timestamps only"
-
-
-def _fingerprint_dict(fp: Fingerprint) -> dict[str, Any]:
-    return {
-        "endpoint_id": fp.endpoint_id,
-        "config_version": fp.config_version,
-        "last_updated_timestamp": fp.last_updated_timestamp,
-        "sha256": fp.sha256,
-    }
-
-
-def _fingerprint(raw: Mapping[str, Any]) -> Fingerprint:
-    version = raw["config_version"]
-    stamp = raw["last_updated_timestamp"]
-    if version is not None and not isinstance(version, int):
-        raise TypeError("config_version")
-    if stamp is not None and not isinstance(stamp, int):
-        raise TypeError("last_updated_timestamp")
-    return Fingerprint(
-        endpoint_id=_str(raw["endpoint_id"]),
-        config_version=version,
-        last_updated_timestamp=stamp,
-        sha256=_str(raw["sha256"]),
-    )

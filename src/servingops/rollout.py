@@ -37,7 +37,7 @@ from .model import (
     Severity,
     render_pointer,
 )
-from .normalize import default_entity_name
+from .normalize import copy, default_entity_name
 
 MAX_PAUSE_SECONDS = 24 * 3600
 MAX_TAG_VALUE = 255
@@ -494,9 +494,7 @@ def position(plan: RolloutPlan, state: State | None, live: Mapping[str, int]) ->
             judged=False,
             live_since_ms=state.at_s * 1000 if same and state.at_s is not None else None,
         )
-    if share == state.share:
-        return Position(next_index=done, judged=False)
-    return Position(next_index=done, judged=True)
+    return Position(next_index=done, judged=share != state.share)
 
 
 def _abandoned(state: State, desired: Mapping[str, int], reason: str) -> RolloutPlan:
@@ -551,14 +549,14 @@ def check_fits(plan: RolloutPlan) -> str:
 def held_desired(want: Endpoint, have: Endpoint) -> Endpoint:
     """`want` as a held rollout leaves it: the live split, and the live entities that still
     carry traffic or that the file removed, so only the file's other changes are planned."""
-    body = _copy(want.body)
+    body = copy(want.body)
     config = body.get("config")
     live_config = _mapping(have.body.get("config"))
     if not isinstance(config, dict) or not live_config:
         return want
     entities = config.setdefault("served_entities", {})
     for name, entity in _mapping(live_config.get("served_entities")).items():
-        entities.setdefault(name, _copy(entity))
+        entities.setdefault(name, copy(entity))
     config["served_entities"] = dict(sorted(entities.items()))
     config["traffic"] = dict(_mapping(live_config.get("traffic")))
     return replace(want, body=body)
@@ -573,12 +571,12 @@ def step_config(
 ) -> dict[str, Any]:
     """The config that sets `split`: the file's config (entities, versions, sizes), with the
     entities of `split` the file removes kept as they are live, and routes for all of them."""
-    config: dict[str, Any] = _copy(dict(desired))
+    config: dict[str, Any] = copy(dict(desired))
     entities = dict(_mapping(config.get("served_entities")))
     live_entities = _mapping(live.get("served_entities"))
     for name in split:
         if name not in entities and name in live_entities:
-            entities[name] = _copy(live_entities[name])
+            entities[name] = copy(live_entities[name])
     config["served_entities"] = dict(sorted(entities.items()))
     config["traffic"] = {name: int(split.get(name, 0)) for name in sorted(entities)}
     return config
@@ -587,7 +585,7 @@ def step_config(
 def rollback_config(live: Mapping[str, Any], before: Mapping[str, int]) -> dict[str, Any]:
     """The live config with the split from before the rollout (entities it did not route to
     get 0%). Every entity of `before` is still live: steps keep them until the rollout ends."""
-    config: dict[str, Any] = _copy(dict(live))
+    config: dict[str, Any] = copy(dict(live))
     entities = _mapping(config.get("served_entities"))
     config["traffic"] = {name: int(before.get(name, 0)) for name in sorted(entities)}
     return config
@@ -636,14 +634,6 @@ def _lookup(body: Any, path: Sequence[str | int]) -> Any:
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def _as_int(value: Any) -> int | None:
