@@ -41,25 +41,28 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def write_endpoint(root: Path, name: str, *, version: str = "1", extra: str = "") -> Path:
+def endpoint_file(root: Path, name: str, text: str) -> Path:
+    """Write `text` as the project's endpoints/<name>.yaml."""
     path = root / "endpoints" / f"{name}.yaml"
-    path.write_text(
-        textwrap.dedent(
-            f"""\
-            name: {name}
-            config:
-              served_entities:
-                - name: main
-                  entity_name: main.ml.{name}
-                  entity_version: "{version}"
-                  workload_size: Small
-                  scale_to_zero_enabled: true
-            tags: {{team: ml}}
-            """
-        )
-        + extra
-    )
+    path.write_text(text)
     return path
+
+
+def write_endpoint(root: Path, name: str, *, version: str = "1", extra: str = "") -> Path:
+    text = textwrap.dedent(
+        f"""\
+        name: {name}
+        config:
+          served_entities:
+            - name: main
+              entity_name: main.ml.{name}
+              entity_version: "{version}"
+              workload_size: Small
+              scale_to_zero_enabled: true
+        tags: {{team: ml}}
+        """
+    )
+    return endpoint_file(root, name, text + extra)
 
 
 class Cli:
@@ -69,15 +72,19 @@ class Cli:
         self.root = root
         self.emu = emu
         self.capsys = capsys
+        self.transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=emu.app)
+        self.runtime: ApplyRuntime | None = None
+        self.interactive = False
 
     def __call__(self, *argv: str) -> tuple[int, str, str]:
         settings = Settings(
             cwd=self.root,
             env={},
             home=self.root,
-            transport=httpx.ASGITransport(app=self.emu.app),
+            transport=self.transport,
             color=False,
-            interactive=False,
+            interactive=self.interactive,
+            runtime=self.runtime,
             wall_clock=self.emu.clock.now,
         )
         code = main(list(argv), settings=settings)
@@ -141,31 +148,13 @@ def runtime_for(emu: Emulator[ManualClock], **kw: Any) -> ApplyRuntime:
     return ApplyRuntime(sleep=sleep, clock=emu.clock.now, wall_clock=emu.clock.now, **kw)
 
 
-class ApplyCli:
+class ApplyCli(Cli):
     """`servingops ...` in-process with the apply runtime seam on the emulator's clock."""
 
     def __init__(self, root: Path, emu: Emulator[ManualClock], capsys: Any) -> None:
-        self.root = root
-        self.emu = emu
-        self.capsys = capsys
-        self.transport = Recording(emu)
-        self.runtime = runtime_for(emu)
-        self.interactive = False
-
-    def __call__(self, *argv: str) -> tuple[int, str, str]:
-        settings = Settings(
-            cwd=self.root,
-            env={},
-            home=self.root,
-            transport=self.transport,
-            color=False,
-            interactive=self.interactive,
-            runtime=self.runtime,
-            wall_clock=self.emu.clock.now,
-        )
-        code = main(list(argv), settings=settings)
-        out, err = self.capsys.readouterr()
-        return code, out, err
+        super().__init__(root, emu, capsys)
+        self.transport: Recording = Recording(emu)
+        self.runtime: ApplyRuntime = runtime_for(emu)
 
     def get(self, name: str) -> dict[str, Any] | None:
         result: dict[str, Any] | None = call(self.emu, "get_endpoint", name)

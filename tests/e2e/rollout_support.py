@@ -4,7 +4,6 @@ pauses (the emulator answers queries only when someone sends them), and reading 
 from __future__ import annotations
 
 import asyncio
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,37 @@ import httpx
 
 from serving_emulator import Emulator, ManualClock
 from servingops.waiting import ApplyRuntime
-from tests.e2e.conftest import ApplyCli
+from tests.e2e.conftest import ApplyCli, endpoint_file
 
 ENDPOINT = "fraud"
+
+
+_CHAMPION = """\
+name: {name}
+config:
+  served_entities:
+    - name: champion
+      entity_name: main.ml.fraud
+      entity_version: "1"
+      workload_size: Small
+"""
+_CHALLENGER = """\
+    - name: challenger
+      entity_name: main.ml.fraud
+      entity_version: "{version}"
+      workload_size: Small
+  traffic_config:
+    routes:
+      - {{served_entity_name: champion, traffic_percentage: {champion}}}
+      - {{served_entity_name: challenger, traffic_percentage: {share}}}
+"""
+_ROLLOUT = """\
+rollout:
+  entity: challenger
+  steps: {steps}
+  pause: {pause}
+  gates: {gates}
+"""
 
 
 def write_rollout(
@@ -29,61 +56,16 @@ def write_rollout(
     name: str = ENDPOINT,
 ) -> Path:
     """champion (version 1) and challenger; the file gives challenger `share`%."""
-    block = (
-        textwrap.dedent(
-            f"""\
-            rollout:
-              entity: challenger
-              steps: {steps}
-              pause: {pause}
-              gates: {gates}
-            """
-        )
-        if rollout
-        else ""
+    text = _CHAMPION.format(name=name) + _CHALLENGER.format(
+        version=challenger, champion=100 - share, share=share
     )
-    path = root / "endpoints" / f"{name}.yaml"
-    path.write_text(
-        textwrap.dedent(
-            f"""\
-            name: {name}
-            config:
-              served_entities:
-                - name: champion
-                  entity_name: main.ml.fraud
-                  entity_version: "1"
-                  workload_size: Small
-                - name: challenger
-                  entity_name: main.ml.fraud
-                  entity_version: "{challenger}"
-                  workload_size: Small
-              traffic_config:
-                routes:
-                  - {{served_entity_name: champion, traffic_percentage: {100 - share}}}
-                  - {{served_entity_name: challenger, traffic_percentage: {share}}}
-            """
-        )
-        + block
-    )
-    return path
+    if rollout:
+        text += _ROLLOUT.format(steps=steps, pause=pause, gates=gates)
+    return endpoint_file(root, name, text)
 
 
 def write_champion_only(root: Path, *, name: str = ENDPOINT) -> Path:
-    path = root / "endpoints" / f"{name}.yaml"
-    path.write_text(
-        textwrap.dedent(
-            f"""\
-            name: {name}
-            config:
-              served_entities:
-                - name: champion
-                  entity_name: main.ml.fraud
-                  entity_version: "1"
-                  workload_size: Small
-            """
-        )
-    )
-    return path
+    return endpoint_file(root, name, _CHAMPION.format(name=name))
 
 
 class Traffic:
