@@ -127,7 +127,6 @@ class EndpointRun:
         self.phase: Phase | None = None
         self.last: Endpoint | None = None
         self.overshoot: float | None = None
-        self.waited = not ctx.no_wait
         self.planned = _planned_calls(action)
         self.landed: list[str] = []
         self.calling = ""
@@ -147,7 +146,7 @@ class EndpointRun:
         except ReconcilerError as e:  # API errors name the call that failed
             outcome = self._outcome(Status.FAILED, str(e))
         else:
-            message = self.pending or ("" if self.waited else "not waited for")
+            message = self.pending or ("not waited for" if self.ctx.no_wait else "")
             outcome = self._outcome(Status.SUCCEEDED, message)
         self.ctx.observer.finished(self.action, outcome)
         return outcome
@@ -175,7 +174,7 @@ class EndpointRun:
             config_version=last.config_version if last else None,
             ready=last.ready if last else "",
             overshoot=self.overshoot,
-            waited=self.waited,
+            waited=not self.ctx.no_wait,
             landed=tuple(self.landed) if status is not Status.SUCCEEDED else (),
             not_sent=tuple(c for c in self.planned if c not in self.landed and c != self.calling)
             if status is not Status.SUCCEEDED
@@ -263,16 +262,13 @@ class EndpointRun:
                 CALLS[Carrier.METRICS_EXPORT],
                 lambda: self.ctx.api.patch_metrics_export(self.name, state),
             )
-        run_state = after.body.get("state")
-        if Carrier.RUN_STATE in carriers and run_state == "running":
+        if _starts(self.action):
             await self._start()
         if self.action.rollout is not None:
             await rollout_steps.drive(self, live)  # the config change, step by step
         elif Carrier.CONFIG in carriers:
             await self._update_config(after, live)
-        # A rollout may start a stopped endpoint: one that is to stay stopped (written so, or
-        # left unmanaged while stopped) is stopped again, never left running as a side effect.
-        if run_state == "stopped" and {Carrier.RUN_STATE, Carrier.CONFIG} & set(carriers):
+        if _stops(self.action):
             await self._stop()
 
     async def _replace(self) -> None:
@@ -601,24 +597,38 @@ def _planned_calls(action: Action) -> tuple[str, ...]:
         case ActionKind.UPDATE:
             carriers = action.carriers
             calls = [label for carrier, label in CALLS.items() if carrier in carriers]
-            run = action.after.body.get("state") if action.after is not None else None
-            if Carrier.RUN_STATE in carriers and run == "running":
+            if _starts(action):
                 calls.insert(len(calls) - (Carrier.CONFIG in carriers), START)
-            elif run == "stopped" and {Carrier.RUN_STATE, Carrier.CONFIG} & set(carriers):
+            elif _stops(action):
                 calls.append(STOP)
             return tuple(calls)
-        case ActionKind.CREATE:
+        case ActionKind.CREATE | ActionKind.REPLACE:
             managed = action.after is not None and "permissions" in action.after.body
-            return ("POST create", *(("PUT permissions",) if managed else ()))
-        case ActionKind.REPLACE:
-            managed = action.after is not None and "permissions" in action.after.body
-            return ("DELETE", "POST create", *(("PUT permissions",) if managed else ()))
+            create = ("POST create", *((CALLS[Carrier.PERMISSIONS],) if managed else ()))
+            return ("DELETE", *create) if action.kind is ActionKind.REPLACE else create
         case ActionKind.DELETE:
             return ("DELETE",)
         case ActionKind.WAIT:
             return ()
         case _:
             assert_never(action.kind)
+
+
+def _run_state(action: Action) -> Any:
+    return action.after.body.get("state") if action.after is not None else None
+
+
+def _starts(action: Action) -> bool:
+    """An update that sets the run state to running: config:start goes before PUT config."""
+    return Carrier.RUN_STATE in action.carriers and _run_state(action) == "running"
+
+
+def _stops(action: Action) -> bool:
+    """An update that ends stopped: config:stop once the config settled. A rollout may start a
+    stopped endpoint: one that is to stay stopped (written so, or left unmanaged while
+    stopped) is stopped again, never left running as a side effect."""
+    changes = {Carrier.RUN_STATE, Carrier.CONFIG} & set(action.carriers)
+    return _run_state(action) == "stopped" and bool(changes)
 
 
 def _progress(phase: Phase, live: Endpoint | None, elapsed: float) -> Progress:
