@@ -13,7 +13,7 @@ ReconcilerError                 user-facing; the CLI prints `error: <str(e)>` an
                                 or a proxy or CA bundle named by the environment is unusable
   StalePlan                     a saved plan no longer matches live state (exit 3)
   WaitTimeout                   an endpoint is still updating after the timeout (exit 4)
-  ApplyError                    some actions failed; `.result` holds what happened to each
+  ApplyError                    a plan that cannot be applied as it stands; nothing was changed
 Anything else is a bug: the CLI prints a one-line hint plus the traceback and exits 70.
 Messages never contain credentials: the client builds them from status, code and path only.
 """
@@ -21,7 +21,6 @@ Messages never contain credentials: the client builds them from status, code and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from .model import Diagnostic
 
@@ -119,7 +118,4 @@ class WaitTimeout(ReconcilerError):
 
 
 class ApplyError(ReconcilerError):
-    def __init__(self, message: str, result: Any = None, *, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.result = result
-        self.exit_code = exit_code
+    pass
