@@ -106,8 +106,8 @@ class _Driver:
             if self.ctx.max_steps is not None and self.started >= self.ctx.max_steps:
                 self._leave(
                     index,
-                    f"step {index + 1}/{len(plan.steps)} ({plan.entity} {step.share}%) is next; "
-                    "--max-steps reached: run apply again to set it",
+                    f"{self._where(index + 1, step.share)} is next; --max-steps reached: run "
+                    "apply again to set it",
                 )
                 return
             await self._set_step(index)
@@ -124,7 +124,7 @@ class _Driver:
     async def _set_step(self, index: int) -> None:
         """Set step `index` (0-based): state `next`, PUT, wait until it settles READY; a step
         whose update fails to deploy is rolled back like a failed gate."""
-        plan, step = self.plan, self.plan.steps[index]
+        step = self.plan.steps[index]
         await self._write_state(Phase.NEXT, step.share)
         live = await self._settled()
         desired = self._resolved(live).body["config"]
@@ -142,8 +142,8 @@ class _Driver:
             await self.roll_back(breach, share=step.share)
         if self.ctx.no_wait:
             self.run.pending = (
-                f"step {index + 1}/{len(plan.steps)} ({plan.entity} {step.share}%) was sent "
-                "and not waited for (--no-wait); run apply again to go on"
+                f"{self._where(index + 1, step.share)} was sent and not waited for (--no-wait); "
+                "run apply again to go on"
             )
 
     async def _judge(self, index: int, share: int, since_ms: int) -> bool:
