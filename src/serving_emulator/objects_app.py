@@ -29,14 +29,15 @@ def objects_routes(api: _Api, services: WorkspaceObjectServices) -> list[Route]:
     """The routes for `services`, answered through `api`'s request pipeline."""
     registry, scopes, scim = services.registry, services.scopes, services.scim
 
-    def read(fn: Callable[..., Any], *params: str) -> Callable[[Request], Any]:
-        """A GET handler: fn(caller, *path params, query)."""
+    def read(fn: Callable[..., Any], *params: str, query: bool = True) -> Callable[[Request], Any]:
+        """A GET handler: fn(caller, *path params[, query])."""
 
         async def handler(request: Request) -> Response:
             caller = await api._prelude(request)
-            args = [request.path_params[p] for p in params]
-            query = dict(request.query_params)
-            return JSONResponse(await api._read(fn, caller, *args, query))
+            args: list[Any] = [request.path_params[p] for p in params]
+            if query:
+                args.append(dict(request.query_params))
+            return JSONResponse(await api._read(fn, caller, *args))
 
         return handler
 
@@ -99,7 +100,7 @@ def objects_routes(api: _Api, services: WorkspaceObjectServices) -> list[Route]:
         # secret scopes and secrets
         Route(f"{SECRETS}/scopes/create", write(scopes.create_scope), methods=["POST"]),
         Route(f"{SECRETS}/scopes/delete", write(scopes.delete_scope), methods=["POST"]),
-        Route(f"{SECRETS}/scopes/list", _no_query(api, scopes.list_scopes), methods=["GET"]),
+        Route(f"{SECRETS}/scopes/list", read(scopes.list_scopes, query=False), methods=["GET"]),
         Route(f"{SECRETS}/put", write(scopes.put_secret), methods=["POST"]),
         Route(f"{SECRETS}/delete", write(scopes.delete_secret), methods=["POST"]),
         Route(f"{SECRETS}/list", read(scopes.list_secrets), methods=["GET"]),
@@ -127,11 +128,3 @@ def objects_routes(api: _Api, services: WorkspaceObjectServices) -> list[Route]:
             methods=["GET"],
         ),
     ]
-
-
-def _no_query(api: _Api, fn: Callable[..., Any]) -> Callable[[Request], Any]:
-    async def handler(request: Request) -> Response:
-        caller = await api._prelude(request)
-        return JSONResponse(await api._read(fn, caller))
-
-    return handler
