@@ -290,10 +290,6 @@ class _Api:
 
     # -- emulator-only control routes ----------------------------------------------------------
 
-    async def entity_faults(self, request: Request) -> Response:
-        caller = await self._prelude(request)
-        return JSONResponse(await self._read(self.dp.entity_faults, caller))
-
     async def entity_fault(self, request: Request) -> Response:
         caller = await self._prelude(request)
         target = request.path_params["target"]
@@ -315,12 +311,6 @@ class _Api:
                 self.ws.set_permissions, caller, endpoint_id, body, request.method == "PUT"
             )
         return JSONResponse(result)
-
-    async def permission_levels(self, request: Request) -> Response:
-        caller = await self._prelude(request)
-        return JSONResponse(
-            await self._read(self.ws.permission_levels, caller, request.path_params["endpoint_id"])
-        )
 
 
 MAX_JSON_DEPTH = 64
@@ -485,14 +475,18 @@ def build_app(workspace: Workspace, dataplane: DataPlane) -> Starlette:
         Route(f"{se}/openapi", api.openapi, methods=["GET"]),
         Route(f"{se}/metrics", api.metrics, methods=["GET"]),
         Route(perms, api.permissions, methods=["GET", "PUT", "PATCH"]),
-        Route(f"{perms}/permissionLevels", api.permission_levels, methods=["GET"]),
+        Route(
+            f"{perms}/permissionLevels",
+            api.reader(ws.permission_levels, "endpoint_id"),
+            methods=["GET"],
+        ),
         Route("/serving-endpoints/{name}/invocations", api.invocations, methods=["POST"]),
         Route(
             "/serving-endpoints/{name}/served-models/{served}/invocations",
             api.invocations,
             methods=["POST"],
         ),
-        Route("/_emulator/entity-faults", api.entity_faults, methods=["GET"]),
+        Route("/_emulator/entity-faults", api.reader(dp.entity_faults), methods=["GET"]),
         Route(
             "/_emulator/entity-faults/{target:path}", api.entity_fault, methods=["PUT", "DELETE"]
         ),
