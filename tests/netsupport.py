@@ -22,6 +22,13 @@ from typing import Any, TypeVar
 IDLE_SECONDS = 10.0
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on (free when asked)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class FakeTime:
     """The client's retry clock and sleep: time moves only when the client sleeps."""
 
