@@ -1,7 +1,8 @@
-"""Loopback network fakes for client tests: a tiny HTTP proxy and a small TLS workspace.
+"""Fakes for client tests: a retry clock that never sleeps, and loopback network fakes (a tiny
+HTTP proxy, a small TLS workspace, a JSON answering machine).
 
-Both bind 127.0.0.1 on a free port, serve from daemon threads, time out idle sockets, and stop
-when their `with` block ends. Nothing here reaches another address.
+The servers bind 127.0.0.1 on a free port, serve from daemon threads, time out idle sockets, and
+stop when their `with` block ends. Nothing here reaches another address.
 """
 
 from __future__ import annotations
@@ -13,12 +14,60 @@ import socket
 import socketserver
 import ssl
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 IDLE_SECONDS = 10.0
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (free when asked)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class FakeTime:
+    """The client's retry clock and sleep: time moves only when the client sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+_Server = TypeVar("_Server", bound=socketserver.BaseServer)
+
+
+@contextlib.contextmanager
+def _serving(server: _Server) -> Iterator[_Server]:
+    """Serve `server` from a daemon thread until the block ends, then close it."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _send_json(handler: BaseHTTPRequestHandler, status: int, payload: Mapping[str, Any]) -> None:
+    body = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 @dataclass
@@ -137,16 +186,8 @@ def http_proxy(
     resolves nowhere is reachable only through the proxy. `refuse` answers every request with
     that status instead (e.g. 407).
     """
-    server = _ProxyServer(routes or {}, refuse)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
+    with _serving(_ProxyServer(routes or {}, refuse)) as server:
         yield f"http://127.0.0.1:{server.server_address[1]}", server.log
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 # -- a small TLS workspace ---------------------------------------------------------------------
@@ -196,12 +237,7 @@ class _WorkspaceHandler(BaseHTTPRequestHandler):
         pass
 
     def _answer(self, payload: Mapping[str, Any], status: int = 200) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        _send_json(self, status, payload)
 
     def do_GET(self) -> None:
         self.server.log.requests.append(("GET", self.path, self.headers.get("Authorization", "")))
@@ -235,28 +271,21 @@ def tls_workspace(
     Yields (its port, its log). `token_host` makes OAuth discovery name a token endpoint on
     another host (the client must refuse to send a client secret there).
     """
-    server = _TlsServer(server_context, token_host)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
+    with _serving(_TlsServer(server_context, token_host)) as server:
         yield server.server_address[1], server.log
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 # -- a JSON answering machine ------------------------------------------------------------------
 
-JsonAnswer = tuple[int, Mapping[str, Any]]
+# answer(path, headers) -> (status, JSON body)
+Answer = Callable[[str, dict[str, str]], tuple[int, Mapping[str, Any]]]
 
 
 class _JsonServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, answer: Any) -> None:
+    def __init__(self, answer: Answer) -> None:
         super().__init__(("127.0.0.1", 0), _JsonHandler)
         self.answer = answer
         self.seen: list[tuple[str, dict[str, str]]] = []
@@ -272,28 +301,14 @@ class _JsonHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         headers = {k.lower(): v for k, v in self.headers.items()}
         self.server.seen.append((self.path, headers))
-        status, payload = self.server.answer(self.path, headers)
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        _send_json(self, *self.server.answer(self.path, headers))
 
 
 @contextlib.contextmanager
-def json_server(answer: Any) -> Iterator[tuple[str, list[tuple[str, dict[str, str]]]]]:
+def json_server(answer: Answer) -> Iterator[tuple[str, list[tuple[str, dict[str, str]]]]]:
     """A GET-only HTTP server on 127.0.0.1 whose `answer(path, headers)` returns (status, JSON).
 
     Yields (its base URL, the (path, headers) it was asked for).
     """
-    server = _JsonServer(answer)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
+    with _serving(_JsonServer(answer)) as server:
         yield f"http://127.0.0.1:{server.server_address[1]}", server.seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

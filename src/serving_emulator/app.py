@@ -218,31 +218,40 @@ class _Api:
             )
         return JSONResponse(await self._call(self.ws.delete_endpoint, caller, name))
 
-    def _with_body(self, method: Callable[..., Any], *, base_url: bool = False) -> Handler:
+    def reader(self, fn: Callable[..., Any], *params: str, query: bool = False) -> Handler:
+        """A GET handler answering fn(caller, *path params[, query]), run as a read."""
+
         async def handler(request: Request) -> Response:
             caller = await self._prelude(request)
-            body = await self._json(request)
-            args: list[Any] = [caller, request.path_params["name"], body]
+            args: list[Any] = [request.path_params[p] for p in params]
+            if query:
+                args.append(dict(request.query_params))
+            return JSONResponse(await self._read(fn, caller, *args))
+
+        return handler
+
+    def writer(
+        self,
+        fn: Callable[..., Any],
+        *params: str,
+        body: bool = True,
+        base_url: bool = False,
+        status: int = 200,
+    ) -> Handler:
+        """A handler answering fn(caller, *path params[, JSON body][, base URL]), run as a
+        write; a None result answers 204."""
+
+        async def handler(request: Request) -> Response:
+            caller = await self._prelude(request)
+            args: list[Any] = [request.path_params[p] for p in params]
+            if body:
+                args.append(await self._json(request))
             if base_url:
                 args.append(self._base(request))
-            return JSONResponse(await self._call(method, *args))
-
-        return handler
-
-    def _lifecycle(self, method: Callable[[Principal, str, str], Any]) -> Handler:
-        async def handler(request: Request) -> Response:
-            caller = await self._prelude(request)
-            return JSONResponse(
-                await self._call(method, caller, request.path_params["name"], self._base(request))
-            )
-
-        return handler
-
-    def _served_logs(self, method: Callable[[Principal, str, str], Any]) -> Handler:
-        async def handler(request: Request) -> Response:
-            caller = await self._prelude(request)
-            params = request.path_params
-            return JSONResponse(await self._read(method, caller, params["name"], params["served"]))
+            result = await self._call(fn, caller, *args)
+            if result is None:
+                return Response(status_code=204)
+            return JSONResponse(result, status_code=status)
 
         return handler
 
@@ -281,10 +290,6 @@ class _Api:
 
     # -- emulator-only control routes ----------------------------------------------------------
 
-    async def entity_faults(self, request: Request) -> Response:
-        caller = await self._prelude(request)
-        return JSONResponse(await self._read(self.dp.entity_faults, caller))
-
     async def entity_fault(self, request: Request) -> Response:
         caller = await self._prelude(request)
         target = request.path_params["target"]
@@ -306,12 +311,6 @@ class _Api:
                 self.ws.set_permissions, caller, endpoint_id, body, request.method == "PUT"
             )
         return JSONResponse(result)
-
-    async def permission_levels(self, request: Request) -> Response:
-        caller = await self._prelude(request)
-        return JSONResponse(
-            await self._read(self.ws.permission_levels, caller, request.path_params["endpoint_id"])
-        )
 
 
 MAX_JSON_DEPTH = 64
@@ -438,42 +437,56 @@ def build_app(workspace: Workspace, dataplane: DataPlane) -> Starlette:
         Route("/oidc/.well-known/oauth-authorization-server", api.oauth_metadata, methods=["GET"]),
         Route("/oidc/v1/token", api.token, methods=["POST"]),
         Route("/api/2.0/preview/scim/v2/Me", api.me, methods=["GET"]),
-        Route(f"{se}/config", api._with_body(ws.update_config, base_url=True), methods=["PUT"]),
-        Route(f"{se}/config:stop", api._lifecycle(ws.stop), methods=["POST"]),
-        Route(f"{se}/config:start", api._lifecycle(ws.start), methods=["POST"]),
-        Route(f"{se}/tags", api._with_body(ws.patch_tags), methods=["PATCH"]),
-        Route(f"{se}/rate-limits", api._with_body(ws.put_rate_limits), methods=["PUT"]),
-        Route(f"{se}/ai-gateway", api._with_body(ws.put_ai_gateway), methods=["PUT"]),
-        Route(f"{se}/notifications", api._with_body(ws.patch_notifications), methods=["PATCH"]),
+        Route(f"{se}/config", api.writer(ws.update_config, "name", base_url=True), methods=["PUT"]),
+        Route(
+            f"{se}/config:stop",
+            api.writer(ws.stop, "name", body=False, base_url=True),
+            methods=["POST"],
+        ),
+        Route(
+            f"{se}/config:start",
+            api.writer(ws.start, "name", body=False, base_url=True),
+            methods=["POST"],
+        ),
+        Route(f"{se}/tags", api.writer(ws.patch_tags, "name"), methods=["PATCH"]),
+        Route(f"{se}/rate-limits", api.writer(ws.put_rate_limits, "name"), methods=["PUT"]),
+        Route(f"{se}/ai-gateway", api.writer(ws.put_ai_gateway, "name"), methods=["PUT"]),
+        Route(f"{se}/notifications", api.writer(ws.patch_notifications, "name"), methods=["PATCH"]),
         Route(
             f"{se}/telemetry-config",
-            api._with_body(ws.patch_telemetry, base_url=True),
+            api.writer(ws.patch_telemetry, "name", base_url=True),
             methods=["PATCH"],
         ),
         Route(
             f"{se}/system-metrics-export-state",
-            api._with_body(ws.patch_metrics_export, base_url=True),
+            api.writer(ws.patch_metrics_export, "name", base_url=True),
             methods=["PATCH"],
         ),
         Route(
             f"{se}/served-models/{{served}}/build-logs",
-            api._served_logs(dp.build_logs),
+            api.reader(dp.build_logs, "name", "served"),
             methods=["GET"],
         ),
         Route(
-            f"{se}/served-models/{{served}}/logs", api._served_logs(dp.server_logs), methods=["GET"]
+            f"{se}/served-models/{{served}}/logs",
+            api.reader(dp.server_logs, "name", "served"),
+            methods=["GET"],
         ),
         Route(f"{se}/openapi", api.openapi, methods=["GET"]),
         Route(f"{se}/metrics", api.metrics, methods=["GET"]),
         Route(perms, api.permissions, methods=["GET", "PUT", "PATCH"]),
-        Route(f"{perms}/permissionLevels", api.permission_levels, methods=["GET"]),
+        Route(
+            f"{perms}/permissionLevels",
+            api.reader(ws.permission_levels, "endpoint_id"),
+            methods=["GET"],
+        ),
         Route("/serving-endpoints/{name}/invocations", api.invocations, methods=["POST"]),
         Route(
             "/serving-endpoints/{name}/served-models/{served}/invocations",
             api.invocations,
             methods=["POST"],
         ),
-        Route("/_emulator/entity-faults", api.entity_faults, methods=["GET"]),
+        Route("/_emulator/entity-faults", api.reader(dp.entity_faults), methods=["GET"]),
         Route(
             "/_emulator/entity-faults/{target:path}", api.entity_fault, methods=["PUT", "DELETE"]
         ),

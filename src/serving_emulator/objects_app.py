@@ -1,8 +1,8 @@
 """HTTP routes of the workspace objects: Unity Catalog models, versions and aliases, secret
 scopes and secrets, and SCIM users, groups and service principals.
 
-Each handler goes through the same pipeline as the serving routes in `app.py` (latency, faults,
-authentication, reads on the event loop, writes off it) and hands the work to the services in
+The handlers are the serving routes' own (`reader` and `writer` in `app.py`: latency, faults,
+authentication, reads on the event loop, writes off it); they hand the work to the services in
 `workspace_objects`.
 """
 
@@ -12,13 +12,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from .workspace_objects import WorkspaceObjectServices
 
 if TYPE_CHECKING:
-    from .app import _Api
+    from .app import Handler, _Api
 
 UC_MODELS = "/api/2.1/unity-catalog/models"
 SECRETS = "/api/2.0/secrets"
@@ -29,38 +29,15 @@ def objects_routes(api: _Api, services: WorkspaceObjectServices) -> list[Route]:
     """The routes for `services`, answered through `api`'s request pipeline."""
     registry, scopes, scim = services.registry, services.scopes, services.scim
 
-    def read(fn: Callable[..., Any], *params: str) -> Callable[[Request], Any]:
+    def read(fn: Callable[..., Any], *params: str) -> Handler:
         """A GET handler: fn(caller, *path params, query)."""
+        return api.reader(fn, *params, query=True)
 
+    write = api.writer
+
+    def by_method(**handlers: Handler) -> Handler:
         async def handler(request: Request) -> Response:
-            caller = await api._prelude(request)
-            args = [request.path_params[p] for p in params]
-            query = dict(request.query_params)
-            return JSONResponse(await api._read(fn, caller, *args, query))
-
-        return handler
-
-    def write(
-        fn: Callable[..., Any], *params: str, body: bool = True, status: int = 200
-    ) -> Callable[[Request], Any]:
-        """A write handler: fn(caller, *path params[, body])."""
-
-        async def handler(request: Request) -> Response:
-            caller = await api._prelude(request)
-            args: list[Any] = [request.path_params[p] for p in params]
-            if body:
-                args.append(await api._json(request))
-            result = await api._call(fn, caller, *args)
-            if result is None:
-                return Response(status_code=204)
-            return JSONResponse(result, status_code=status)
-
-        return handler
-
-    def by_method(**handlers: Callable[[Request], Any]) -> Callable[[Request], Any]:
-        async def handler(request: Request) -> Response:
-            response: Response = await handlers[request.method](request)
-            return response
+            return await handlers[request.method](request)
 
         return handler
 
@@ -99,7 +76,7 @@ def objects_routes(api: _Api, services: WorkspaceObjectServices) -> list[Route]:
         # secret scopes and secrets
         Route(f"{SECRETS}/scopes/create", write(scopes.create_scope), methods=["POST"]),
         Route(f"{SECRETS}/scopes/delete", write(scopes.delete_scope), methods=["POST"]),
-        Route(f"{SECRETS}/scopes/list", _no_query(api, scopes.list_scopes), methods=["GET"]),
+        Route(f"{SECRETS}/scopes/list", api.reader(scopes.list_scopes), methods=["GET"]),
         Route(f"{SECRETS}/put", write(scopes.put_secret), methods=["POST"]),
         Route(f"{SECRETS}/delete", write(scopes.delete_secret), methods=["POST"]),
         Route(f"{SECRETS}/list", read(scopes.list_secrets), methods=["GET"]),
@@ -127,11 +104,3 @@ def objects_routes(api: _Api, services: WorkspaceObjectServices) -> list[Route]:
             methods=["GET"],
         ),
     ]
-
-
-def _no_query(api: _Api, fn: Callable[..., Any]) -> Callable[[Request], Any]:
-    async def handler(request: Request) -> Response:
-        caller = await api._prelude(request)
-        return JSONResponse(await api._read(fn, caller))
-
-    return handler

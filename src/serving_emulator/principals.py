@@ -117,36 +117,24 @@ class Directory:
         tokens: dict[str, Principal] = {}
         clients: dict[str, _Client] = {}
         groups: set[str] = set(_str_list(data.get("groups"), spot, ("groups",)))
-        for i, raw in enumerate(_entries(data.get("users"), spot, ("users",))):
-            where = ("users", i)
-            spot.known_keys(raw, where, _USER_KEYS)
-            name = _required_str(raw, "user_name", spot, where)
-            principal = Principal(
-                "user",
-                name,
-                _optional_str(raw, "display_name", spot, where) or name,
-                frozenset(_str_list(raw.get("groups"), spot, (*where, "groups"))) | {USERS_GROUP},
-            )
-            principals.append(principal)
-            _add_tokens(tokens, raw, principal, spot, where)
-        for i, raw in enumerate(
-            _entries(data.get("service_principals"), spot, ("service_principals",))
-        ):
-            where = ("service_principals", i)
-            spot.known_keys(raw, where, _SP_KEYS)
-            app_id = _required_str(raw, "application_id", spot, where)
-            principal = Principal(
-                "service_principal",
-                app_id,
-                _optional_str(raw, "display_name", spot, where) or app_id,
-                frozenset(_str_list(raw.get("groups"), spot, (*where, "groups"))) | {USERS_GROUP},
-            )
-            principals.append(principal)
-            _add_tokens(tokens, raw, principal, spot, where)
-            secret = _optional_str(raw, "client_secret", spot, where)
-            if secret:
-                client_id = _optional_str(raw, "client_id", spot, where) or app_id
-                clients[client_id] = _Client(secret, principal)
+        for kind, section, name_key, keys in _SECTIONS:
+            for i, raw in enumerate(_entries(data.get(section), spot, (section,))):
+                where = (section, i)
+                spot.known_keys(raw, where, keys)
+                name = _required_str(raw, name_key, spot, where)
+                principal = Principal(
+                    kind,
+                    name,
+                    _optional_str(raw, "display_name", spot, where) or name,
+                    frozenset(_str_list(raw.get("groups"), spot, (*where, "groups")))
+                    | {USERS_GROUP},
+                )
+                principals.append(principal)
+                _add_tokens(tokens, raw, principal, spot, where)
+                secret = _optional_str(raw, "client_secret", spot, where)  # service principals
+                if secret:
+                    client_id = _optional_str(raw, "client_id", spot, where) or name
+                    clients[client_id] = _Client(secret, principal)
         for p in principals:
             groups |= p.groups
         return cls(principals, tokens, clients, groups)
@@ -198,6 +186,11 @@ class Directory:
 _TOP_KEYS = ("users", "service_principals", "groups")
 _USER_KEYS = ("user_name", "display_name", "groups", "tokens")
 _SP_KEYS = ("application_id", "display_name", "client_secret", "client_id", "tokens", "groups")
+# (principal kind, users-file section, the key naming it, the keys an entry may have)
+_SECTIONS: tuple[tuple[Literal["user", "service_principal"], str, str, tuple[str, ...]], ...] = (
+    ("user", "users", "user_name", _USER_KEYS),
+    ("service_principal", "service_principals", "application_id", _SP_KEYS),
+)
 
 KeyPath = tuple[str | int, ...]
 

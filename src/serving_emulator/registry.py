@@ -173,14 +173,15 @@ class Registry:
         self, doc: Doc, number: int, version: Doc, *, include_aliases: bool = False
     ) -> Doc:
         catalog, schema, name = doc["full_name"].split(".")
+        location = f"{self._storage(doc)}/versions/{number}"
         out: Doc = {
             "model_name": name,
             "catalog_name": catalog,
             "schema_name": schema,
             "version": number,
             "status": version["status"],
-            "source": f"{self._storage(doc)}/versions/{number}",
-            "storage_location": f"{self._storage(doc)}/versions/{number}",
+            "source": location,
+            "storage_location": location,
             "metastore_id": self._metastore_id,
             "id": _uuid(f"version:{doc['full_name']}:{number}"),
             "created_at": version["created_at"],

@@ -315,10 +315,7 @@ def _made_up(kind: _Kind, raw_filter: str) -> Resource | None:
 
 def _project(resource: Resource, query: Mapping[str, str]) -> Resource:
     """Apply `attributes` / `excludedAttributes` (top-level names; `id` always stays)."""
-    wanted = {a.strip().lower() for a in query.get("attributes", "").split(",") if a.strip()}
-    excluded = {
-        a.strip().lower() for a in query.get("excludedAttributes", "").split(",") if a.strip()
-    }
+    wanted, excluded = _names(query, "attributes"), _names(query, "excludedAttributes")
     out = {}
     for key, value in resource.items():
         lowered = key.lower()
@@ -329,15 +326,19 @@ def _project(resource: Resource, query: Mapping[str, str]) -> Resource:
     return out
 
 
+def _names(query: Mapping[str, str], key: str) -> set[str]:
+    return {a.strip().lower() for a in query.get(key, "").split(",") if a.strip()}
+
+
 def _sorted(resources: list[Resource], sort_by: str | None, order: str | None) -> list[Resource]:
     if not sort_by:
         return resources
-    descending = (order or "").lower() == "descending"
-    return sorted(
-        resources,
-        key=lambda r: str(_values(r, sort_by)[0] if _values(r, sort_by) else "").lower(),
-        reverse=descending,
-    )
+
+    def key(resource: Resource) -> str:
+        values = _values(resource, sort_by)
+        return str(values[0] if values else "").lower()
+
+    return sorted(resources, key=key, reverse=(order or "").lower() == "descending")
 
 
 def _int(query: Mapping[str, str], key: str, default: int) -> int:

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import objectstore
 from .clock import Clock
-from .errors import ApiError, invalid, malformed, permission_denied
+from .errors import ApiError, invalid, malformed, not_found, permission_denied
 from .objects import SCOPE_NAME, SECRET_KEY
 from .objectstore import SCOPE, Doc
 from .principals import USERS_GROUP, Principal
@@ -31,10 +31,6 @@ _RANK = {READ: 1, WRITE: 2, MANAGE: 3}
 MAX_VALUE_BYTES = 128 * 1024
 MAX_KEYS = 1000
 AZURE_KEYVAULT = "AZURE_KEYVAULT"
-
-
-def _missing(message: str) -> ApiError:
-    return ApiError(404, "RESOURCE_DOES_NOT_EXIST", message)
 
 
 class SecretScopes:
@@ -53,7 +49,7 @@ class SecretScopes:
     def _scope(tx: Txn, name: str) -> Doc:
         doc = objectstore.get(tx, SCOPE, name.lower())
         if doc is None:
-            raise _missing(f"Scope {name} does not exist!")
+            raise not_found(f"Scope {name} does not exist!")
         return doc
 
     @staticmethod
@@ -73,24 +69,10 @@ class SecretScopes:
                 f"User {caller.name} does not have {needed} permission on scope {doc['name']}."
             )
 
-    @staticmethod
-    def _scope_name(body: Mapping[str, Any]) -> str:
-        name = body.get("scope")
-        if not isinstance(name, str) or not name:
-            raise invalid("Missing required field: scope.")
-        return name
-
-    @staticmethod
-    def _key(body: Mapping[str, Any]) -> str:
-        key = body.get("key")
-        if not isinstance(key, str) or not key:
-            raise invalid("Missing required field: key.")
-        return key
-
     # -- scopes -------------------------------------------------------------------------------
 
     def create_scope(self, caller: Principal, body: Mapping[str, Any]) -> Doc:
-        name = self._scope_name(body)
+        name = _required(body, "scope")
         if not SCOPE_NAME.match(name):
             raise invalid(
                 f"Scope name '{name}' is invalid: it must consist of alphanumeric characters, "
@@ -120,7 +102,7 @@ class SecretScopes:
         return {}
 
     def delete_scope(self, caller: Principal, body: Mapping[str, Any]) -> Doc:
-        name = self._scope_name(body)
+        name = _required(body, "scope")
         with self._store.transaction(write=True) as tx:
             doc = self._scope(tx, name)
             self._require(caller, doc, MANAGE)
@@ -142,7 +124,7 @@ class SecretScopes:
     # -- secrets ------------------------------------------------------------------------------
 
     def put_secret(self, caller: Principal, body: Mapping[str, Any]) -> Doc:
-        name, key = self._scope_name(body), self._key(body)
+        name, key = _required(body, "scope"), _required(body, "key")
         string_value, bytes_value = body.get("string_value"), body.get("bytes_value")
         if (string_value is None) == (bytes_value is None):
             raise malformed("Exactly one of string_value and bytes_value must be specified.")
@@ -180,18 +162,18 @@ class SecretScopes:
         return {}
 
     def delete_secret(self, caller: Principal, body: Mapping[str, Any]) -> Doc:
-        name, key = self._scope_name(body), self._key(body)
+        name, key = _required(body, "scope"), _required(body, "key")
         with self._store.transaction(write=True) as tx:
             doc = self._scope(tx, name)
             self._require(caller, doc, WRITE)
             if key not in doc["keys"]:
-                raise _missing(f"Secret does not exist with scope: {name} and key: {key}")
+                raise not_found(f"Secret does not exist with scope: {name} and key: {key}")
             del doc["keys"][key]
             objectstore.put(tx, SCOPE, name.lower(), doc)
         return {}
 
     def list_secrets(self, caller: Principal, query: Mapping[str, str]) -> Doc:
-        name = self._scope_name(query)
+        name = _required(query, "scope")
         with self._store.transaction(write=False) as tx:
             doc = self._scope(tx, name)
         self._require(caller, doc, READ)
@@ -209,11 +191,19 @@ class SecretScopes:
         `secrets get-secret` as the scope's creator; what decides is the scope's ACL. A key from
         the objects file has no value: it reads as empty.
         """
-        name, key = self._scope_name(query), self._key(query)
+        name, key = _required(query, "scope"), _required(query, "key")
         with self._store.transaction(write=False) as tx:
             doc = self._scope(tx, name)
         self._require(caller, doc, READ)
         entry = doc["keys"].get(key)
         if entry is None:
-            raise _missing(f"Secret does not exist with scope: {name} and key: {key}")
+            raise not_found(f"Secret does not exist with scope: {name} and key: {key}")
         return {"key": key, "value": entry["value"] or ""}
+
+
+def _required(body: Mapping[str, Any], field: str) -> str:
+    """A required non-empty string field of a request body or query (`scope`, `key`)."""
+    value = body.get(field)
+    if not isinstance(value, str) or not value:
+        raise invalid(f"Missing required field: {field}.")
+    return value

@@ -131,13 +131,8 @@ class Workspace:
         principal = self._directory.by_client(client_id, client_secret)
         if principal is None:
             raise OAuthError(401, "invalid_client", "Client authentication failed.")
-        token = "emu-oauth-" + secrets.token_hex(20)
-        now = self.now_ms()
-        with self._store.transaction(write=True) as tx:
-            tx.purge_tokens(now)
-            tx.save_token(token, principal.kind, principal.name, now + TOKEN_TTL_SECONDS * 1000)
         return {
-            "access_token": token,
+            "access_token": self._mint(principal, self.now_ms(), TOKEN_TTL_SECONDS),
             "token_type": "Bearer",
             "expires_in": TOKEN_TTL_SECONDS,
             "scope": scope or "all-apis",
@@ -187,17 +182,21 @@ class Workspace:
             raise OAuthError(
                 400, "invalid_grant", "No federation policy matches the subject_token."
             )
-        token = "emu-oauth-" + secrets.token_hex(20)
-        with self._store.transaction(write=True) as tx:
-            tx.purge_tokens(now)
-            tx.save_token(token, principal.kind, principal.name, now + lifetime * 1000)
         return {
-            "access_token": token,
+            "access_token": self._mint(principal, now, lifetime),
             "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
             "token_type": "Bearer",
             "expires_in": lifetime,
             "scope": scope or "all-apis",
         }
+
+    def _mint(self, principal: Principal, now: int, lifetime: int) -> str:
+        """A new OAuth access token acting as `principal`, valid `lifetime` seconds from `now`."""
+        token = "emu-oauth-" + secrets.token_hex(20)
+        with self._store.transaction(write=True) as tx:
+            tx.purge_tokens(now)
+            tx.save_token(token, principal.kind, principal.name, now + lifetime * 1000)
+        return token
 
     def me(self, caller: Principal) -> dict[str, Any]:
         """SCIM /Me for the caller."""
@@ -320,14 +319,17 @@ class Workspace:
                 }
         return None
 
-    def _rollout(self, doc: Doc, config: Doc, now: int, creator: str) -> Doc:
+    def _rollout(
+        self, doc: Doc, config: Doc, now: int, creator: str, *, instant: bool = False
+    ) -> Doc:
+        """Start rolling `config` out; `instant` (seeding) makes it active at once, never failed."""
         return lifecycle.begin_rollout(
             doc,
             config,
             now_ms=now,
-            duration_ms=round(self.config.update_seconds * 1000),
+            duration_ms=0 if instant else round(self.config.update_seconds * 1000),
             creator=creator,
-            failure=self._failure_for(config),
+            failure=None if instant else self._failure_for(config),
         )
 
     # -- endpoints -----------------------------------------------------------------------------
@@ -461,15 +463,7 @@ class Workspace:
         kind = principal.kind if principal else "user"
         doc, config = self._new_doc(body, creator, now)
         if config is not None:
-            doc = lifecycle.begin_rollout(
-                doc,
-                config,
-                now_ms=now,
-                duration_ms=0 if ready else round(self.config.update_seconds * 1000),
-                creator=creator,
-                failure=None if ready else self._failure_for(config),
-            )
-            doc = lifecycle.settle(doc, now)
+            doc = lifecycle.settle(self._rollout(doc, config, now, creator, instant=ready), now)
         with self._store.transaction(write=True) as tx:
             if tx.endpoint_by_name(doc["name"]) is not None:
                 raise already_exists(f"Serving endpoint with name '{doc['name']}' already exists.")

@@ -136,12 +136,6 @@ def _first_entity(doc: Doc) -> Doc | None:
     return None
 
 
-def endpoint_task(doc: Doc) -> str | None:
-    """The task of an endpoint serving LLMs (external or foundation models); None otherwise."""
-    entity = _first_entity(doc)
-    return invocations.entity_task(entity) if entity is not None else None
-
-
 def served_kind(doc: Doc) -> str | None:
     """'external', 'foundation' or 'custom' (an endpoint serves one kind); None without config."""
     entity = _first_entity(doc)
@@ -157,9 +151,16 @@ _ENDPOINT_TYPES = {
 }
 
 
-def endpoint_type(doc: Doc) -> str | None:
-    kind = served_kind(doc)
-    return _ENDPOINT_TYPES[kind] if kind is not None else None
+def _kind_fields(doc: Doc) -> Doc:
+    """`task` (for an endpoint serving LLMs: external or foundation models) and
+    `endpoint_type`, from what the endpoint serves; nothing without a config."""
+    entity = _first_entity(doc)
+    if entity is None:
+        return {}
+    task = invocations.entity_task(entity)
+    out: Doc = {"task": task} if task else {}
+    out["endpoint_type"] = _ENDPOINT_TYPES[invocations.entity_kind(entity)]
+    return out
 
 
 def tags_out(doc: Doc, shuffler: Shuffler) -> list[Doc]:
@@ -206,12 +207,7 @@ def detailed(
         out["uc_system_metrics_export_state"] = doc["uc_system_metrics_export_state"]
     if doc.get("budget_policy_id"):
         out["effective_budget_policy_id"] = doc["budget_policy_id"]
-    task = endpoint_task(doc)
-    if task:
-        out["task"] = task
-    kind = endpoint_type(doc)
-    if kind:
-        out["endpoint_type"] = kind
+    out.update(_kind_fields(doc))
     return out
 
 
@@ -256,10 +252,5 @@ def summary(doc: Doc, *, now_ms: int, shuffler: Shuffler) -> Doc:
         out["telemetry_config"] = doc["telemetry_config"]
     if doc.get("usage_policy_id"):  # list only: not in the detailed GET (SDK types)
         out["usage_policy_id"] = doc["usage_policy_id"]
-    task = endpoint_task(doc)
-    if task:
-        out["task"] = task
-    kind = endpoint_type(doc)
-    if kind:
-        out["endpoint_type"] = kind
+    out.update(_kind_fields(doc))
     return out

@@ -4,7 +4,6 @@ with servingops.yaml and endpoints/, not a Python package) whose targets include
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import textwrap
@@ -81,7 +80,7 @@ def servingops(repo: Path, *argv: str) -> int:
 
 
 def event(name: str, **fields: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
+    payload: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
     return payload | fields
 
 

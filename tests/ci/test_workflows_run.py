@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ from .conftest import (
     workflow,
 )
 from .fake_github import BOT
-from .runner import Runner
+from .runner import Event, JobResult, Runner
 
 pytestmark = pytest.mark.slow  # each job starts servingops a few times (about 1 s each)
 
@@ -50,6 +51,29 @@ def merge(repo: Path, runner: Runner, number: int, branch: str) -> str:
     sha = git(repo, "rev-parse", "HEAD")
     runner.fake.store.merge_pull(number, merge_sha=sha)
     return sha
+
+
+def local_job(
+    runner: Runner,
+    workflow: dict[str, Any],
+    job_id: str,
+    event: Event,
+    *,
+    after: str,
+    run_id: int | None = None,
+    **results: str,
+) -> JobResult:
+    """Run `job_id` for the embedded `local` target: `after` is the job that listed the
+    targets, `results` maps the other jobs it needs to their result."""
+    repo = runner.workspace
+    return runner.run_job(
+        workflow,
+        job_id,
+        event,
+        matrix=local_matrix(repo),
+        needs=needs(repo, after, **results),
+        run_id=run_id,
+    )
 
 
 def no_changes(repo: Path) -> bool:
@@ -78,13 +102,7 @@ def test_plan_comment_is_created_then_updated_in_place_and_merge_applies_the_rev
     [prod] = json.loads(validate.outputs["targets"])
     assert (prod["target"], prod["secret_suffix"], prod["prune"]) == ("prod", "PROD", True)
 
-    plan = runner.run_job(
-        plan_wf,
-        "plan",
-        pr_event(1, head=first, base=base),
-        matrix=local_matrix(repo),
-        needs=needs(repo, "validate"),
-    )
+    plan = local_job(runner, plan_wf, "plan", pr_event(1, head=first, base=base), after="validate")
     assert plan.result == "success", plan.log
     ours = [c for c in store.comments_on(1) if c["body"].startswith(PLAN_MARKER)]
     [created] = [c for c in ours if c["user"]["login"] == BOT]
@@ -97,12 +115,8 @@ def test_plan_comment_is_created_then_updated_in_place_and_merge_applies_the_rev
     # A second push to the pull request: the same comment is edited, nothing else is.
     second = change(repo, "shift-traffic", "Make it 50/50", champion=50, challenger=50)
     store.pulls[1]["head"]["sha"] = second
-    again = runner.run_job(
-        plan_wf,
-        "plan",
-        pr_event(1, head=second, base=base),
-        matrix=local_matrix(repo),
-        needs=needs(repo, "validate"),
+    again = local_job(
+        runner, plan_wf, "plan", pr_event(1, head=second, base=base), after="validate"
     )
     assert again.result == "success", again.log
     bodies = {c["id"]: c["body"] for c in store.comments_on(1)}
@@ -113,12 +127,13 @@ def test_plan_comment_is_created_then_updated_in_place_and_merge_applies_the_rev
 
     # Merge: apply finds the plan reviewed for the PR's last commit and applies exactly it.
     merged = merge(repo, runner, 1, "shift-traffic")
-    applied = runner.run_job(
+    applied = local_job(
+        runner,
         apply_wf,
         "apply",
         push_event(sha=merged, before=base),
-        matrix=local_matrix(repo),
-        needs=needs(repo, "targets", plan="skipped"),
+        after="targets",
+        plan="skipped",
     )
     assert applied.result == "success", applied.log
     assert applied.step("Apply the reviewed plan to local").outputs["exitcode"] == "0"
@@ -140,13 +155,7 @@ def test_a_stale_plan_is_refused_on_merge_with_a_comment_and_one_issue(
     git(repo, "checkout", "-q", "-b", "half")
     head = change(repo, "half", "Half and half", champion=50, challenger=50)
     store.open_pull(2, head_sha=head)
-    plan = runner.run_job(
-        plan_wf,
-        "plan",
-        pr_event(2, head=head, base=base),
-        matrix=local_matrix(repo),
-        needs=needs(repo, "validate"),
-    )
+    plan = local_job(runner, plan_wf, "plan", pr_event(2, head=head, base=base), after="validate")
     assert plan.result == "success", plan.log
 
     # While the pull request waits, someone changes the endpoint by hand.
@@ -156,12 +165,13 @@ def test_a_stale_plan_is_refused_on_merge_with_a_comment_and_one_issue(
     git(repo, "checkout", "-q", "--", ".")
 
     merged = merge(repo, runner, 2, "half")
-    refused = runner.run_job(
+    refused = local_job(
+        runner,
         apply_wf,
         "apply",
         push_event(sha=merged, before=base),
-        matrix=local_matrix(repo),
-        needs=needs(repo, "targets", plan="skipped"),
+        after="targets",
+        plan="skipped",
     )
     assert refused.result == "failure"
     step = refused.step("Apply the reviewed plan to local")
@@ -177,12 +187,13 @@ def test_a_stale_plan_is_refused_on_merge_with_a_comment_and_one_issue(
 
     # A commit pushed straight to main has no reviewed plan: refused too, same issue updated.
     pushed = change(repo, "main", "Direct push", champion=60, challenger=40)
-    missing = runner.run_job(
+    missing = local_job(
+        runner,
         apply_wf,
         "apply",
         push_event(sha=pushed, before=merged),
-        matrix=local_matrix(repo),
-        needs=needs(repo, "targets", plan="skipped"),
+        after="targets",
+        plan="skipped",
     )
     assert missing.result == "failure"
     assert "no reviewed plan for this commit" in missing.log
@@ -193,23 +204,11 @@ def test_a_stale_plan_is_refused_on_merge_with_a_comment_and_one_issue(
     # The way out: run the apply workflow by hand. It plans main for review, then applies
     # exactly that plan in the target's environment; the issue closes.
     dispatch = dispatch_event(sha=pushed)
-    manual_plan = runner.run_job(
-        apply_wf,
-        "plan",
-        dispatch,
-        matrix=local_matrix(repo),
-        needs=needs(repo, "targets"),
-        run_id=99,
-    )
+    manual_plan = local_job(runner, apply_wf, "plan", dispatch, after="targets", run_id=99)
     assert manual_plan.result == "success", manual_plan.log
     assert "50/50 → 60/40" in manual_plan.summary or "60/40" in manual_plan.summary
-    manual = runner.run_job(
-        apply_wf,
-        "apply",
-        dispatch,
-        matrix=local_matrix(repo),
-        needs=needs(repo, "targets", plan="success"),
-        run_id=99,
+    manual = local_job(
+        runner, apply_wf, "apply", dispatch, after="targets", plan="success", run_id=99
     )
     assert manual.result == "success", manual.log
     assert no_changes(repo)
@@ -229,13 +228,7 @@ def test_drift_opens_one_issue_then_closes_it_when_back_in_sync(repo: Path, runn
         "labels": [{"name": "drift"}],
         "user": {"login": "mallory", "type": "User"},
     }
-    in_sync = runner.run_job(
-        drift_wf,
-        "drift",
-        schedule_event(sha=main_sha),
-        matrix=local_matrix(repo),
-        needs=needs(repo, "targets"),
-    )
+    in_sync = local_job(runner, drift_wf, "drift", schedule_event(sha=main_sha), after="targets")
     assert in_sync.result == "success", in_sync.log
     assert [i["number"] for i in store.open_issues("drift")] == [50]
 
@@ -243,13 +236,7 @@ def test_drift_opens_one_issue_then_closes_it_when_back_in_sync(repo: Path, runn
     assert servingops(repo, "apply", "--auto-approve") == 0  # an out-of-band change
     git(repo, "checkout", "-q", "--", ".")
     for _ in range(2):
-        found = runner.run_job(
-            drift_wf,
-            "drift",
-            schedule_event(sha=main_sha),
-            matrix=local_matrix(repo),
-            needs=needs(repo, "targets"),
-        )
+        found = local_job(runner, drift_wf, "drift", schedule_event(sha=main_sha), after="targets")
         assert found.result == "success", found.log  # drift (exit 2) does not fail the job
         assert found.step("Drift in local").outputs["exitcode"] == "2"
     ours = [i for i in store.open_issues("drift") if i["user"]["login"] == BOT]
@@ -259,13 +246,7 @@ def test_drift_opens_one_issue_then_closes_it_when_back_in_sync(repo: Path, runn
     assert issue["title"] == "Drift detected in local"
 
     assert servingops(repo, "apply", "--auto-approve") == 0  # back to the files
-    back = runner.run_job(
-        drift_wf,
-        "drift",
-        schedule_event(sha=main_sha),
-        matrix=local_matrix(repo),
-        needs=needs(repo, "targets"),
-    )
+    back = local_job(runner, drift_wf, "drift", schedule_event(sha=main_sha), after="targets")
     assert back.result == "success", back.log
     assert store.issues[issue["number"]]["state"] == "closed"
     assert any("Back in sync" in c["body"] for c in store.comments_on(issue["number"]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -162,20 +162,34 @@ SERVED_USERS = {
 
 @contextmanager
 def served_workspace(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, update_seconds: float
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    update_seconds: float,
+    users: Mapping[str, Any] | None = SERVED_USERS,
+    objects: Mapping[str, Any] | None = None,
 ) -> Iterator[str]:
-    """A served emulator on a free loopback port, on the system clock, with alice (token
-    `dapi-alice`) and an admin service principal (OAuth M2M: SP_APP_ID / `s3cret`). The
+    """A served emulator on a free loopback port, on the system clock, with `users` as its users
+    file (by default alice, token `dapi-alice`, and an admin service principal for OAuth M2M:
+    SP_APP_ID / `s3cret`; None: any token is the admin) and `objects` as its objects file. The
     caller's Databricks environment is cleared so that only what a test sets is used."""
     for key in list(os.environ):
         if key.startswith(("DATABRICKS_", "ARM_", "AZURE_", "GOOGLE_")):
             monkeypatch.delenv(key)
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "missing.cfg"))
-    users = tmp_path / "users.yaml"
-    users.write_text(yaml.safe_dump(SERVED_USERS))
-    config = EmulatorConfig(update_seconds=update_seconds, users_file=users)
+    config = EmulatorConfig(
+        update_seconds=update_seconds,
+        users_file=yaml_file(tmp_path / "users.yaml", users) if users is not None else None,
+        objects=yaml_file(tmp_path / "objects.yaml", objects) if objects is not None else None,
+    )
     with (
         Emulator(config, db_path=tmp_path / "ws.db", clock=SystemClock()) as emu,
         serve_in_thread(emu) as url,
     ):
         yield url
+
+
+def yaml_file(path: Path, data: Mapping[str, Any]) -> Path:
+    """Write `data` as YAML to `path` (a users or objects file) and return the path."""
+    path.write_text(yaml.safe_dump(dict(data)))
+    return path

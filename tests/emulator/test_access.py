@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from serving_emulator import Emulator, ManualClock, UsersFileError
 
-from .conftest import Api, create_body, error_code, make_emulator
+from .conftest import Api, create_body, error_code, make_emulator, yaml_file
 
 EP = "/api/2.0/serving-endpoints"
 PERMS = "/api/2.0/permissions/serving-endpoints"
@@ -39,9 +38,7 @@ USERS = {
 
 @pytest.fixture
 def team(tmp_path: Path) -> Iterator[Emulator[ManualClock]]:
-    path = tmp_path / "users.yaml"
-    path.write_text(yaml.safe_dump(USERS))
-    emulator = make_emulator(users_file=path)
+    emulator = make_emulator(users_file=yaml_file(tmp_path / "users.yaml", USERS))
     yield emulator
     emulator.close()
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from serving_emulator import Emulator, EmulatorConfig, EntityFault, ManualClock
 
@@ -31,6 +30,7 @@ from .conftest import (
     make_emulator,
     query,
     ready,
+    yaml_file,
 )
 
 EP = "/api/2.0/serving-endpoints"
@@ -237,16 +237,14 @@ def test_the_control_route_rejects_bad_faults(api: Api, body: dict[str, Any]) ->
 
 
 def test_only_admins_may_change_faults(tmp_path: Path) -> None:
-    users = tmp_path / "users.yaml"
-    users.write_text(
-        yaml.safe_dump(
-            {
-                "users": [
-                    {"user_name": "admin@example.com", "groups": ["admins"], "tokens": ["t-a"]},
-                    {"user_name": "dev@example.com", "tokens": ["t-d"]},
-                ]
-            }
-        )
+    users = yaml_file(
+        tmp_path / "users.yaml",
+        {
+            "users": [
+                {"user_name": "admin@example.com", "groups": ["admins"], "tokens": ["t-a"]},
+                {"user_name": "dev@example.com", "tokens": ["t-d"]},
+            ]
+        },
     )
     emu = make_emulator(users_file=users)
     dev, admin = Api(emu, token="t-d"), Api(emu, token="t-a")

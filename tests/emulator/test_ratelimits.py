@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from serving_emulator import Emulator, ManualClock
 
-from .conftest import Api, entity, error_code, make_emulator
+from .conftest import Api, entity, error_code, make_emulator, yaml_file
 
 EP = "/api/2.0/serving-endpoints"
 SP = "6f1c2f0e-0000-4000-8000-000000000007"
@@ -49,9 +48,7 @@ TO_NEXT_WINDOW = 40
 
 @pytest.fixture
 def team(tmp_path: Path) -> Iterator[Emulator[ManualClock]]:
-    path = tmp_path / "users.yaml"
-    path.write_text(yaml.safe_dump(USERS))
-    emulator = make_emulator(users_file=path, update_seconds=0)
+    emulator = make_emulator(users_file=yaml_file(tmp_path / "users.yaml", USERS), update_seconds=0)
     yield emulator
     emulator.close()
 

@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from serving_emulator import Emulator, ManualClock
 
-from .conftest import Api, create_body, entity, error_code, make_emulator
+from .conftest import Api, create_body, entity, error_code, make_emulator, yaml_file
 
 UC = "/api/2.1/unity-catalog/models"
 EP = "/api/2.0/serving-endpoints"
@@ -218,19 +217,16 @@ def test_other_kinds_in_the_file_leave_models_permissive() -> None:
 
 
 def _users_file(tmp_path: Path) -> Path:
-    users = tmp_path / "users.yaml"
-    users.write_text(
-        yaml.safe_dump(
-            {
-                "users": [
-                    {"user_name": "root@example.com", "groups": ["admins"], "tokens": ["root"]},
-                    {"user_name": "ana@example.com", "groups": ["risk"], "tokens": ["ana"]},
-                    {"user_name": "bob@example.com", "tokens": ["bob"]},
-                ]
-            }
-        )
+    return yaml_file(
+        tmp_path / "users.yaml",
+        {
+            "users": [
+                {"user_name": "root@example.com", "groups": ["admins"], "tokens": ["root"]},
+                {"user_name": "ana@example.com", "groups": ["risk"], "tokens": ["ana"]},
+                {"user_name": "bob@example.com", "tokens": ["bob"]},
+            ]
+        },
     )
-    return users
 
 
 def test_a_caller_without_execute_gets_403(tmp_path: Path) -> None:

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from serving_emulator import Emulator, ManualClock
 
-from .conftest import Api, make_emulator
+from .conftest import Api, make_emulator, yaml_file
 
 SCIM = "/api/2.0/preview/scim/v2"
 EP = "/api/2.0/serving-endpoints"
@@ -225,17 +224,15 @@ def test_permissive_kinds_make_up_whoever_a_lookup_names() -> None:
 
 
 def test_users_file_identities_are_listed_with_their_groups(tmp_path: Path) -> None:
-    users = tmp_path / "users.yaml"
-    users.write_text(
-        yaml.safe_dump(
-            {
-                "users": [{"user_name": "ana@example.com", "groups": ["risk"], "tokens": ["ana"]}],
-                "service_principals": [
-                    {"application_id": APP_ID, "display_name": "ci", "tokens": ["ci"]}
-                ],
-                "groups": ["empty"],
-            }
-        )
+    users = yaml_file(
+        tmp_path / "users.yaml",
+        {
+            "users": [{"user_name": "ana@example.com", "groups": ["risk"], "tokens": ["ana"]}],
+            "service_principals": [
+                {"application_id": APP_ID, "display_name": "ci", "tokens": ["ci"]}
+            ],
+            "groups": ["empty"],
+        },
     )
     emu = make_emulator(users_file=users, objects={"users": ["extra@example.com"]})
     api = Api(emu, "ana")

@@ -8,18 +8,14 @@ parameters, paging loops and response field names.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound, OperationFailed, ResourceDoesNotExist
 from databricks.sdk.service import catalog, serving
-
-from serving_emulator import Emulator, EmulatorConfig, SystemClock, serve_in_thread
 
 from .conftest import SP_APP_ID, served_workspace
 
@@ -158,17 +154,9 @@ OBJECTS = {
 
 @pytest.fixture
 def served_objects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for key in list(os.environ):
-        if key.startswith(("DATABRICKS_", "ARM_", "AZURE_", "GOOGLE_")):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "missing.cfg"))
-    objects = tmp_path / "objects.yaml"
-    objects.write_text(yaml.safe_dump(OBJECTS))
-    config = EmulatorConfig(update_seconds=0.3, objects=objects)
-    with (
-        Emulator(config, db_path=tmp_path / "ws.db", clock=SystemClock()) as emu,
-        serve_in_thread(emu) as url,
-    ):
+    with served_workspace(
+        tmp_path, monkeypatch, update_seconds=0.3, users=None, objects=OBJECTS
+    ) as url:
         yield url
 
 

@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from serving_emulator import Emulator, ManualClock
 
-from .conftest import START, Api, error_code, make_emulator
+from .conftest import START, Api, error_code, make_emulator, yaml_file
 
 SECRETS = "/api/2.0/secrets"
 
@@ -124,17 +123,15 @@ def test_scope_name_and_initial_manage_principal_are_validated(api: Api) -> None
 
 
 def test_scope_acl_decides_who_lists_and_writes(tmp_path: Path) -> None:
-    users = tmp_path / "users.yaml"
-    users.write_text(
-        yaml.safe_dump(
-            {
-                "users": [
-                    {"user_name": "root@example.com", "groups": ["admins"], "tokens": ["root"]},
-                    {"user_name": "ana@example.com", "groups": ["llm-readers"], "tokens": ["ana"]},
-                    {"user_name": "bob@example.com", "tokens": ["bob"]},
-                ]
-            }
-        )
+    users = yaml_file(
+        tmp_path / "users.yaml",
+        {
+            "users": [
+                {"user_name": "root@example.com", "groups": ["admins"], "tokens": ["root"]},
+                {"user_name": "ana@example.com", "groups": ["llm-readers"], "tokens": ["ana"]},
+                {"user_name": "bob@example.com", "tokens": ["bob"]},
+            ]
+        },
     )
     # Long form in the objects file: `read` says who holds READ.
     objects = {"secrets": {"llm": {"keys": ["openai-key"], "read": ["llm-readers"]}}}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 from serving_emulator import Emulator, EmulatorConfig, serve_in_thread
 from serving_emulator.__main__ import main as emulator_main
 from servingops.cli import main as servingops_main
+from tests.netsupport import free_port
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "serving_emulator"
 
@@ -57,14 +57,8 @@ def test_command_lines_reject_bad_options(
     assert "error:" in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_python_dash_m_serves_logs_requests_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from serving_emulator import Emulator, ManualClock
 
-from .conftest import START, Api, make_emulator
+from .conftest import START, Api, make_emulator, yaml_file
 
 GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
@@ -100,9 +99,7 @@ def team_emu(tmp_path: Path) -> Iterator[Emulator[ManualClock]]:
         "users": [{"user_name": "alice@example.com", "tokens": ["t-alice"]}],
         "service_principals": [{"application_id": SP_APP_ID, "display_name": "gha"}],
     }
-    path = tmp_path / "users.yaml"
-    path.write_text(yaml.safe_dump(users))
-    emulator = make_emulator(users_file=path)
+    emulator = make_emulator(users_file=yaml_file(tmp_path / "users.yaml", users))
     yield emulator
     emulator.close()
 

@@ -13,22 +13,10 @@ import respx
 from servingops.auth import Credentials
 from servingops.client import Client, RetryPolicy
 from servingops.errors import ApiError, AuthError, Conflict, NotFound, RateLimited, TransportError
+from tests.netsupport import FakeTime
 
 HOST = "https://adb-1.example.net"
 SECRET = "dapi-SUPERSECRET-123"
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def make_client(t: FakeTime, *, creds: Credentials | None = None, budget: float = 60) -> Client:

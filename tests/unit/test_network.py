@@ -22,22 +22,9 @@ import trustme
 from servingops.auth import Credentials
 from servingops.client import Client, RetryPolicy
 from servingops.errors import AuthError, TransportError
-from tests.netsupport import http_proxy, tls_workspace
+from tests.netsupport import FakeTime, free_port, http_proxy, tls_workspace
 
 TOKEN = "dapi-NEVER-PRINTED-42"
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +63,6 @@ def list_endpoints(host: str, env: dict[str, str], **kwargs: Any) -> list[dict[s
             return await client.list_endpoints()
 
     return asyncio.run(go())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def failure(host: str, env: dict[str, str], **kwargs: Any) -> str:
