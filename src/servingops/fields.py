@@ -661,3 +661,9 @@ REQUIRED_ENTITY = tuple(f for f in under(ENTITY) if f.required)
 """Served-entity fields every create and config update must carry."""
 LISTED = tuple(f.path[0] for f in FIELDS if f.listed)
 """Top-level fields only the list call returns (read from the listing, not the GET)."""
+SCALARS = tuple(
+    f
+    for f in FIELDS
+    if len(f.path) == 1 and f.type in ("string", "boolean") and f.compare is Compare.VALUE
+)
+"""The endpoint's own plain values: description, route_optimized, budget_policy_id, state, ..."""

@@ -787,13 +787,5 @@ _CONSUMED = fields.having(source=Source.CONSUMED)
 _CLEARABLE = fields.having(clearable=True)
 _IMPLIED = fields.having(implied=True)
 _STATE = fields.FIELDS[[f.path for f in fields.FIELDS].index(("state",))]
-# The endpoint's own plain values (description, route_optimized, budget_policy_id, ...); the run
-# state is read from a GET's state block instead.
-_SCALARS = tuple(
-    f
-    for f in fields.FIELDS
-    if len(f.path) == 1
-    and f.type in ("string", "boolean")
-    and f.compare is Compare.VALUE
-    and f.carrier is not Carrier.RUN_STATE
-)
+# The run state is read from a GET's state block instead.
+_SCALARS = tuple(f for f in fields.SCALARS if f.carrier is not Carrier.RUN_STATE)
