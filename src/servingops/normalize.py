@@ -722,6 +722,16 @@ def copy(value: Any) -> Any:
     return value
 
 
+def plain(value: Any) -> Any:
+    """`value` with mappings as dicts (text keys) and tuples as lists, so json.dumps accepts
+    any canonical body or smoke check."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
 def _get(body: Any, path: Path) -> Any:
     for key in path:
         if not isinstance(body, Mapping):

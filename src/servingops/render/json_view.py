@@ -9,6 +9,7 @@ path.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +29,7 @@ from ..model import (
     SmokeCheck,
     render_pointer,
 )
+from ..normalize import plain
 from . import health, impact, rollouts, text
 
 FORMAT_VERSION = "1.5"  # 1.2: aliases, problem columns; 1.3: resource_changes[].smoke;
@@ -214,13 +216,13 @@ def _smoke(check: SmokeCheck) -> dict[str, Any]:
         "expect": {
             "status": check.status,
             "max_latency_ms": check.max_latency_ms,
-            "json": {path: _plain(value) for path, value in check.json},
+            "json": {path: plain(value) for path, value in check.json},
         },
     }
 
 
 def _body(body: Mapping[str, Any] | None) -> Any:
-    return None if body is None else _plain(text.redact((), body, mask=SENSITIVE))
+    return None if body is None else plain(text.redact((), body, mask=SENSITIVE))
 
 
 def _field(change: FieldChange, pins: Mapping[Path, AliasPin]) -> dict[str, Any]:
@@ -254,7 +256,7 @@ def _display(change: FieldChange, pins: Mapping[Path, AliasPin]) -> str | None:
 def _side(name: str, path: Path, value: Any) -> dict[str, Any]:
     if value is ABSENT:
         return {name: None, f"{name}_absent": True}
-    return {name: _plain(text.redact(path, value, mask=SENSITIVE))}
+    return {name: plain(text.redact(path, value, mask=SENSITIVE))}
 
 
 def _mask_tree(value: Any, path: Path) -> Any:
@@ -278,14 +280,7 @@ def _mask_tree(value: Any, path: Path) -> Any:
 
 def _fingerprint(live: Endpoint | None) -> dict[str, Any] | None:
     fp = live.fingerprint if live else None
-    if fp is None:
-        return None
-    return {
-        "endpoint_id": fp.endpoint_id,
-        "config_version": fp.config_version,
-        "last_updated_timestamp": fp.last_updated_timestamp,
-        "sha256": fp.sha256,
-    }
+    return None if fp is None else dataclasses.asdict(fp)
 
 
 def _live_state(live: Endpoint | None) -> dict[str, Any] | None:
@@ -305,15 +300,6 @@ def _problem(problem: Diagnostic) -> dict[str, Any]:
         "column": src.column if src and src.line else None,
         "path": problem.pointer or None,
     }
-
-
-def _plain(value: Any) -> Any:
-    """Mappings and tuples as plain dicts and lists, so json.dumps accepts any canonical body."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _dumps(data: Mapping[str, Any]) -> str:
