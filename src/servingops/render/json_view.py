@@ -144,15 +144,13 @@ def _health(plan: Plan) -> dict[str, dict[str, Any]]:
     """Per endpoint: the health word, the sentence every renderer shows, and its facts."""
     out = {}
     for name, status in plan.live.items():
-        pending_seconds = None
-        if status.pending_since_ms is not None and plan.observed_at_ms is not None:
-            pending_seconds = max(0, plan.observed_at_ms - status.pending_since_ms) // 1000
+        pending = health.pending_seconds(status, observed_at_ms=plan.observed_at_ms)
         out[name] = {
             "state": status.health.value,
             "description": health.describe(status, observed_at_ms=plan.observed_at_ms),
             "config_version": status.config_version,
             "pending_config_version": status.pending_config_version,
-            "pending_seconds": pending_seconds,
+            "pending_seconds": None if pending is None else int(pending),
             "failure": status.failure or None,
             "serving": status.serving or None,
         }
