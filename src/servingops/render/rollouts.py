@@ -127,7 +127,7 @@ def lines(plan: RolloutPlan, *, observed_at_ms: int | None) -> list[str]:
     """The headline, one line per step with its split and state, where it stands, and the
     worst-case duration."""
     out = [headline(plan)]
-    if plan.status in (RolloutStatus.HELD, RolloutStatus.ROLLING_BACK, RolloutStatus.ABANDONED):
+    if not plan.status.sets_steps:
         return out
     states = step_states(plan)
     width = len(str(len(plan.steps)))
