@@ -554,14 +554,6 @@ def _walk(path: Path) -> Iterator[_Node]:
         yield node
 
 
-def field_for(path: Path) -> Field | None:
-    """The most specific field whose pattern is `path` or a prefix of it (or None)."""
-    best: Field | None = None
-    for node in _walk(path):
-        best = node.field or best
-    return best
-
-
 def exact(path: Path) -> Field | None:
     """The field whose pattern is exactly `path` (same length), or None."""
     nodes = list(_walk(path))
