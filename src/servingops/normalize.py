@@ -93,7 +93,7 @@ def normalize_live(
     While an update is rolling out, the pending config is what the endpoint is becoming, so it
     is compared instead of the active one: an in-flight update is not drift.
     """
-    status = _status(raw)
+    status = live_status(raw)
     source: dict[str, Any] = dict(raw)
     pending = raw.get("pending_config")
     if status.updating and isinstance(pending, Mapping):
@@ -606,7 +606,8 @@ def _failure(deployments: Iterable[Deployment]) -> str:
     return "; ".join(dict.fromkeys(details))
 
 
-def _status(raw: Mapping[str, Any]) -> LiveStatus:
+def live_status(raw: Mapping[str, Any]) -> LiveStatus:
+    """The server-owned facts of a GET response: health, versions, owner, deployments."""
     state = mapping(raw.get("state"))
     try:
         update = ConfigUpdate(str(state.get("config_update")))

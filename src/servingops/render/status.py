@@ -68,7 +68,7 @@ def endpoint_status(
     return EndpointStatus(
         name=name,
         declared_in=declared_in,
-        status=normalize.normalize_live(raw).status,
+        status=normalize.live_status(raw),
         url=url,
         traffic=_traffic(config),
         entities=tuple(entities),
