@@ -262,7 +262,7 @@ def _mask_tree(value: Any, path: Path) -> Any:
     if value is None:
         return {}
     if isinstance(value, Mapping):
-        if text.redact(path, value) is text.MASKED:
+        if fields.is_sensitive(path):  # what redact masks whole
             return True
         out = {}
         for key, child in value.items():
