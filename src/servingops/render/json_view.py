@@ -91,7 +91,10 @@ def drift_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str,
             "address": f"endpoint.{a.name}",
             "replace": a.kind is ActionKind.REPLACE,
             "updating": a.name in plan.updating,
-            "fields": [_drift_field(c, impact.pins_of(plan, a.name)) for c in a.changes],
+            "fields": [
+                _field(c, impact.pins_of(plan, a.name), sides=("live", "desired"))
+                for c in a.changes
+            ],
         }
         for a in plan.actions
         if a.kind in (ActionKind.UPDATE, ActionKind.REPLACE) and not text.rolling(a)
@@ -223,24 +226,20 @@ def _body(body: Mapping[str, Any] | None) -> Any:
     return None if body is None else plain(text.redact((), body, mask=SENSITIVE))
 
 
-def _field(change: FieldChange, pins: Mapping[Path, AliasPin]) -> dict[str, Any]:
+def _field(
+    change: FieldChange,
+    pins: Mapping[Path, AliasPin],
+    *,
+    sides: tuple[str, str] = ("before", "after"),
+) -> dict[str, Any]:
+    """One changed field; drift names its sides ("live", "desired") instead."""
+    old, new = sides
     out: dict[str, Any] = {"path": render_pointer(change.path)}
-    out.update(_side("before", change.path, change.before))
-    out.update(_side("after", change.path, change.after))
+    out.update(_side(old, change.path, change.before))
+    out.update(_side(new, change.path, change.after))
     display = _display(change, pins)
     if display:
-        out["after_display"] = display
-    out["via"] = change.carrier.value
-    return out
-
-
-def _drift_field(change: FieldChange, pins: Mapping[Path, AliasPin]) -> dict[str, Any]:
-    out: dict[str, Any] = {"path": render_pointer(change.path)}
-    out.update(_side("live", change.path, change.before))
-    out.update(_side("desired", change.path, change.after))
-    display = _display(change, pins)
-    if display:
-        out["desired_display"] = display
+        out[f"{new}_display"] = display
     out["via"] = change.carrier.value
     return out
 
