@@ -50,8 +50,9 @@ APPLIED_UNKNOWN = "unknown"
 """fields.APPLIED_TAG value of an adopted endpoint whose write-only values no one can read yet."""
 _SEGMENT = 6  # hex digits for the entity's name, then as many for its values
 
-_PRINCIPAL_KEYS = (("user_name", "user"), ("group_name", "group"),
-                   ("service_principal_name", "service_principal"))  # fmt: skip
+PRINCIPALS = {"user_name": "user", "group_name": "group",
+              "service_principal_name": "service_principal"}  # fmt: skip
+"""An ACL entry's principal field -> the kind its key names (`group_name: x` is `group:x`)."""
 RUN_STATES = ("running", "stopped")
 
 
@@ -261,7 +262,7 @@ def body_hash(body: Body, *, owner: str | None) -> str:
 
 def principal_key(entry: Mapping[str, Any]) -> str | None:
     """`{"group_name": "x"}` -> `"group:x"`; None when the entry names no principal."""
-    for field, kind in _PRINCIPAL_KEYS:
+    for field, kind in PRINCIPALS.items():
         value = entry.get(field)
         if value:
             return f"{kind}:{value}"
@@ -271,7 +272,7 @@ def principal_key(entry: Mapping[str, Any]) -> str | None:
 def principal_entry(key: str, level: str) -> dict[str, str]:
     """Inverse of principal_key, as an access-control request entry."""
     kind, _, name = key.partition(":")
-    field = {k: f for f, k in _PRINCIPAL_KEYS}[kind]
+    field = {k: f for f, k in PRINCIPALS.items()}[kind]
     return {field: name, "permission_level": level}
 
 
@@ -499,7 +500,7 @@ def _direct_grants(acl: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             levels = [entry["permission_level"]]
         if not levels:
             continue
-        grant = {k: entry[k] for k, _ in _PRINCIPAL_KEYS if entry.get(k)}
+        grant = {k: entry[k] for k in PRINCIPALS if entry.get(k)}
         grant["permission_level"] = max(levels, key=_level_rank)
         out.append(grant)
     return out

@@ -15,7 +15,7 @@ from . import fields
 from .fields import Kind
 from .loader import LoadedDocument
 from .model import OWNER_TAG, Diagnostic, Path, Severity, render_pointer
-from .normalize import default_entity_name, entity_kind, ignore_pattern
+from .normalize import PRINCIPALS, default_entity_name, entity_kind, ignore_pattern
 from .preflight import ALIAS_NAME, RESERVED_ALIASES, alias_of, is_unity_catalog
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,63}")
@@ -28,7 +28,6 @@ MAX_ENTITY_NAME = 63
 MAX_ENVIRONMENT_VARS = 30
 KNOWN_WORKLOAD_SIZES = ("Small", "Medium", "Large")
 BEDROCK_PROVIDERS = ("ai21labs", "amazon", "anthropic", "cohere", "grok")
-PRINCIPAL_KEYS = ("user_name", "group_name", "service_principal_name")
 
 PROVIDER_CONFIGS: Mapping[str, str] = {
     "ai21labs": "ai21labs_config",
@@ -716,7 +715,7 @@ def _check_permissions(ctx: _Context, permissions: Any) -> None:
     seen: dict[tuple[str, str], int] = {}
     for i, grant in _items(permissions):
         path: Path = ("permissions", i)
-        principals = [k for k in PRINCIPAL_KEYS if k in grant]
+        principals = [k for k in PRINCIPALS if k in grant]
         if not principals:
             ctx.error(
                 path, "permission needs one of user_name, group_name or service_principal_name"
