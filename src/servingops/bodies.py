@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import fields, normalize
-from .fields import Compare
 from .model import OWNER_TAG, Body, Endpoint
 
 TABLE_NAMES = ("catalog_name", "schema_name", "table_name_prefix")
@@ -27,7 +26,8 @@ def to_document(endpoint: Endpoint) -> dict[str, Any]:
     """
     body = endpoint.body
     doc: dict[str, Any] = {"name": endpoint.name}
-    for key in _SCALARS:  # description, route_optimized, budget_policy_id, state, ...
+    for field in fields.SCALARS:
+        (key,) = field.path
         if key in body:
             doc[key] = body[key]
     config = body.get("config")
@@ -152,9 +152,4 @@ def notifications_request(after: Endpoint) -> dict[str, list[str]]:
     return {key: list(wanted.get(key, [])) for key in ("on_update_success", "on_update_failure")}
 
 
-_SCALARS = tuple(
-    f.path[0]
-    for f in fields.FIELDS
-    if len(f.path) == 1 and f.type in ("string", "boolean") and f.compare is Compare.VALUE
-)
 _NOT_IN_CREATE = frozenset(f.path[0] for f in fields.FIELDS if not f.in_create)

@@ -58,7 +58,7 @@ _GATEWAY_ORDER = (
     "fallback_config",
 )
 _LIMIT_ORDER = ("key", "principal", "renewal_period", "calls", "tokens")
-_PRINCIPAL_ORDER = ("user_name", "group_name", "service_principal_name", "permission_level")
+_PRINCIPAL_ORDER = (*normalize.PRINCIPALS, "permission_level")
 _NOTIFICATION_ORDER = ("on_update_failure", "on_update_success")
 
 

@@ -284,6 +284,18 @@ def _gateway_fields() -> Iterator[Field]:
     yield _f(*gw, "fallback_config", "enabled", type="boolean", default=False)
 
 
+def _legacy_table_fields() -> Iterator[Field]:
+    table = ("config", "auto_capture_config")
+    yield _f(*table, type="object", source=Source.FILL, carrier=Carrier.CONFIG)
+    recreate: dict[str, Any] = {"carrier": Carrier.RECREATE, "reason": _REPLACE_TABLES}
+    yield _f(*table, "catalog_name", type="string", **recreate)
+    yield _f(*table, "schema_name", type="string", **recreate)
+    yield _f(*table, "table_name_prefix", type="string", source=Source.FILL, **recreate)
+    # Legacy inference tables are enabled unless the request says otherwise (docs: "This true
+    # by default").
+    yield _f(*table, "enabled", type="boolean", source=Source.DEFAULT, default=True)
+
+
 def _telemetry_fields() -> Iterator[Field]:
     tel = ("telemetry_config",)
     yield _f(*tel, "telemetry_profile_id", type="string", source=Source.FILL)
@@ -394,39 +406,7 @@ FIELDS: tuple[Field, ...] = (
             "config.traffic_config.routes[].served_model_name",
         ),
     ),  # keyed by served entity; one lone entity gets 100% when no routes are given
-    Field(
-        path=("config", "auto_capture_config"),
-        type="object",
-        source=Source.FILL,
-        carrier=Carrier.CONFIG,
-    ),
-    Field(
-        path=("config", "auto_capture_config", "catalog_name"),
-        type="string",
-        carrier=Carrier.RECREATE,
-        reason=_REPLACE_TABLES,
-    ),
-    Field(
-        path=("config", "auto_capture_config", "schema_name"),
-        type="string",
-        carrier=Carrier.RECREATE,
-        reason=_REPLACE_TABLES,
-    ),
-    Field(
-        path=("config", "auto_capture_config", "table_name_prefix"),
-        type="string",
-        source=Source.FILL,
-        carrier=Carrier.RECREATE,
-        reason=_REPLACE_TABLES,
-    ),
-    # Legacy inference tables are enabled unless the request says otherwise (docs: "This true
-    # by default").
-    Field(
-        path=("config", "auto_capture_config", "enabled"),
-        type="boolean",
-        source=Source.DEFAULT,
-        default=True,
-    ),
+    *_legacy_table_fields(),
     # -- synchronous side calls --------------------------------------------------------------
     Field(
         path=("tags", ANY),
@@ -516,11 +496,11 @@ FIELDS: tuple[Field, ...] = (
 )
 
 APPLIED_TAG = "servingops-applied"
+"""Reserved tag: a digest of the write-only values servingops last sent (Compare.DIGEST)."""
 RESERVED_TAGS = (OWNER_TAG, APPLIED_TAG, ROLLOUT_TAG)
 """Tags servingops keeps for itself beside the user's: the ownership tag, the digest of the
 write-only values it last sent, and a traffic rollout's state. Hidden from diffs, never
 removed by a tag patch (the rollout driver clears its own when a rollout ends)."""
-"""Reserved tag: a digest of the write-only values servingops last sent (Compare.DIGEST)."""
 
 SECRET_REFERENCE = re.compile(r"\{\{secrets/[^/{}\s]+/[^/{}\s]+\}\}")
 """`{{secrets/<scope>/<key>}}`: a pointer to a workspace secret, not a secret itself."""
@@ -572,14 +552,6 @@ def _walk(path: Path) -> Iterator[_Node]:
         if node is None:
             return
         yield node
-
-
-def field_for(path: Path) -> Field | None:
-    """The most specific field whose pattern is `path` or a prefix of it (or None)."""
-    best: Field | None = None
-    for node in _walk(path):
-        best = node.field or best
-    return best
 
 
 def exact(path: Path) -> Field | None:
@@ -678,6 +650,12 @@ WRITE_ONLY_ENTITY = tuple(f for f in under(ENTITY) if f.source is Source.WRITE_O
 """Served-entity fields accepted and never returned (compared through APPLIED_TAG)."""
 WRITE_ONLY_NAMES = leaf_names(WRITE_ONLY_ENTITY)
 REQUIRED_ENTITY = tuple(f for f in under(ENTITY) if f.required)
+"""Served-entity fields every create and config update must carry."""
 LISTED = tuple(f.path[0] for f in FIELDS if f.listed)
 """Top-level fields only the list call returns (read from the listing, not the GET)."""
-"""Served-entity fields every create and config update must carry."""
+SCALARS = tuple(
+    f
+    for f in FIELDS
+    if len(f.path) == 1 and f.type in ("string", "boolean") and f.compare is Compare.VALUE
+)
+"""The endpoint's own plain values: description, route_optimized, budget_policy_id, state, ..."""

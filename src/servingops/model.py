@@ -487,6 +487,11 @@ class RolloutStatus(enum.StrEnum):
     HELD = "held"  # rolled back earlier for this same target: nothing moves until the file does
     ABANDONED = "abandoned"  # the file no longer asks for steps: one update, the state is cleared
 
+    @property
+    def sets_steps(self) -> bool:
+        """Apply still sets steps (not when held, rolling back or abandoned)."""
+        return self not in (RolloutStatus.HELD, RolloutStatus.ROLLING_BACK, RolloutStatus.ABANDONED)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RolloutStep:
@@ -531,18 +536,12 @@ class RolloutPlan:
     @property
     def remaining(self) -> tuple[RolloutStep, ...]:
         """The steps apply still has to set (none when held, rolling back or abandoned)."""
-        if self.status in (RolloutStatus.HELD, RolloutStatus.ROLLING_BACK):
-            return ()
-        if self.status is RolloutStatus.ABANDONED:
-            return ()
-        return self.steps[self.done :]
+        return self.steps[self.done :] if self.status.sets_steps else ()
 
     @property
     def pauses_left(self) -> int:
         """Pauses still to wait out: one per remaining step, plus the live one if unjudged."""
-        if self.status in (RolloutStatus.HELD, RolloutStatus.ROLLING_BACK):
-            return 0
-        if self.status is RolloutStatus.ABANDONED:
+        if not self.status.sets_steps:
             return 0
         return len(self.remaining) + (0 if self.judged else 1)
 

@@ -50,8 +50,9 @@ APPLIED_UNKNOWN = "unknown"
 """fields.APPLIED_TAG value of an adopted endpoint whose write-only values no one can read yet."""
 _SEGMENT = 6  # hex digits for the entity's name, then as many for its values
 
-_PRINCIPAL_KEYS = (("user_name", "user"), ("group_name", "group"),
-                   ("service_principal_name", "service_principal"))  # fmt: skip
+PRINCIPALS = {"user_name": "user", "group_name": "group",
+              "service_principal_name": "service_principal"}  # fmt: skip
+"""An ACL entry's principal field -> the kind its key names (`group_name: x` is `group:x`)."""
 RUN_STATES = ("running", "stopped")
 
 
@@ -93,7 +94,7 @@ def normalize_live(
     While an update is rolling out, the pending config is what the endpoint is becoming, so it
     is compared instead of the active one: an in-flight update is not drift.
     """
-    status = _status(raw)
+    status = live_status(raw)
     source: dict[str, Any] = dict(raw)
     pending = raw.get("pending_config")
     if status.updating and isinstance(pending, Mapping):
@@ -261,7 +262,7 @@ def body_hash(body: Body, *, owner: str | None) -> str:
 
 def principal_key(entry: Mapping[str, Any]) -> str | None:
     """`{"group_name": "x"}` -> `"group:x"`; None when the entry names no principal."""
-    for field, kind in _PRINCIPAL_KEYS:
+    for field, kind in PRINCIPALS.items():
         value = entry.get(field)
         if value:
             return f"{kind}:{value}"
@@ -271,7 +272,7 @@ def principal_key(entry: Mapping[str, Any]) -> str | None:
 def principal_entry(key: str, level: str) -> dict[str, str]:
     """Inverse of principal_key, as an access-control request entry."""
     kind, _, name = key.partition(":")
-    field = {k: f for f, k in _PRINCIPAL_KEYS}[kind]
+    field = {k: f for f, k in PRINCIPALS.items()}[kind]
     return {field: name, "permission_level": level}
 
 
@@ -499,7 +500,7 @@ def _direct_grants(acl: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             levels = [entry["permission_level"]]
         if not levels:
             continue
-        grant = {k: entry[k] for k, _ in _PRINCIPAL_KEYS if entry.get(k)}
+        grant = {k: entry[k] for k in PRINCIPALS if entry.get(k)}
         grant["permission_level"] = max(levels, key=_level_rank)
         out.append(grant)
     return out
@@ -606,7 +607,8 @@ def _failure(deployments: Iterable[Deployment]) -> str:
     return "; ".join(dict.fromkeys(details))
 
 
-def _status(raw: Mapping[str, Any]) -> LiveStatus:
+def live_status(raw: Mapping[str, Any]) -> LiveStatus:
+    """The server-owned facts of a GET response: health, versions, owner, deployments."""
     state = mapping(raw.get("state"))
     try:
         update = ConfigUpdate(str(state.get("config_update")))
@@ -715,10 +717,22 @@ def _bool(value: Any) -> bool:
 
 
 def copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    """A deep copy of JSON-like data (mappings become dicts) at half copy.deepcopy's cost;
+    dicts and strings are told apart before the costlier Mapping check."""
+    if isinstance(value, dict) or (not isinstance(value, str) and isinstance(value, Mapping)):
         return {k: copy(v) for k, v in value.items()}
     if isinstance(value, list):
         return [copy(v) for v in value]
+    return value
+
+
+def plain(value: Any) -> Any:
+    """`value` with mappings as dicts (text keys) and tuples as lists, so json.dumps accepts
+    any canonical body or smoke check."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
     return value
 
 
@@ -787,13 +801,5 @@ _CONSUMED = fields.having(source=Source.CONSUMED)
 _CLEARABLE = fields.having(clearable=True)
 _IMPLIED = fields.having(implied=True)
 _STATE = fields.FIELDS[[f.path for f in fields.FIELDS].index(("state",))]
-# The endpoint's own plain values (description, route_optimized, budget_policy_id, ...); the run
-# state is read from a GET's state block instead.
-_SCALARS = tuple(
-    f
-    for f in fields.FIELDS
-    if len(f.path) == 1
-    and f.type in ("string", "boolean")
-    and f.compare is Compare.VALUE
-    and f.carrier is not Carrier.RUN_STATE
-)
+# The run state is read from a GET's state block instead.
+_SCALARS = tuple(f for f in fields.SCALARS if f.carrier is not Carrier.RUN_STATE)

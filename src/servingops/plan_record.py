@@ -31,6 +31,7 @@ from .model import (
     SmokeCheck,
     SourceRef,
 )
+from .normalize import plain as _plain
 
 Digest = Callable[[Any], str]
 """Digest of a masked value (keyed by the saved plan's salt)."""
@@ -172,14 +173,6 @@ def _source(ref: SourceRef | None) -> dict[str, Any] | None:
     if ref is None:
         return None
     return {"path": ref.path, "line": ref.line, "column": ref.column}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 # --------------------------------------------------------------------------------------------

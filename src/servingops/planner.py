@@ -191,10 +191,7 @@ def _rollout(want: Endpoint, have: Endpoint, problems: list[Diagnostic]) -> Roll
 
 
 def _blocked_replace(want: Endpoint, action: Action) -> Diagnostic:
-    forcing = next(
-        (c.path for c in action.changes if fields.carrier_for(c.path)[0] is Carrier.RECREATE),
-        (),
-    )
+    forcing = next((c.path for c in action.changes if c.carrier is Carrier.RECREATE), ())
     return _problem(
         want,
         f'endpoint "{want.name}" must be replaced ({"; ".join(action.reasons)}), which this '

@@ -12,9 +12,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from . import fields
+from .fields import Kind
 from .loader import LoadedDocument
 from .model import OWNER_TAG, Diagnostic, Path, Severity, render_pointer
-from .normalize import default_entity_name, ignore_pattern
+from .normalize import PRINCIPALS, default_entity_name, entity_kind, ignore_pattern
 from .preflight import ALIAS_NAME, RESERVED_ALIASES, alias_of, is_unity_catalog
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,63}")
@@ -27,7 +28,6 @@ MAX_ENTITY_NAME = 63
 MAX_ENVIRONMENT_VARS = 30
 KNOWN_WORKLOAD_SIZES = ("Small", "Medium", "Large")
 BEDROCK_PROVIDERS = ("ai21labs", "amazon", "anthropic", "cohere", "grok")
-PRINCIPAL_KEYS = ("user_name", "group_name", "service_principal_name")
 
 PROVIDER_CONFIGS: Mapping[str, str] = {
     "ai21labs": "ai21labs_config",
@@ -247,6 +247,9 @@ def _check_ignore_changes(ctx: _Context, entries: Any) -> None:
             )
 
 
+_UNSTOPPABLE = {Kind.EXTERNAL: "an external-model", Kind.FOUNDATION: "a foundation-model"}
+
+
 def _check_run_state(ctx: _Context, data: Mapping[str, Any]) -> None:
     """Only custom-model endpoints that are not route-optimized can be stopped (docs)."""
     if data.get("state") != "stopped":
@@ -260,18 +263,14 @@ def _check_run_state(ctx: _Context, data: Mapping[str, Any]) -> None:
     config = data.get("config")
     entities = config.get(entity_list_key(config)) if isinstance(config, Mapping) else None
     for _, entity in _items(entities):
-        if "external_model" in entity:
-            kind = "an external-model"
-        elif str(entity.get("entity_name", "")).startswith("system.ai."):
-            kind = "a foundation-model"
-        else:
-            continue
-        ctx.error(
-            ("state",),
-            f"{kind} endpoint cannot be stopped (only custom-model endpoints can); "
-            "remove state: stopped",
-        )
-        return
+        kind = _UNSTOPPABLE.get(entity_kind(entity))
+        if kind is not None:
+            ctx.error(
+                ("state",),
+                f"{kind} endpoint cannot be stopped (only custom-model endpoints can); "
+                "remove state: stopped",
+            )
+            return
 
 
 def _check_name(ctx: _Context, data: Mapping[str, Any]) -> None:
@@ -716,7 +715,7 @@ def _check_permissions(ctx: _Context, permissions: Any) -> None:
     seen: dict[tuple[str, str], int] = {}
     for i, grant in _items(permissions):
         path: Path = ("permissions", i)
-        principals = [k for k in PRINCIPAL_KEYS if k in grant]
+        principals = [k for k in PRINCIPALS if k in grant]
         if not principals:
             ctx.error(
                 path, "permission needs one of user_name, group_name or service_principal_name"

@@ -309,7 +309,7 @@ SAMPLES: dict[str, dict[str, Any]] = {"custom": CUSTOM, "external": EXTERNAL, "l
 SchemaPath = tuple[str, ...]
 
 
-def _resolve(node: dict[str, Any]) -> dict[str, Any]:
+def resolve(node: dict[str, Any]) -> dict[str, Any]:
     while "$ref" in node:
         node = SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[-1]]
     return node
@@ -317,7 +317,7 @@ def _resolve(node: dict[str, Any]) -> dict[str, Any]:
 
 def schema_leaves(node: dict[str, Any] | None = None, at: SchemaPath = ()) -> Iterator[SchemaPath]:
     """Every leaf of the schema; "[]" stands for any list item, "*" for any mapping key."""
-    node = _resolve(SCHEMA if node is None else node)
+    node = resolve(SCHEMA if node is None else node)
     if "properties" in node:
         for key, child in node["properties"].items():
             yield from schema_leaves(child, (*at, key))
@@ -330,14 +330,14 @@ def schema_leaves(node: dict[str, Any] | None = None, at: SchemaPath = ()) -> It
 
 
 def schema_node(path: SchemaPath) -> dict[str, Any]:
-    node = _resolve(SCHEMA)
+    node = resolve(SCHEMA)
     for part in path:
         if part == "[]":
-            node = _resolve(node["items"])
+            node = resolve(node["items"])
         elif part == "*":
-            node = _resolve(node["additionalProperties"])
+            node = resolve(node["additionalProperties"])
         else:
-            node = _resolve(node["properties"][part])
+            node = resolve(node["properties"][part])
     return node
 
 

@@ -9,9 +9,6 @@ entry plus the schema property, checked together.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,33 +16,10 @@ import pytest
 from servingops import fields
 from servingops.fields import ANY, Compare, Field, Source
 from servingops.model import Carrier
+from tests.unit.test_field_coverage import resolve, schema_leaves, schema_node
 
-SCHEMA = json.loads(
-    (Path(__file__).parents[2] / "schemas" / "endpoint.schema.json").read_text(encoding="utf-8")
-)
-
-
-def _resolve(node: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in node:
-        node = SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[-1]]
-    return node
-
-
-def schema_leaves(node: dict[str, Any] | None = None, at: str = "") -> Iterator[tuple[str, Any]]:
-    """(pointer, schema node) for every leaf: `[]` any list item, `*` any mapping key."""
-    node = _resolve(SCHEMA if node is None else node)
-    if "properties" in node:
-        for key, child in node["properties"].items():
-            yield from schema_leaves(child, f"{at}.{key}" if at else key)
-    elif "items" in node:
-        yield from schema_leaves(node["items"], f"{at}[]")
-    elif isinstance(node.get("additionalProperties"), dict):
-        yield from schema_leaves(node["additionalProperties"], f"{at}.*")
-    else:
-        yield at, node
-
-
-SCHEMA_LEAVES = dict(schema_leaves())
+# Every schema leaf by its pointer (`[]` any list item, `*` any mapping key), with its node.
+SCHEMA_LEAVES = {".".join(leaf).replace(".[]", "[]"): schema_node(leaf) for leaf in schema_leaves()}
 # Blocks (an entry with entries under it) carry facts for what they hold, such as the call that
 # changes it; the fields themselves are the leaves. A keyed list's entry documents its key.
 BLOCKS = {
@@ -76,7 +50,7 @@ def test_every_registry_entry_is_in_the_schema() -> None:
 def _types(node: dict[str, Any]) -> set[str]:
     for key in ("oneOf", "anyOf"):
         if key in node:
-            return {t for option in node[key] for t in _types(_resolve(option))}
+            return {t for option in node[key] for t in _types(resolve(option))}
     declared = node.get("type")
     if declared is None:
         return {"string"} if "enum" in node else {"object"}

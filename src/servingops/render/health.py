@@ -61,7 +61,13 @@ def failed(plan: Plan, names: set[str] | None = None) -> list[str]:
     ]
 
 
-def _age(status: LiveStatus, observed_at_ms: int | None) -> str:
+def pending_seconds(status: LiveStatus, *, observed_at_ms: int | None) -> float | None:
+    """How long the pending config had been rolling out when live state was read, or None."""
     if status.pending_since_ms is None or observed_at_ms is None:
-        return ""
-    return f" for {format_duration(max(0, observed_at_ms - status.pending_since_ms) / 1000)}"
+        return None
+    return max(0, observed_at_ms - status.pending_since_ms) / 1000
+
+
+def _age(status: LiveStatus, observed_at_ms: int | None) -> str:
+    seconds = pending_seconds(status, observed_at_ms=observed_at_ms)
+    return "" if seconds is None else f" for {format_duration(seconds)}"

@@ -9,6 +9,7 @@ path.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +29,7 @@ from ..model import (
     SmokeCheck,
     render_pointer,
 )
+from ..normalize import plain
 from . import health, impact, rollouts, text
 
 FORMAT_VERSION = "1.5"  # 1.2: aliases, problem columns; 1.3: resource_changes[].smoke;
@@ -89,7 +91,10 @@ def drift_to_dict(plan: Plan, *, tool_version: str, workspace: str) -> dict[str,
             "address": f"endpoint.{a.name}",
             "replace": a.kind is ActionKind.REPLACE,
             "updating": a.name in plan.updating,
-            "fields": [_drift_field(c, impact.pins_of(plan, a.name)) for c in a.changes],
+            "fields": [
+                _field(c, impact.pins_of(plan, a.name), sides=("live", "desired"))
+                for c in a.changes
+            ],
         }
         for a in plan.actions
         if a.kind in (ActionKind.UPDATE, ActionKind.REPLACE) and not text.rolling(a)
@@ -142,15 +147,13 @@ def _health(plan: Plan) -> dict[str, dict[str, Any]]:
     """Per endpoint: the health word, the sentence every renderer shows, and its facts."""
     out = {}
     for name, status in plan.live.items():
-        pending_seconds = None
-        if status.pending_since_ms is not None and plan.observed_at_ms is not None:
-            pending_seconds = max(0, plan.observed_at_ms - status.pending_since_ms) // 1000
+        pending = health.pending_seconds(status, observed_at_ms=plan.observed_at_ms)
         out[name] = {
             "state": status.health.value,
             "description": health.describe(status, observed_at_ms=plan.observed_at_ms),
             "config_version": status.config_version,
             "pending_config_version": status.pending_config_version,
-            "pending_seconds": pending_seconds,
+            "pending_seconds": None if pending is None else int(pending),
             "failure": status.failure or None,
             "serving": status.serving or None,
         }
@@ -214,33 +217,29 @@ def _smoke(check: SmokeCheck) -> dict[str, Any]:
         "expect": {
             "status": check.status,
             "max_latency_ms": check.max_latency_ms,
-            "json": {path: _plain(value) for path, value in check.json},
+            "json": {path: plain(value) for path, value in check.json},
         },
     }
 
 
 def _body(body: Mapping[str, Any] | None) -> Any:
-    return None if body is None else _plain(text.redact((), body, mask=SENSITIVE))
+    return None if body is None else plain(text.redact((), body, mask=SENSITIVE))
 
 
-def _field(change: FieldChange, pins: Mapping[Path, AliasPin]) -> dict[str, Any]:
+def _field(
+    change: FieldChange,
+    pins: Mapping[Path, AliasPin],
+    *,
+    sides: tuple[str, str] = ("before", "after"),
+) -> dict[str, Any]:
+    """One changed field; drift names its sides ("live", "desired") instead."""
+    old, new = sides
     out: dict[str, Any] = {"path": render_pointer(change.path)}
-    out.update(_side("before", change.path, change.before))
-    out.update(_side("after", change.path, change.after))
+    out.update(_side(old, change.path, change.before))
+    out.update(_side(new, change.path, change.after))
     display = _display(change, pins)
     if display:
-        out["after_display"] = display
-    out["via"] = change.carrier.value
-    return out
-
-
-def _drift_field(change: FieldChange, pins: Mapping[Path, AliasPin]) -> dict[str, Any]:
-    out: dict[str, Any] = {"path": render_pointer(change.path)}
-    out.update(_side("live", change.path, change.before))
-    out.update(_side("desired", change.path, change.after))
-    display = _display(change, pins)
-    if display:
-        out["desired_display"] = display
+        out[f"{new}_display"] = display
     out["via"] = change.carrier.value
     return out
 
@@ -254,7 +253,7 @@ def _display(change: FieldChange, pins: Mapping[Path, AliasPin]) -> str | None:
 def _side(name: str, path: Path, value: Any) -> dict[str, Any]:
     if value is ABSENT:
         return {name: None, f"{name}_absent": True}
-    return {name: _plain(text.redact(path, value, mask=SENSITIVE))}
+    return {name: plain(text.redact(path, value, mask=SENSITIVE))}
 
 
 def _mask_tree(value: Any, path: Path) -> Any:
@@ -262,7 +261,7 @@ def _mask_tree(value: Any, path: Path) -> Any:
     if value is None:
         return {}
     if isinstance(value, Mapping):
-        if text.redact(path, value) is text.MASKED:
+        if fields.is_sensitive(path):  # what redact masks whole
             return True
         out = {}
         for key, child in value.items():
@@ -278,14 +277,7 @@ def _mask_tree(value: Any, path: Path) -> Any:
 
 def _fingerprint(live: Endpoint | None) -> dict[str, Any] | None:
     fp = live.fingerprint if live else None
-    if fp is None:
-        return None
-    return {
-        "endpoint_id": fp.endpoint_id,
-        "config_version": fp.config_version,
-        "last_updated_timestamp": fp.last_updated_timestamp,
-        "sha256": fp.sha256,
-    }
+    return None if fp is None else dataclasses.asdict(fp)
 
 
 def _live_state(live: Endpoint | None) -> dict[str, Any] | None:
@@ -305,15 +297,6 @@ def _problem(problem: Diagnostic) -> dict[str, Any]:
         "column": src.column if src and src.line else None,
         "path": problem.pointer or None,
     }
-
-
-def _plain(value: Any) -> Any:
-    """Mappings and tuples as plain dicts and lists, so json.dumps accepts any canonical body."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _dumps(data: Mapping[str, Any]) -> str:

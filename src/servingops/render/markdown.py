@@ -25,12 +25,6 @@ _SYMBOL_LINE = re.compile(r"^( *)([+~-]) (.*)$")
 _LEGEND = frozenset(text.LEGEND.splitlines())
 _ARROW = "→"
 _MAX_NAMES = 20  # endpoint names listed in one warning before "and N more"
-_LABELS = {
-    ActionKind.CREATE: "+ create",
-    ActionKind.UPDATE: "~ update",
-    ActionKind.REPLACE: "-/+ replace",
-    ActionKind.DELETE: "- delete",
-}
 _GROUPS = {
     "tags": "tags",
     "ai_gateway": "AI gateway",
@@ -184,7 +178,8 @@ def _more(n: int) -> list[str]:
 def _table(actions: Sequence[Action], plan: Plan) -> list[str]:
     rows = ["| endpoint | action | what changes |", "|---|---|---|"]
     for action in actions:
-        rows.append(f"| `{action.name}` | {_LABELS[action.kind]} | {_what(action, plan)} |")
+        label = f"{action.kind.symbol} {action.kind.value}"  # `+ create`, `-/+ replace`, ...
+        rows.append(f"| `{action.name}` | {label} | {_what(action, plan)} |")
     return rows
 
 

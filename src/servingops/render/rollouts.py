@@ -7,10 +7,12 @@ say the same thing.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from ..model import Action, ActionKind, Gates, RolloutPlan, RolloutStatus
+from ..normalize import mapping
 from ..rollout import format_clock, format_pause
 
 METRICS_ALIGNMENT_SECONDS = 120
@@ -125,7 +127,7 @@ def lines(plan: RolloutPlan, *, observed_at_ms: int | None) -> list[str]:
     """The headline, one line per step with its split and state, where it stands, and the
     worst-case duration."""
     out = [headline(plan)]
-    if plan.status in (RolloutStatus.HELD, RolloutStatus.ROLLING_BACK, RolloutStatus.ABANDONED):
+    if not plan.status.sets_steps:
         return out
     states = step_states(plan)
     width = len(str(len(plan.steps)))
@@ -161,16 +163,12 @@ def not_needed(action: Action) -> str:
     if not any(c.path[:3] == ("config", "served_entities", spec.entity) for c in action.changes):
         return ""
     before = action.before.body if action.before is not None else {}
-    share = _mapping(_mapping(before.get("config")).get("traffic")).get(spec.entity, 0)
+    share = mapping(mapping(before.get("config")).get("traffic")).get(spec.entity, 0)
     return (
         f"no rollout: {spec.entity} already has {share}% of the traffic, so this change to it "
         "reaches that traffic in one update; to canary a new version, serve it as a new "
         "entity and roll traffic to that"
     )
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _live_for(plan: RolloutPlan, observed_at_ms: int | None) -> str:
@@ -184,7 +182,6 @@ def _live_for(plan: RolloutPlan, observed_at_ms: int | None) -> str:
 def to_dict(name: str, plan: RolloutPlan, *, observed_at_ms: int | None) -> dict[str, Any]:
     """The rollout as JSON-ready data (plan JSON `rollouts[]`)."""
     low, high, updates = worst_case(plan, observed_at_ms=observed_at_ms)
-    gates = plan.gates
     return {
         "endpoint": name,
         "entity": plan.entity,
@@ -196,11 +193,7 @@ def to_dict(name: str, plan: RolloutPlan, *, observed_at_ms: int | None) -> dict
             for i, (s, state) in enumerate(zip(plan.steps, step_states(plan), strict=True), 1)
         ],
         "pause_seconds": plan.pause_seconds,
-        "gates": {
-            "max_error_rate": gates.max_error_rate,
-            "max_p99_ms": gates.max_p99_ms,
-            "min_requests": gates.min_requests,
-        },
+        "gates": dataclasses.asdict(plan.gates),
         "live_share": plan.live_share,
         "live_since_ms": plan.live_since_ms,
         "judged": plan.judged,

@@ -9,6 +9,7 @@ out; health comes from normalize's LiveStatus and is worded by health.describe, 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,12 +63,12 @@ def endpoint_status(
     url = raw.get("endpoint_url")
     if not isinstance(url, str) or not url:
         url = f"{host.rstrip('/')}/serving-endpoints/{name}/invocations"
-    config = _mapping(raw.get("config"))
+    config = normalize.mapping(raw.get("config"))
     entities = [*_entities(config, pending=False), *_entities(raw.get("pending_config"), True)]
     return EndpointStatus(
         name=name,
         declared_in=declared_in,
-        status=normalize.normalize_live(raw).status,
+        status=normalize.live_status(raw),
         url=url,
         traffic=_traffic(config),
         entities=tuple(entities),
@@ -93,9 +94,7 @@ def render_text(views: Sequence[EndpointStatus], *, observed_at_ms: int | None) 
 
 def summary(views: Sequence[EndpointStatus]) -> str:
     """`3 endpoints: 2 ready, 1 stopped.`"""
-    counts: dict[str, int] = {}
-    for view in views:
-        counts[view.health] = counts.get(view.health, 0) + 1
+    counts = Counter(view.health for view in views)
     order = [h.value for h in Health] + [NOT_CREATED]
     parts = [f"{counts[h]} {h}" for h in order if h in counts]
     return f"{plural(len(views), 'endpoint')}: {', '.join(parts)}."
@@ -136,10 +135,8 @@ def _block(view: EndpointStatus, observed_at_ms: int | None) -> str:
 def _pending(status: LiveStatus, observed_at_ms: int | None) -> str:
     if status.pending_config_version is None:
         return "none"
-    age = ""
-    if status.pending_since_ms is not None and observed_at_ms is not None:
-        seconds = max(0, observed_at_ms - status.pending_since_ms) / 1000
-        age = f", started {format_duration(seconds)} ago"
+    seconds = health.pending_seconds(status, observed_at_ms=observed_at_ms)
+    age = "" if seconds is None else f", started {format_duration(seconds)} ago"
     state = "rolling out" if status.updating else "failed" if status.failure else "not applied"
     return f"config_version {status.pending_config_version} {state}{age}"
 
@@ -152,9 +149,7 @@ def render_json(
     views: Sequence[EndpointStatus], *, workspace: str, observed_at_ms: int | None
 ) -> str:
     """`{"format_version": "1", "workspace": ..., "endpoints": [...], "summary": {...}}`."""
-    counts: dict[str, int] = {}
-    for view in views:
-        counts[view.health] = counts.get(view.health, 0) + 1
+    counts = Counter(view.health for view in views)
     payload = {
         "format_version": FORMAT_VERSION,
         "workspace": workspace,
@@ -175,9 +170,7 @@ def _json(view: EndpointStatus, observed_at_ms: int | None) -> dict[str, Any]:
     }
     if status is None:
         return out
-    pending_seconds = None
-    if status.pending_since_ms is not None and observed_at_ms is not None:
-        pending_seconds = max(0, observed_at_ms - status.pending_since_ms) // 1000
+    pending = health.pending_seconds(status, observed_at_ms=observed_at_ms)
     out.update(
         {
             "description": health.describe(status, observed_at_ms=observed_at_ms),
@@ -185,7 +178,7 @@ def _json(view: EndpointStatus, observed_at_ms: int | None) -> dict[str, Any]:
             "config_update": status.config_update.value,
             "config_version": status.config_version,
             "pending_config_version": status.pending_config_version,
-            "pending_seconds": pending_seconds,
+            "pending_seconds": None if pending is None else int(pending),
             "failure": status.failure or None,
             "traffic": dict(view.traffic),
             "url": view.url,
@@ -209,10 +202,10 @@ def _json(view: EndpointStatus, observed_at_ms: int | None) -> dict[str, Any]:
 
 def _entities(config: Any, pending: bool) -> list[EntityState]:
     out = []
-    for entity in _mapping(config).get("served_entities") or []:
+    for entity in normalize.mapping(config).get("served_entities") or []:
         if not isinstance(entity, Mapping):
             continue
-        state = _mapping(entity.get("state"))
+        state = normalize.mapping(entity.get("state"))
         out.append(
             EntityState(
                 name=str(entity.get("name", "")),
@@ -226,7 +219,7 @@ def _entities(config: Any, pending: bool) -> list[EntityState]:
 
 
 def _model(entity: Mapping[str, Any]) -> str:
-    external = _mapping(entity.get("external_model"))
+    external = normalize.mapping(entity.get("external_model"))
     if external:
         return f"{external.get('provider', '?')} {external.get('name', '?')} (external)"
     name = entity.get("entity_name", entity.get("model_name", "?"))
@@ -235,7 +228,7 @@ def _model(entity: Mapping[str, Any]) -> str:
 
 
 def _traffic(config: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
-    routes = _mapping(config.get("traffic_config")).get("routes") or []
+    routes = normalize.mapping(config.get("traffic_config")).get("routes") or []
     out = []
     for route in routes:
         if isinstance(route, Mapping):
@@ -249,7 +242,3 @@ def _traffic(config: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
 
 def _opt(value: int | None) -> str:
     return "none" if value is None else str(value)
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}

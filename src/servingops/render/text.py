@@ -38,7 +38,8 @@ LEGEND = (
 NO_CHANGES = "No changes. Live endpoints match the configuration."
 
 _FLAT = frozenset({("config",), impact.ENTITIES})  # shown flattened into the endpoint block
-_HIDDEN = frozenset({("config", "entity_kind")})  # derived by normalize, never written by users
+# Derived by normalize (the endpoint's entity kind), never written by users.
+_HIDDEN = frozenset(f.path for f in fields.having(source=fields.Source.DERIVED))
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _HEADERS = {
     ActionKind.CREATE: "will be created",
@@ -230,10 +231,6 @@ def literal(value: Any) -> str:
 
 def color_symbol(sym: str, enabled: bool) -> str:
     return color.symbol(sym, enabled=enabled)
-
-
-# --------------------------------------------------------------------------------------------
-# Impact notes (shared with markdown.py)
 
 
 # --------------------------------------------------------------------------------------------
