@@ -24,7 +24,6 @@ from typing import Any
 from .gates import Breach, Check, decode_breach, encode_breach
 from .loader import LoadedDocument
 from .model import (
-    ROLLOUT_TAG,
     Body,
     Diagnostic,
     Endpoint,
@@ -69,7 +68,6 @@ def check_document(document: LoadedDocument) -> tuple[Diagnostic, ...]:
             )
         )
 
-    _check_reserved_tag(document, data.get("tags"), out)
     block = data.get("rollout")
     if not isinstance(block, Mapping):
         return tuple(out)
@@ -112,28 +110,6 @@ def check_document(document: LoadedDocument) -> tuple[Diagnostic, ...]:
             f"rollout.pause must be a duration like 10m, 90s or 1h30m (at most 24h), got {pause!r}",
         )
     return tuple(out)
-
-
-def _check_reserved_tag(document: LoadedDocument, tags: Any, out: list[Diagnostic]) -> None:
-    message = (
-        f"tag {ROLLOUT_TAG!r} is managed by servingops (the state of a traffic rollout); remove it"
-    )
-    path: Path | None = None
-    if isinstance(tags, Mapping) and ROLLOUT_TAG in tags:
-        path = ("tags", ROLLOUT_TAG)
-    elif isinstance(tags, list):
-        for i, tag in enumerate(tags):
-            if isinstance(tag, Mapping) and tag.get("key") == ROLLOUT_TAG:
-                path = ("tags", i, "key")
-    if path is not None:
-        out.append(
-            Diagnostic(
-                severity=Severity.ERROR,
-                summary=message,
-                source=document.locate(path, key=path[-1] == ROLLOUT_TAG),
-                pointer=render_pointer(path),
-            )
-        )
 
 
 def spec_from_block(block: Any) -> RolloutSpec | None:

@@ -14,7 +14,7 @@ from typing import Any
 from . import fields
 from .fields import Kind
 from .loader import LoadedDocument
-from .model import OWNER_TAG, Diagnostic, Path, Severity, render_pointer
+from .model import OWNER_TAG, ROLLOUT_TAG, Diagnostic, Path, Severity, render_pointer
 from .normalize import PRINCIPALS, default_entity_name, entity_kind, ignore_pattern
 from .preflight import ALIAS_NAME, RESERVED_ALIASES, alias_of, is_unity_catalog
 
@@ -706,9 +706,15 @@ def _check_tags(ctx: _Context, tags: Any) -> None:
         seen.setdefault(key, i)
 
 
+_RESERVED_TAG_USE = {
+    OWNER_TAG: "from the project's owner",
+    fields.APPLIED_TAG: "what apply sent",
+    ROLLOUT_TAG: "the state of a traffic rollout",
+}
+
+
 def _reserved_tag_message(key: str) -> str:
-    source = "from the project's owner" if key == OWNER_TAG else "what apply sent"
-    return f"tag {key!r} is managed by servingops ({source}); remove it"
+    return f"tag {key!r} is managed by servingops ({_RESERVED_TAG_USE[key]}); remove it"
 
 
 def _check_permissions(ctx: _Context, permissions: Any) -> None:

@@ -255,3 +255,36 @@ def test_no_secret_value_reaches_any_output_format(
             for secret in (value, env):
                 core = secret.strip("[]{}").removeprefix("k: ")
                 assert core not in shown, (fmt, shown)
+
+
+@pytest.mark.parametrize(
+    ("tags", "where", "why"),
+    [
+        (
+            "{servingops-rollout: x}",
+            "5:8: error: tags.servingops-rollout",
+            "the state of a traffic rollout",
+        ),
+        (
+            "[{key: servingops-rollout, value: x}]",
+            "5:14: error: tags[0].key",
+            "the state of a traffic rollout",
+        ),
+        ("{servingops-applied: x}", "5:8: error: tags.servingops-applied", "what apply sent"),
+        ("{servingops-owner: x}", "5:8: error: tags.servingops-owner", "from the project's owner"),
+    ],
+)
+def test_a_reserved_tag_is_one_error_saying_what_the_tag_is_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tags: str, where: str, why: str
+) -> None:
+    # Each reserved tag was reported once by the tag rules and, for servingops-rollout, a second
+    # time by the rollout checks, on the same line (and the first called it "what apply sent").
+    (tmp_path / "e.yaml").write_text(
+        "name: x\nconfig:\n  served_entities:\n"
+        f"    - {{entity_name: m.s.f, entity_version: '1', workload_size: Small}}\ntags: {tags}\n"
+    )
+    assert run(tmp_path, "e.yaml") == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"e.yaml:{where}: tag ")
+    assert f"is managed by servingops ({why}); remove it" in errors[0]

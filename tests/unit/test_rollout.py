@@ -121,11 +121,6 @@ def test_a_valid_block_has_no_problems_and_becomes_a_spec() -> None:
             "10:10: rollout: missing required key 'pause'",
         ),
         (
-            f"tags: {{{ROLLOUT_TAG}: x}}",
-            f"10:8: tags.{ROLLOUT_TAG}: tag '{ROLLOUT_TAG}' is managed by servingops (the state "
-            "of a traffic rollout); remove it",
-        ),
-        (
             "state: stopped\nrollout: {entity: challenger, steps: [100], pause: 1m}",
             "11:10: rollout: a rollout moves traffic and reads its metrics, which a stopped "
             "endpoint does not serve; remove state: stopped or the rollout block",
