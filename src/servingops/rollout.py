@@ -585,9 +585,11 @@ def format_clock(ms: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
 
 
-def describe_split(split: Mapping[str, int]) -> str:
-    """`champion 75%, challenger 25%` (largest first, then by name; no 0% shares)."""
-    ordered = sorted(((k, v) for k, v in split.items() if v), key=lambda kv: (-kv[1], kv[0]))
+def describe_split(split: Mapping[str, int], *, zeros: bool = False) -> str:
+    """`champion 75%, challenger 25%` (largest first, then by name; 0% shares only with
+    `zeros`)."""
+    shown = {k: v for k, v in split.items() if v or zeros}
+    ordered = sorted(shown.items(), key=lambda kv: (-kv[1], kv[0]))
     return ", ".join(f"{name} {share}%" for name, share in ordered)
 
 

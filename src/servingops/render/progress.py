@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO, assert_never
 
+from .. import rollout
 from ..apply_model import (
     ActionOutcome,
     ApplyResult,
@@ -25,7 +26,6 @@ from ..gates import Verdict
 from ..model import Action, ActionKind, Gates
 from ..rollout import format_clock
 from ..waiting import format_duration
-from . import rollouts
 
 _STARTED = {
     ActionKind.CREATE: "Creating...",
@@ -261,7 +261,9 @@ def rollout_line(action: Action, event: RolloutEvent) -> str:
     """One line about a traffic rollout event ("" when the next line says it)."""
     name = _label(action.name)
     at = f"step {event.step}/{event.steps}"
-    split = rollouts.split_text(event.split, zeros=event.kind is not RolloutEventKind.ROLLED_BACK)
+    split = rollout.describe_split(
+        event.split, zeros=event.kind is not RolloutEventKind.ROLLED_BACK
+    )
     match event.kind:
         case RolloutEventKind.STEP:
             share = event.split.get(event.entity, 0)
@@ -275,7 +277,7 @@ def rollout_line(action: Action, event: RolloutEvent) -> str:
         case RolloutEventKind.PAUSED:
             return f"{name}: Rollout paused: {event.message}"
         case RolloutEventKind.ROLLBACK:
-            back = rollouts.split_text(event.split, zeros=False)
+            back = rollout.describe_split(event.split)
             return f"{name}: Gate failed at {at}: {event.message}; rolling back to {back}..."
         case RolloutEventKind.ROLLED_BACK:
             return f"{name}: Rolled back: {split} serves again"

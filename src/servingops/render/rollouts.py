@@ -8,9 +8,9 @@ say the same thing.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import Any
 
+from .. import rollout
 from ..model import Action, ActionKind, Gates, RolloutPlan, RolloutStatus
 from ..normalize import mapping
 from ..rollout import format_clock, format_pause
@@ -26,13 +26,6 @@ _STATUS = {
     RolloutStatus.HELD: "rolled back, held",
     RolloutStatus.ABANDONED: "abandoned",
 }
-
-
-def split_text(split: Mapping[str, int], *, zeros: bool = True) -> str:
-    """`champion 75%, challenger 25%` (largest share first; 0% shares only with `zeros`)."""
-    shown = {k: v for k, v in split.items() if v or zeros}
-    ordered = sorted(shown.items(), key=lambda kv: (-kv[1], kv[0]))
-    return ", ".join(f"{name} {share}%" for name, share in ordered)
 
 
 def gates_text(gates: Gates) -> str:
@@ -97,7 +90,7 @@ def headline(plan: RolloutPlan) -> str:
             why = f": {plan.failure}" if plan.failure else ""
             return (
                 f"{head}: rolled back{where}{when}{why}; it stays at "
-                f"{split_text(plan.before, zeros=False)} "
+                f"{rollout.describe_split(plan.before)} "
                 "until the file changes (a new version, or the rollout block), and apply "
                 "reports it as failed until then"
             )
@@ -105,7 +98,7 @@ def headline(plan: RolloutPlan) -> str:
             why = f" ({plan.failure})" if plan.failure else ""
             return (
                 f"{head}: a rollback{why} did not finish; apply finishes it (back to "
-                f"{split_text(plan.before, zeros=False)}) and reports the rollout as failed"
+                f"{rollout.describe_split(plan.before)}) and reports the rollout as failed"
             )
         case RolloutStatus.ABANDONED:
             return f"{head}: {plan.reason}; its state tag is removed"
@@ -116,7 +109,7 @@ def headline(plan: RolloutPlan) -> str:
                 f"{head}: {steps} step{'s' if steps != 1 else ''} ({shares}), each live for "
                 f"{format_pause(plan.pause_seconds)} then judged on "
                 f"{gates_text(plan.gates)}; on failure back to "
-                f"{split_text(plan.before, zeros=False)}"
+                f"{rollout.describe_split(plan.before)}"
             )
             if plan.status is RolloutStatus.RESTART:
                 text += f"; {plan.reason}"
@@ -132,7 +125,8 @@ def lines(plan: RolloutPlan, *, observed_at_ms: int | None) -> list[str]:
     states = step_states(plan)
     width = len(str(len(plan.steps)))
     for i, (step, state) in enumerate(zip(plan.steps, states, strict=True), start=1):
-        line = f"  step {i:>{width}}/{len(plan.steps)}  {state:<5}  {split_text(step.split)}"
+        split = rollout.describe_split(step.split, zeros=True)
+        line = f"  step {i:>{width}}/{len(plan.steps)}  {state:<5}  {split}"
         if i == 1 and plan.done == 0:
             line += "  (carries the file's other config changes)"
         if state == "live":
