@@ -1,7 +1,8 @@
 """Options and input loading shared by the commands that read desired state.
 
 validate, plan, apply and drift all take `--project`, `--target` and `--var`, and all load the
-project, pick the target and read the endpoint files the same way: through `load_inputs`.
+project, pick the target and read the endpoint files the same way: through `load_inputs`. Every
+command that talks to a workspace opens it through `open_workspace`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..desired import load_desired, loading
 from ..errors import ConfigError
 from ..model import DesiredDocument, Diagnostic
 from ..project import Project, Target, load_project, select_target
+from ..workspace import Workspace, resolve_workspace
 from . import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,6 +117,13 @@ def select_inputs(
     """The project file and the selected target (the cheap part of `load_inputs`)."""
     loaded = load_project(settings.cwd, project)
     return loaded, select_target(loaded, target)
+
+
+def open_workspace(settings: Settings, project: Project, target: Target | None) -> Workspace:
+    """The workspace `target` points at, under the command's environment and transport."""
+    return resolve_workspace(
+        project, target, env=settings.env, home=settings.home, transport=settings.transport
+    )
 
 
 def load_inputs(

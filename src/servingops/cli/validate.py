@@ -18,9 +18,8 @@ from ..errors import ConfigError
 from ..model import Diagnostic
 from ..render import diagnostics as view
 from ..render import plural
-from ..workspace import resolve_workspace
 from . import EXIT_ERROR, EXIT_OK, Settings, cli
-from .common import Inputs, input_options, load_inputs, parallelism_option
+from .common import Inputs, input_options, load_inputs, open_workspace, parallelism_option
 
 FORMATS = ("text", "json", "github")
 
@@ -99,13 +98,7 @@ def validate(
 
 
 def _check_online(settings: Settings, inputs: Inputs, *, parallelism: int) -> engine.Checked:
-    workspace = resolve_workspace(
-        inputs.project,
-        inputs.target,
-        env=settings.env,
-        home=settings.home,
-        transport=settings.transport,
-    )
+    workspace = open_workspace(settings, inputs.project, inputs.target)
     if workspace.notice:
         click.echo(workspace.notice, err=True)
 
