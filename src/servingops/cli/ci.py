@@ -18,9 +18,9 @@ import click
 from ..ci import reports
 from ..ci.github import GitHubAPI, GitHubError, RunContext
 from ..errors import UsageError
-from ..project import Target, load_project, select_target
+from ..project import Target
 from . import EXIT_ERROR, EXIT_OK, Settings, cli
-from .common import project_option
+from .common import project_option, select_inputs
 
 ON_OFF = click.Choice(["on", "off"])
 
@@ -53,8 +53,7 @@ def prepare_command(
     settings: Settings, project: Path | None, command: str, target: str, plan_artifact: str
 ) -> int:
     """Resolve the target, its prune setting and where the saved plan goes; set outputs."""
-    loaded = load_project(settings.cwd, project)
-    chosen = select_target(loaded, target or None)
+    _, chosen = select_inputs(settings, project=project, target=target or None)
     if chosen is None and command != "validate":
         raise UsageError(
             "no target: set the action's `target` input, or default_target in servingops.yaml"
