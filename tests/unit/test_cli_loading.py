@@ -49,3 +49,11 @@ def test_offline_commands_load_neither_the_client_nor_the_other_commands(tmp_pat
         "servingops.cli.targets",
         "servingops.cli.validate",
     }
+
+
+def test_a_mistyped_command_still_gets_the_nearest_name() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "servingops", "pla"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 64
+    assert "No such command 'pla'. Did you mean 'plan'?" in done.stderr
