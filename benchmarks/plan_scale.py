@@ -170,6 +170,8 @@ def measure_here(
 ) -> dict[str, Any]:
     from servingops import desired, engine, normalize, planner
     from servingops.auth import Credentials
+    from servingops.cli import Settings
+    from servingops.cli.common import load_inputs_interleaved
     from servingops.client import Client
     from servingops.project import load_project
 
@@ -198,15 +200,11 @@ def measure_here(
             reads = engine.start_reads(client, owner=OWNER, parallelism=parallelism)
             if mode == "loading in a thread":
                 documents, _ = await asyncio.to_thread(desired.load_desired, project, None)
-            else:  # interleaved, as the CLI does
-                steps = desired.loading(project, None)
-                while True:
-                    try:
-                        next(steps)
-                    except StopIteration as finished:
-                        documents, _ = finished.value
-                        break
-                    await asyncio.sleep(0)
+            else:  # interleaved: the CLI's own loader
+                inputs = await load_inputs_interleaved(
+                    Settings(cwd=root), project, None, variables={}, paths=()
+                )
+                documents = inputs.documents
             state = await engine.read_live(
                 client, desired=documents, owner=OWNER, parallelism=parallelism, started=reads
             )

@@ -396,7 +396,7 @@ class Client:
         try:
             response = await self._send(request)
         except httpx.TransportError as e:
-            raise self._transport_error(request, e) from None
+            raise self._transport_error(request, e, path=request.url.path) from None
         latency_ms = (tick() - started) * 1000
         try:
             parsed: Any = response.json() if response.content else None
@@ -434,7 +434,7 @@ class Client:
             try:
                 response = await lane.handle_async_request(request)
             except httpx.TransportError as e:
-                raise self._transport_error(request, e) from None
+                raise self._transport_error(request, e, path=request.url.path) from None
             try:
                 if response.status_code >= 400:
                     await response.aread()
@@ -463,11 +463,13 @@ class Client:
             finally:
                 await response.aclose()
 
-    def _transport_error(self, request: httpx.Request, e: httpx.TransportError) -> TransportError:
+    def _transport_error(
+        self, request: httpx.Request, e: httpx.TransportError, *, path: str
+    ) -> TransportError:
         reason = network.describe(
             e, url=request.url, network=self._network, timeout=self._timeout_seconds
         )
-        return TransportError(f"{request.method} {request.url.path}: {reason}")
+        return TransportError(f"{request.method} {path}: {reason}")
 
     # -- permissions and identity -------------------------------------------------------------
 
@@ -551,10 +553,7 @@ class Client:
             try:
                 response = await self._send(request)
             except httpx.TransportError as e:
-                reason = network.describe(
-                    e, url=request.url, network=self._network, timeout=self._timeout_seconds
-                )
-                failure: Exception = TransportError(f"{method} {path}: {reason}")
+                failure: Exception = self._transport_error(request, e, path=path)
                 if network.is_permanent(e):
                     raise failure from None
                 retry_after = None

@@ -106,12 +106,9 @@ class StartedReads:
     def stop(self) -> None:
         """Cancel what is still running and mark what failed as seen, so no read outlives the
         command and asyncio never reports an unretrieved failure after the one-line error."""
-        tasks: list[asyncio.Future[Any]] = [self._listing, *self._gets.values()]
-        for task in tasks:
-            if not task.done():
-                task.cancel()
-            elif not task.cancelled():
-                task.exception()
+        settle(self._listing)
+        for get in self._gets.values():
+            settle(get)
 
     async def abandon(self) -> None:
         """Stop every read and wait until each has ended."""
@@ -199,10 +196,7 @@ async def read_live(
         # one-line error.
         started.stop()
         if me_task is not None:
-            if not me_task.done():
-                me_task.cancel()
-            elif not me_task.cancelled():
-                me_task.exception()
+            settle(me_task)
 
     endpoints: list[Endpoint] = []
     raw_by_name: dict[str, Mapping[str, Any]] = {}

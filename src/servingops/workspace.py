@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -44,7 +44,6 @@ class Workspace:
     label: str
     creds: Credentials = field(repr=False)
     transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
-    local: bool = False
     notice: str = ""
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The environment the command runs in: its proxy and CA bundle settings apply."""
@@ -72,17 +71,16 @@ def resolve_workspace(
         fake = Credentials(host=LOCAL_HOST, token="test", source="test transport")
         return Workspace(label="test workspace", creds=fake, transport=transport)
     update_seconds = _local_update_seconds(env)
-    if target is not None and target.workspace == "local":
-        return open_local(
-            project.root, update_seconds=update_seconds, secrets=secret_references(project)
+    notice = ""
+    if target is None or target.workspace != "local":
+        creds = resolve_credentials(
+            host=target.host if target else None,
+            profile=target.profile if target else None,
+            env=env,
+            home=home,
         )
-    creds = resolve_credentials(
-        host=target.host if target else None,
-        profile=target.profile if target else None,
-        env=env,
-        home=home,
-    )
-    if creds is None:
+        if creds is not None:
+            return Workspace(label=creds.host, creds=creds, env=env)
         if target is not None and (target.host or target.profile):
             raise ConfigError(
                 [
@@ -93,20 +91,14 @@ def resolve_workspace(
                     )
                 ]
             )
-        ws = open_local(
-            project.root, update_seconds=update_seconds, secrets=secret_references(project)
+        notice = (
+            "notice: no Databricks host configured (target, DATABRICKS_HOST or "
+            f"~/.databrickscfg); using the embedded local workspace in {LOCAL_DB}"
         )
-        return Workspace(
-            label=ws.label,
-            creds=ws.creds,
-            transport=ws.transport,
-            local=True,
-            notice=(
-                "notice: no Databricks host configured (target, DATABRICKS_HOST or "
-                f"~/.databrickscfg); using the embedded local workspace in {LOCAL_DB}"
-            ),
-        )
-    return Workspace(label=creds.host, creds=creds, env=env)
+    local = open_local(
+        project.root, update_seconds=update_seconds, secrets=secret_references(project)
+    )
+    return replace(local, notice=notice)
 
 
 def _local_update_seconds(env: Mapping[str, str]) -> float:
@@ -171,5 +163,4 @@ def open_local(
         label=f"local ({LOCAL_DB})",
         creds=creds,
         transport=httpx.ASGITransport(app=emulator.app),
-        local=True,
     )

@@ -32,7 +32,6 @@ def context(fake: FakeGitHub, *, token: str = WORKFLOW_TOKEN, sha: str = "c0ffee
         repository="acme/endpoints",
         sha=sha,
         run_url="https://github.com/acme/endpoints/actions/runs/1",
-        event_name="push",
         event={},
     )
 

@@ -43,7 +43,6 @@ class RunContext:
     repository: str
     sha: str
     run_url: str
-    event_name: str
     event: Mapping[str, Any]
 
     @classmethod
@@ -66,7 +65,6 @@ class RunContext:
             repository=repository,
             sha=env.get("GITHUB_SHA", ""),
             run_url=f"{server}/{repository}/actions/runs/{run_id}",
-            event_name=env.get("GITHUB_EVENT_NAME", ""),
             event=event,
         )
 

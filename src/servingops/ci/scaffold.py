@@ -7,6 +7,7 @@ cannot build jobs from a command's output, so their files list the targets known
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -137,37 +138,35 @@ def _job_id(target: Target) -> str:
 
 
 def _azure_plan(target: Target) -> str:
-    job = _job_id(target)
     prune = " --prune" if target.prune else ""
-    return f"""      - job: plan_{job}
+    steps = _azure_steps(
+        title=f"Plan {target.name}",
+        connection=f"servingops-read-{target.name}",
+        script=(
+            f'servingops plan --target "{target.name}"{prune} --detailed-exitcode \\\n'
+            '  --out "$(Build.ArtifactStagingDirectory)/plan.json" || test $? -eq 2'
+        ),
+    )
+    return f"""      - job: plan_{_job_id(target)}
         displayName: plan {target.name}
         dependsOn: validate
         steps:
-          - task: UsePythonVersion@0
-            inputs:
-              versionSpec: "3.12"
-          - script: pip install --quiet --disable-pip-version-check "$(SERVINGOPS_INSTALL)"
-            displayName: Install servingops
-          - task: AzureCLI@2
-            displayName: Plan {target.name}
-            inputs:
-              azureSubscription: servingops-read-{target.name}
-              scriptType: bash
-              scriptLocation: inlineScript
-              workingDirectory: $(SERVINGOPS_DIR)
-              inlineScript: |
-                servingops plan --target "{target.name}"{prune} --detailed-exitcode \\
-                  --out "$(Build.ArtifactStagingDirectory)/plan.json" || test $? -eq 2
-            env:
-              DATABRICKS_AUTH_TYPE: azure-cli
+{_indent(steps, 10)}
           - publish: $(Build.ArtifactStagingDirectory)/plan.json
             artifact: servingops-plan-{target.name}
 """
 
 
 def _azure_apply(target: Target) -> str:
-    job = _job_id(target)
-    return f"""      - deployment: apply_{job}
+    steps = _azure_steps(
+        title=f"Apply the saved plan to {target.name}",
+        connection=f"servingops-deploy-{target.name}",
+        script=(
+            f'servingops apply --target "{target.name}" \\\n'
+            f'  "$(Pipeline.Workspace)/servingops-plan-{target.name}/plan.json"'
+        ),
+    )
+    return f"""      - deployment: apply_{_job_id(target)}
         displayName: apply {target.name}
         environment: {target.environment_name}
         strategy:
@@ -177,52 +176,51 @@ def _azure_apply(target: Target) -> str:
                 - checkout: self
                 - download: current
                   artifact: servingops-plan-{target.name}
-                - task: UsePythonVersion@0
-                  inputs:
-                    versionSpec: "3.12"
-                - script: pip install --quiet --disable-pip-version-check "$(SERVINGOPS_INSTALL)"
-                  displayName: Install servingops
-                - task: AzureCLI@2
-                  displayName: Apply the saved plan to {target.name}
-                  inputs:
-                    azureSubscription: servingops-deploy-{target.name}
-                    scriptType: bash
-                    scriptLocation: inlineScript
-                    workingDirectory: $(SERVINGOPS_DIR)
-                    inlineScript: |
-                      servingops apply --target "{target.name}" \\
-                        "$(Pipeline.Workspace)/servingops-plan-{target.name}/plan.json"
-                  env:
-                    DATABRICKS_AUTH_TYPE: azure-cli
+{_indent(steps, 16)}
 """
 
 
 def _azure_drift(target: Target) -> str:
-    job = _job_id(target)
-    return f"""      - job: drift_{job}
+    steps = _azure_steps(
+        title=f"Drift in {target.name}",
+        connection=f"servingops-read-{target.name}",
+        script=f"""code=0
+servingops drift --target "{target.name}" || code=$?
+if [ "$code" -eq 2 ]; then
+  echo "##vso[task.logissue type=warning]drift found in {target.name}"
+  echo "##vso[task.complete result=SucceededWithIssues;]drift found"
+  exit 0
+fi
+exit "$code"
+""",
+    )
+    return f"""      - job: drift_{_job_id(target)}
         displayName: drift {target.name}
         steps:
-          - task: UsePythonVersion@0
-            inputs:
-              versionSpec: "3.12"
-          - script: pip install --quiet --disable-pip-version-check "$(SERVINGOPS_INSTALL)"
-            displayName: Install servingops
-          - task: AzureCLI@2
-            displayName: Drift in {target.name}
-            inputs:
-              azureSubscription: servingops-read-{target.name}
-              scriptType: bash
-              scriptLocation: inlineScript
-              workingDirectory: $(SERVINGOPS_DIR)
-              inlineScript: |
-                code=0
-                servingops drift --target "{target.name}" || code=$?
-                if [ "$code" -eq 2 ]; then
-                  echo "##vso[task.logissue type=warning]drift found in {target.name}"
-                  echo "##vso[task.complete result=SucceededWithIssues;]drift found"
-                  exit 0
-                fi
-                exit "$code"
-            env:
-              DATABRICKS_AUTH_TYPE: azure-cli
+{_indent(steps, 10)}
 """
+
+
+def _azure_steps(*, title: str, connection: str, script: str) -> str:
+    """The steps every per-target job runs: install servingops, then `script` in an AzureCLI@2
+    task logged in through the service connection `connection`."""
+    return f"""- task: UsePythonVersion@0
+  inputs:
+    versionSpec: "3.12"
+- script: pip install --quiet --disable-pip-version-check "$(SERVINGOPS_INSTALL)"
+  displayName: Install servingops
+- task: AzureCLI@2
+  displayName: {title}
+  inputs:
+    azureSubscription: {connection}
+    scriptType: bash
+    scriptLocation: inlineScript
+    workingDirectory: $(SERVINGOPS_DIR)
+    inlineScript: |
+{_indent(script.rstrip(), 6)}
+  env:
+    DATABRICKS_AUTH_TYPE: azure-cli"""
+
+
+def _indent(text: str, width: int) -> str:
+    return textwrap.indent(text, " " * width)

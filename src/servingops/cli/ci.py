@@ -9,8 +9,9 @@ A failed GitHub call while reporting is a warning: the command's own exit code d
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import click
@@ -18,9 +19,9 @@ import click
 from ..ci import reports
 from ..ci.github import GitHubAPI, GitHubError, RunContext
 from ..errors import UsageError
-from ..project import Target, load_project, select_target
+from ..project import Target
 from . import EXIT_ERROR, EXIT_OK, Settings, cli
-from .common import project_option
+from .common import project_option, select_inputs
 
 ON_OFF = click.Choice(["on", "off"])
 
@@ -53,8 +54,7 @@ def prepare_command(
     settings: Settings, project: Path | None, command: str, target: str, plan_artifact: str
 ) -> int:
     """Resolve the target, its prune setting and where the saved plan goes; set outputs."""
-    loaded = load_project(settings.cwd, project)
-    chosen = select_target(loaded, target or None)
+    _, chosen = select_inputs(settings, project=project, target=target or None)
     if chosen is None and command != "validate":
         raise UsageError(
             "no target: set the action's `target` input, or default_target in servingops.yaml"
@@ -218,47 +218,35 @@ class _Poster:
 
     def comment(self, kind: str, number: int | None, body: str) -> None:
         if self.enabled and number is not None:
-            marker = reports.marker(kind, self.target)
-            self._try(
-                lambda: self._say(
-                    "comment", *self.api.upsert_comment(number, marker=marker, body=body)
-                )
-            )
+            with _warned():
+                marker = reports.marker(kind, self.target)
+                verb, id_ = self.api.upsert_comment(number, marker=marker, body=body)
+                click.echo(f"{verb} comment {id_}")
 
     def issue(self, kind: str, label: str, title: str, body: str) -> None:
         if self.enabled:
-            marker = reports.marker(kind, self.target)
-            self._try(
-                lambda: self._say(
-                    "issue",
-                    *self.api.upsert_issue(marker=marker, label=label, title=title, body=body),
+            with _warned():
+                marker = reports.marker(kind, self.target)
+                verb, number = self.api.upsert_issue(
+                    marker=marker, label=label, title=title, body=body
                 )
-            )
+                click.echo(f"{verb} issue #{number}")
 
     def close(self, kind: str, label: str, comment: str) -> None:
         if self.enabled:
-            marker = reports.marker(kind, self.target)
-            self._try(
-                lambda: self._closed(
-                    self.api.close_issue(marker=marker, label=label, comment=comment)
-                )
-            )
+            with _warned():
+                marker = reports.marker(kind, self.target)
+                closed = self.api.close_issue(marker=marker, label=label, comment=comment)
+                if closed is not None:
+                    click.echo(f"closed issue #{closed}")
 
-    @staticmethod
-    def _try(call: Callable[[], object]) -> None:
-        try:
-            call()
-        except GitHubError as e:
-            click.echo(f"::warning title=servingops could not post to GitHub::{e}")
 
-    @staticmethod
-    def _say(what: str, verb: str, number: int) -> None:
-        click.echo(f"{verb} issue #{number}" if what == "issue" else f"{verb} {what} {number}")
-
-    @staticmethod
-    def _closed(number: int | None) -> None:
-        if number is not None:
-            click.echo(f"closed issue #{number}")
+@contextlib.contextmanager
+def _warned() -> Iterator[None]:
+    try:
+        yield
+    except GitHubError as e:
+        click.echo(f"::warning title=servingops could not post to GitHub::{e}")
 
 
 def _report_failure(

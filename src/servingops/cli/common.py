@@ -1,17 +1,17 @@
 """Options and input loading shared by the commands that read desired state.
 
 validate, plan, apply and drift all take `--project`, `--target` and `--var`, and all load the
-project, pick the target and read the endpoint files the same way: through `load_inputs`.
+project, pick the target and read the endpoint files the same way: through `load_inputs`. Every
+command that talks to a workspace opens it through `open_workspace`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -20,6 +20,9 @@ from ..errors import ConfigError
 from ..model import DesiredDocument, Diagnostic
 from ..project import Project, Target, load_project, select_target
 from . import Settings
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -117,6 +120,15 @@ def select_inputs(
     return loaded, select_target(loaded, target)
 
 
+def open_workspace(settings: Settings, project: Project, target: Target | None) -> Workspace:
+    """The workspace `target` points at, under the command's environment and transport."""
+    from ..workspace import resolve_workspace  # with the client and httpx: not for offline ones
+
+    return resolve_workspace(
+        project, target, env=settings.env, home=settings.home, transport=settings.transport
+    )
+
+
 def load_inputs(
     settings: Settings,
     *,
@@ -148,6 +160,8 @@ async def load_inputs_interleaved(
     GIL against the event loop anyway; a thread measured no better (benchmarks/README.md), and
     it could not be stopped when a read fails or the user interrupts.
     """
+    import asyncio  # here, not at the top: validate and targets run without an event loop
+
     steps = loading(project, target, overrides=variables, paths=_absolute(settings, paths))
     while True:
         try:

@@ -21,17 +21,17 @@ from typing import Any
 
 import click
 
-from .. import engine, exporter, loader, preflight
+from .. import engine, exporter, loader, normalize, preflight
 from ..client import Client
 from ..desired import YAML_SUFFIXES, collect_files
 from ..engine import LiveState
 from ..errors import NotFound, PermissionDenied, ReconcilerError
 from ..model import OWNER_TAG, DesiredDocument, Endpoint, SourceRef
-from ..project import Project, load_project, select_target
+from ..project import Project
 from ..rules import SECRET_FORM
-from ..workspace import resolve_workspace
 from . import EXIT_ERROR, EXIT_OK, Settings, cli
 from .common import parallelism_option, project_option, target_option
+from .live import open_target
 
 _GLOB_CHARS = frozenset("*?[")
 _NO_TAGS: Mapping[str, str] = MappingProxyType({})
@@ -114,18 +114,9 @@ def export_command(
         raise click.UsageError(
             "name the endpoints to export (servingops export NAME|GLOB...), or pass --all" + hint
         )
-    loaded = load_project(settings.cwd, project)
-    selected_target = select_target(loaded, target)
-    workspace = resolve_workspace(
-        loaded,
-        selected_target,
-        env=settings.env,
-        home=settings.home,
-        transport=settings.transport,
-    )
-    if workspace.notice:
-        click.echo(workspace.notice, err=True)
-    owner = loaded.owner_for(selected_target)
+    opened = open_target(settings, project=project, target=target)
+    loaded, workspace = opened.project, opened.workspace
+    owner = loaded.owner_for(opened.target)
 
     async def read() -> tuple[Selection, Aliases]:
         async with workspace.client() as client:
@@ -252,8 +243,8 @@ async def read_selection(
     chosen: list[str] = []
     for name in wanted:
         named = name in exact
-        entry_tags = _tags(by_name[name])
-        if any(entry_tags.get(k) != v for k, v in tags.items()):
+        listed = by_name[name]
+        if any(normalize.tag(listed, k) != v for k, v in tags.items()):
             if named:
                 skipped.append(
                     Skip(
@@ -264,7 +255,7 @@ async def read_selection(
                     )
                 )
             continue
-        other = entry_tags.get(OWNER_TAG)
+        other = normalize.tag(listed, OWNER_TAG)
         if other is not None and other != owner:
             skipped.append(
                 Skip(
@@ -414,14 +405,6 @@ def _matches(names: Iterable[str] | str, globs: Sequence[str]) -> bool:
     """True when the name (or any of the names) matches any of the globs."""
     candidates = [names] if isinstance(names, str) else names
     return any(fnmatch.fnmatchcase(n, g) for n in candidates for g in globs)
-
-
-def _tags(entry: Mapping[str, Any]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for tag in entry.get("tags") or []:
-        if isinstance(tag, Mapping) and isinstance(tag.get("key"), str):
-            out[tag["key"]] = str(tag.get("value") or "")
-    return out
 
 
 def _tag_list(tags: Mapping[str, str]) -> str:

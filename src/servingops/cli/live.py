@@ -19,10 +19,10 @@ from .. import loader
 from ..client import Client
 from ..desired import collect_files
 from ..errors import ReconcilerError, UsageError
-from ..model import OWNER_TAG
-from ..project import Project, Target, load_project, select_target
-from ..workspace import Workspace, resolve_workspace
+from ..project import Project, Target
+from ..workspace import Workspace
 from . import Settings
+from .common import open_workspace, select_inputs
 
 TEXT_OR_JSON = click.Choice(["text", "json"])
 
@@ -38,11 +38,8 @@ class Opened:
 
 def open_target(settings: Settings, *, project: Path | None, target: str | None) -> Opened:
     """Load the project file, select the target and resolve its workspace (notice to stderr)."""
-    loaded = load_project(settings.cwd, project)
-    chosen = select_target(loaded, target)
-    workspace = resolve_workspace(
-        loaded, chosen, env=settings.env, home=settings.home, transport=settings.transport
-    )
+    loaded, chosen = select_inputs(settings, project=project, target=target)
+    workspace = open_workspace(settings, loaded, chosen)
     if workspace.notice:
         click.echo(workspace.notice, err=True)
     return Opened(project=loaded, target=chosen, workspace=workspace)
@@ -61,14 +58,6 @@ def declared_names(project: Project) -> dict[str, str]:
             if isinstance(name, str) and name:
                 names.setdefault(name, display)
     return names
-
-
-def owner_of(entry: Mapping[str, Any]) -> str | None:
-    """The ownership tag's value on a listed or fetched endpoint (None when it has none)."""
-    for tag in entry.get("tags") or []:
-        if isinstance(tag, Mapping) and tag.get("key") == OWNER_TAG:
-            return str(tag.get("value") or "")
-    return None
 
 
 def missing(name: str, workspace: Workspace) -> ReconcilerError:

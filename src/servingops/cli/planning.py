@@ -20,13 +20,14 @@ from ..engine import LiveState
 from ..errors import ReconcilerError, UsageError
 from ..model import Plan
 from ..render import json_view, markdown, text
-from ..workspace import Workspace, resolve_workspace
+from ..workspace import Workspace
 from . import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Settings, cli
 from .common import (
     Inputs,
     input_options,
     load_inputs,
     load_inputs_interleaved,
+    open_workspace,
     parallelism_option,
     select_inputs,
 )
@@ -74,9 +75,7 @@ def run_plan(
         )
     loaded, selected = select_inputs(settings, project=project, target=target)
     try:
-        workspace = resolve_workspace(
-            loaded, selected, env=settings.env, home=settings.home, transport=settings.transport
-        )
+        workspace = open_workspace(settings, loaded, selected)
     except ReconcilerError:
         # As before the reads overlapped the files: invalid files are reported first.
         load_inputs(settings, project=project, target=target, variables=variables, paths=paths)

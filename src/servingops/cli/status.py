@@ -13,10 +13,12 @@ from pathlib import Path
 
 import click
 
+from .. import normalize
+from ..model import OWNER_TAG
 from ..render import status as view
 from . import EXIT_ERROR, EXIT_OK, Settings, cli
 from .common import project_option, target_option
-from .live import TEXT_OR_JSON, declared_names, missing, open_target, owner_of, unique
+from .live import TEXT_OR_JSON, declared_names, missing, open_target, unique
 
 
 @cli.command("status")
@@ -50,7 +52,9 @@ def status_command(
                 chosen = unique(names)
             else:
                 listing = await client.list_endpoints()
-                owned = [str(e.get("name")) for e in listing if owner_of(e) == owner]
+                owned = [
+                    str(e.get("name")) for e in listing if normalize.tag(e, OWNER_TAG) == owner
+                ]
                 chosen = sorted(set(declared) | set(owned))
             gate = asyncio.Semaphore(16)
 

@@ -7,20 +7,21 @@ versions exist and are READY, secret references and principals exist in the targ
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from .. import engine
 from ..errors import ConfigError
 from ..model import Diagnostic
 from ..render import diagnostics as view
 from ..render import plural
-from ..workspace import resolve_workspace
 from . import EXIT_ERROR, EXIT_OK, Settings, cli
-from .common import Inputs, input_options, load_inputs, parallelism_option
+from .common import Inputs, input_options, load_inputs, open_workspace, parallelism_option
+
+if TYPE_CHECKING:
+    from .. import engine
 
 FORMATS = ("text", "json", "github")
 
@@ -99,13 +100,11 @@ def validate(
 
 
 def _check_online(settings: Settings, inputs: Inputs, *, parallelism: int) -> engine.Checked:
-    workspace = resolve_workspace(
-        inputs.project,
-        inputs.target,
-        env=settings.env,
-        home=settings.home,
-        transport=settings.transport,
-    )
+    import asyncio  # online only: offline validation loads neither asyncio nor the client
+
+    from .. import engine
+
+    workspace = open_workspace(settings, inputs.project, inputs.target)
     if workspace.notice:
         click.echo(workspace.notice, err=True)
 
