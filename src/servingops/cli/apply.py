@@ -32,7 +32,7 @@ from ..model import Plan
 from ..project import load_project, select_target
 from ..render import progress, text
 from ..waiting import DEFAULT_TIMEOUT, ApplyRuntime, WaitPolicy, WriteScheduler
-from ..workspace import Workspace, resolve_workspace
+from ..workspace import Workspace
 from . import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -42,7 +42,7 @@ from . import (
     Settings,
     cli,
 )
-from .common import input_options, load_inputs, parallelism_option
+from .common import input_options, load_inputs, open_workspace, parallelism_option
 from .planning import run_plan
 
 MAX_TIMEOUT_HOURS = 72
@@ -282,9 +282,7 @@ def _from_saved_plan(
             paths=(),
         )
         saved = planfile.resolve_masked(saved, current.documents)
-    workspace = resolve_workspace(
-        loaded, chosen, env=settings.env, home=settings.home, transport=settings.transport
-    )
+    workspace = open_workspace(settings, loaded, chosen)
     if workspace.notice:
         click.echo(workspace.notice, err=True)
 
