@@ -27,7 +27,17 @@ from typing import Any
 
 from . import normalize, rollout, steps
 from .apply_model import RolloutEvent, RolloutEventKind, RolloutObserver
-from .gates import Breach, Check, Judgment, Verdict, Window, judge, needs_metrics, parse_export
+from .gates import (
+    MINUTE_MS,
+    Breach,
+    Check,
+    Judgment,
+    Verdict,
+    Window,
+    judge,
+    needs_metrics,
+    parse_export,
+)
 from .model import ROLLOUT_TAG, Carrier, Endpoint, RolloutPlan, RolloutStatus
 from .rollout import Phase
 
@@ -167,7 +177,7 @@ class _Driver:
             seen = len(window.minutes)
             if scraping:
                 text = await self.ctx.api.export_metrics(self.name)
-                fallback = now_ms // 60_000 * 60_000
+                fallback = now_ms // MINUTE_MS * MINUTE_MS
                 window = window.add(
                     parse_export(text, entity=plan.entity, fallback_end_ms=fallback)
                 )
@@ -275,18 +285,18 @@ class _Driver:
         read the metrics) once the first minute that began after it went live is complete."""
         due = since_ms + int(self.plan.pause_seconds * 1000)
         if needs_metrics(self.plan.gates):
-            first_full = (since_ms // 60_000 + 1) * 60_000 + 60_000
+            first_full = (since_ms // MINUTE_MS + 1) * MINUTE_MS + MINUTE_MS
             due = max(due, first_full)
         return due
 
     def _extension_ms(self) -> int:
-        return max(int(self.plan.pause_seconds * 1000), 60_000)
+        return max(int(self.plan.pause_seconds * 1000), MINUTE_MS)
 
     def _next_look(self, now_ms: int, due_ms: int, *, scraping: bool) -> int:
         """The next minute's end (the export then holds it), or the pause's end without gates."""
         if not scraping:
             return due_ms
-        return (now_ms // 60_000 + 1) * 60_000 + int(SCRAPE_OFFSET * 1000)
+        return (now_ms // MINUTE_MS + 1) * MINUTE_MS + int(SCRAPE_OFFSET * 1000)
 
     async def _sleep_until(self, when_ms: int) -> None:
         delay = max(0.0, (when_ms - self._now_ms()) / 1000)
