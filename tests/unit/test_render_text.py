@@ -558,6 +558,16 @@ def test_no_drift_line():
     )
 
 
+def test_no_drift_line_agrees_with_its_count():
+    # Seen from a user's repository with one endpoint: "No drift. 1 endpoint match the
+    # configuration."; and with only a rollout in progress: "0 endpoints match".
+    one = _plan([desired(fraud_body())], [live(fraud_body())])
+    assert text.render_drift(one).splitlines()[-1] == (
+        "No drift. 1 endpoint matches the configuration."
+    )
+    assert text.render_drift(case_rollout_in_progress()).splitlines()[-1] == "No drift."
+
+
 def test_drift_words_live_and_desired():
     out = text.render_drift(case_traffic_shift())
     assert out.startswith("Drift detected in 1 endpoint:")

@@ -141,10 +141,15 @@ def render_drift(plan: Plan, *, color: bool = False) -> str:
     if not drifted:
         if lines:
             lines.append("")
-        lines.append(
-            f"No drift. {plural(len(plan.unchanged), 'endpoint')} match the configuration."
-        )
+        lines.append(_no_drift_line(len(plan.unchanged)))
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _no_drift_line(matching: int) -> str:
+    if not matching:  # e.g. only a traffic rollout in progress, shown above
+        return "No drift."
+    verb = "matches" if matching == 1 else "match"
+    return f"No drift. {plural(matching, 'endpoint')} {verb} the configuration."
 
 
 def summary_line(plan: Plan) -> str:
